@@ -1,0 +1,127 @@
+"""IAM documents as small typed objects; grants are functions; serialised in one place.
+
+Nothing here builds JSON by hand: a grant returns `Statement`s, `Document.to_dict()` gives the
+canonical JSON form (sorted action and resource lists, so the same fleet gives the same bytes).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+VERSION = "2012-10-17"
+
+SECRET_READ_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
+ROTATION_SECRET_ACTIONS = (
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+)
+
+Condition = Mapping[str, Mapping[str, str | Sequence[str]]]
+
+
+def _one_or_list(values: Sequence[str]) -> str | list[str]:
+    ordered = sorted(set(values))
+    return ordered[0] if len(ordered) == 1 else ordered
+
+
+@dataclass(frozen=True)
+class Statement:
+    sid: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...] = ()
+    effect: str = "Allow"
+    principal: Mapping[str, str | Sequence[str]] | None = None
+    condition: Condition | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"Sid": self.sid, "Effect": self.effect}
+        if self.principal is not None:
+            out["Principal"] = {
+                k: (v if isinstance(v, str) else _one_or_list(list(v))) for k, v in self.principal.items()
+            }
+        out["Action"] = _one_or_list(self.actions)
+        if self.resources:
+            out["Resource"] = _one_or_list(self.resources)
+        if self.condition:
+            out["Condition"] = {
+                op: {k: (v if isinstance(v, str) else _one_or_list(list(v))) for k, v in sorted(kv.items())}
+                for op, kv in sorted(self.condition.items())
+            }
+        return out
+
+
+@dataclass(frozen=True)
+class Document:
+    statements: tuple[Statement, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"Version": VERSION, "Statement": [s.to_dict() for s in self.statements]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=False, separators=(",", ":"))
+
+
+# ---- grants ----
+
+
+def secret_read(sid: str, secret_arns: Sequence[str]) -> Statement:
+    """Read exactly these secrets (ARN patterns ending in `-??????`), nothing around them."""
+    return Statement(sid, SECRET_READ_ACTIONS, tuple(secret_arns))
+
+
+def kms_decrypt_via_secretsmanager(sid: str, key_arn: str, region: str, *, encrypt: bool = False) -> Statement:
+    """Use the environment key only through Secrets Manager, never directly."""
+    actions = ("kms:Decrypt", "kms:GenerateDataKey") if encrypt else ("kms:Decrypt",)
+    return Statement(
+        sid, actions, (key_arn,),
+        condition={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+    )
+
+
+def put_own_metrics(sid: str, namespace: str) -> Statement:
+    """PutMetricData has no resource ARNs; the namespace condition confines it to the agent's own."""
+    return Statement(
+        sid, ("cloudwatch:PutMetricData",), ("*",),
+        condition={"StringEquals": {"cloudwatch:namespace": namespace}},
+    )
+
+
+def deny_everything(sid: str) -> Statement:
+    """Explicit deny beats every allow: running sessions lose access at their next call."""
+    return Statement(sid, ("*",), ("*",), effect="Deny")
+
+
+def deny_read_except(sid: str, allowed_principal_arns: Sequence[str]) -> Statement:
+    """Secret resource policy: nobody but the listed roles may read the value."""
+    return Statement(
+        sid, ("secretsmanager:GetSecretValue",), ("*",), effect="Deny",
+        principal={"AWS": "*"},
+        condition={"StringNotEquals": {"aws:PrincipalArn": tuple(allowed_principal_arns)}},
+    )
+
+
+def assume_by_service(sid: str, service: str) -> Statement:
+    return Statement(sid, ("sts:AssumeRole",), principal={"Service": service})
+
+
+def assume_by_roles(sid: str, role_arns: Sequence[str]) -> Statement:
+    return Statement(sid, ("sts:AssumeRole",), principal={"AWS": tuple(role_arns)})
+
+
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+
+
+def assume_by_github(sid: str, partition: str, account: str, repository: str, subject: str) -> Statement:
+    """GitHub Actions OIDC: audience pinned to STS, subject pinned to one repo ref/environment."""
+    return Statement(
+        sid, ("sts:AssumeRoleWithWebIdentity",),
+        principal={"Federated": f"arn:{partition}:iam::{account}:oidc-provider/{GITHUB_OIDC_HOST}"},
+        condition={"StringEquals": {
+            f"{GITHUB_OIDC_HOST}:aud": "sts.amazonaws.com",
+            f"{GITHUB_OIDC_HOST}:sub": f"repo:{repository}:{subject}",
+        }},
+    )

@@ -1,0 +1,85 @@
+"""Every name and path of the layout, computed in this one module.
+
+Names derive from (prefix, environment, agent, credential) only, never from list positions, so
+adding, removing or reordering agents never renames another agent's resources. Names that are
+fine for the fleet file but too long for AWS are shortened deterministically (truncate + hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from components.settings import StackSettings
+
+ROLE_NAME_MAX = 64  # IAM role name limit
+MANAGED_BY = "agentfleet"
+"""Value of the `managed-by` tag on every resource this project creates."""
+
+
+def shorten(name: str, limit: int) -> str:
+    """Keep `name` if it fits; else truncate and append 8 hex chars of its SHA-256 (unique)."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: limit - 9].rstrip('-')}-{digest}"
+
+
+def role_name(s: StackSettings, agent: str) -> str:
+    return shorten(f"{s.secret_prefix}-{s.environment}-{agent}", ROLE_NAME_MAX)
+
+
+def rotation_role_name(s: StackSettings, agent: str) -> str:
+    return shorten(f"{s.secret_prefix}-{s.environment}-{agent}-rotation", ROLE_NAME_MAX)
+
+
+def shared_rotation_role_name(s: StackSettings, strategy: str) -> str:
+    return shorten(f"{s.secret_prefix}-{s.environment}-rotation-{strategy}", ROLE_NAME_MAX)
+
+
+def role_arn(s: StackSettings, name: str) -> str:
+    """Roles are created without a path, so their ARN follows from the name: no lookup needed."""
+    return f"arn:{s.partition}:iam::{s.aws_account_id}:role/{name}"
+
+
+def secret_name(s: StackSettings, agent: str, credential: str) -> str:
+    return f"{s.secret_prefix}/{s.environment}/{agent}/{credential}"
+
+
+def secret_arn_pattern(s: StackSettings, agent: str, credential: str) -> str:
+    """The secret's ARN with AWS's 6-character random suffix as `??????`: this secret only."""
+    return (
+        f"arn:{s.partition}:secretsmanager:{s.aws_region}:{s.aws_account_id}:secret:"
+        f"{secret_name(s, agent, credential)}-??????"
+    )
+
+
+def vault_path(s: StackSettings, agent: str, credential: str) -> str:
+    """Path under the KV v2 mount (the API adds `data/` or `metadata/` after the mount)."""
+    return f"{s.environment}/{agent}/{credential}"
+
+
+def vault_agent_prefix(s: StackSettings, agent: str) -> str:
+    """The agent's folder; the trailing slash keeps `bill/` from matching `billing/`."""
+    return f"{s.environment}/{agent}/"
+
+
+def vault_policy_name(s: StackSettings, agent: str) -> str:
+    return f"{s.secret_prefix}-{s.environment}-{agent}"
+
+
+def vault_auth_role_name(s: StackSettings, agent: str) -> str:
+    return f"{s.secret_prefix}-{s.environment}-{agent}"
+
+
+def kms_alias(s: StackSettings) -> str:
+    return f"alias/{s.secret_prefix}-{s.environment}"
+
+
+def metrics_namespace(s: StackSettings, agent: str) -> str:
+    """CloudWatch namespace an agent may publish its own call counts to."""
+    return f"AgentFleet/{s.environment}/{agent}"
+
+
+def kms_key_placeholder(s: StackSettings) -> str:
+    """Stands for the environment key's ARN in offline plans (the real one exists after `up`)."""
+    return f"arn:{s.partition}:kms:{s.aws_region}:{s.aws_account_id}:key/<{kms_alias(s)}>"
