@@ -83,3 +83,26 @@ def metrics_namespace(s: StackSettings, agent: str) -> str:
 def kms_key_placeholder(s: StackSettings) -> str:
     """Stands for the environment key's ARN in offline plans (the real one exists after `up`)."""
     return f"arn:{s.partition}:kms:{s.aws_region}:{s.aws_account_id}:key/<{kms_alias(s)}>"
+
+
+TAG_AGENT, TAG_OWNER, TAG_ENVIRONMENT, TAG_CLASSIFICATION, TAG_MANAGED_BY = (
+    "agent", "owner", "environment", "classification", "managed-by",
+)
+REQUIRED_TAGS = (TAG_AGENT, TAG_OWNER, TAG_ENVIRONMENT, TAG_MANAGED_BY)
+
+
+def tags(
+    s: StackSettings, *, agent: str | None = None, owner: str | None = None,
+    classification: str | None = None, extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The tag set of a resource. Environment-wide resources carry agent `*shared*`."""
+    out = {
+        TAG_AGENT: agent or "*shared*",
+        TAG_OWNER: owner or "platform",
+        TAG_ENVIRONMENT: s.environment,
+        TAG_MANAGED_BY: MANAGED_BY,
+    }
+    if classification is not None:
+        out[TAG_CLASSIFICATION] = classification
+    out.update(extra or {})
+    return dict(sorted(out.items()))
