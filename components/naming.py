@@ -88,6 +88,7 @@ def kms_key_placeholder(s: StackSettings) -> str:
 TAG_AGENT, TAG_OWNER, TAG_ENVIRONMENT, TAG_CLASSIFICATION, TAG_MANAGED_BY = (
     "agent", "owner", "environment", "classification", "managed-by",
 )
+SHARED_AGENT_TAG = "_shared"
 REQUIRED_TAGS = (TAG_AGENT, TAG_OWNER, TAG_ENVIRONMENT, TAG_MANAGED_BY)
 
 
@@ -95,9 +96,9 @@ def tags(
     s: StackSettings, *, agent: str | None = None, owner: str | None = None,
     classification: str | None = None, extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The tag set of a resource. Environment-wide resources carry agent `*shared*`."""
+    """The tag set of a resource. Environment-wide resources carry agent `_shared` (no agent name can start with `_`)."""
     out = {
-        TAG_AGENT: agent or "*shared*",
+        TAG_AGENT: agent or SHARED_AGENT_TAG,
         TAG_OWNER: owner or "platform",
         TAG_ENVIRONMENT: s.environment,
         TAG_MANAGED_BY: MANAGED_BY,
