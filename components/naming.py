@@ -107,3 +107,24 @@ def tags(
         out[TAG_CLASSIFICATION] = classification
     out.update(extra or {})
     return dict(sorted(out.items()))
+
+
+def audit_namespace(s: StackSettings, agent: str) -> str:
+    """CloudTrail-derived metrics of one agent; agents cannot write here (only to their own)."""
+    return f"AgentFleetAudit/{s.environment}/{agent}"
+
+
+def alarm_name(s: StackSettings, agent: str, kind: str) -> str:
+    return f"{s.secret_prefix}-{s.environment}-{agent}-{kind}"
+
+
+def alarm_topic_name(s: StackSettings) -> str:
+    return f"{s.secret_prefix}-{s.environment}-alerts"
+
+
+def trail_name(s: StackSettings) -> str:
+    return f"{s.secret_prefix}-{s.environment}-trail"
+
+
+def trail_log_group_name(s: StackSettings) -> str:
+    return f"/{s.secret_prefix}/{s.environment}/cloudtrail"

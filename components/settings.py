@@ -7,6 +7,7 @@ Stack files hold environment settings only; a plaintext secret there is refused.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -77,12 +78,36 @@ class StackSettings(BaseModel):
     """`agentfleet:rotationGraceHours`: how long an old key keeps working after a rotation."""
     usage_metrics: bool = True
     """`agentfleet:usageMetrics`: let each agent publish call counts to its own namespace."""
+    alarms: bool = True
+    """`agentfleet:alarms`: per-agent usage, AccessDenied, rotation and overdue alarms."""
+    usage_alarm_multiplier: float = Field(default=4.0, gt=1.0, le=100.0)
+    """`agentfleet:usageAlarmMultiplier`: alarm when 5-minute calls exceed N x the baseline."""
+    usage_baseline_per_5min: int = Field(default=100, ge=1)
+    """`agentfleet:usageBaselinePer5Min`: an agent's normal API calls per 5 minutes."""
+    usage_baselines: dict[str, int] = {}
+    """`agentfleet:usageBaselines`: per-agent overrides of the baseline, {agent: calls}."""
+    access_denied_threshold: int = Field(default=5, ge=1)
+    """`agentfleet:accessDeniedThreshold`: AccessDenied events per 5 minutes that alarm."""
+    cloudtrail_log_group: str | None = None
+    """`agentfleet:cloudtrailLogGroup`: an existing trail's log group (else a trail is created)."""
+    alarm_subscriptions: tuple[dict[str, str], ...] = ()
+    """`agentfleet:alarmSubscriptions`: [{protocol: email|https|lambda|sqs, endpoint: ...}]."""
 
     @field_validator("recovery_window_days")
     @classmethod
     def _window(cls, v: int) -> int:
         if v != 0 and not 7 <= v <= 30:
             raise ValueError("recoveryWindowDays must be 7-30 (or 0 to delete immediately, not advised)")
+        return v
+
+    @field_validator("alarm_subscriptions")
+    @classmethod
+    def _subs(cls, v: tuple[dict[str, str], ...]) -> tuple[dict[str, str], ...]:
+        for sub in v:
+            if set(sub) != {"protocol", "endpoint"} or sub["protocol"] not in ("email", "https", "lambda", "sqs"):
+                raise ValueError(
+                    "alarmSubscriptions entries are {protocol: email|https|lambda|sqs, endpoint: ...}"
+                )
         return v
 
     @field_validator("admin_principals")
@@ -115,6 +140,13 @@ _KEYS: dict[str, tuple[str, str]] = {
     "rotationIsolation": ("rotation_isolation", "str"),
     "rotationGraceHours": ("rotation_grace_hours", "int"),
     "usageMetrics": ("usage_metrics", "bool"),
+    "alarms": ("alarms", "bool"),
+    "usageAlarmMultiplier": ("usage_alarm_multiplier", "float"),
+    "usageBaselinePer5Min": ("usage_baseline_per_5min", "int"),
+    "usageBaselines": ("usage_baselines", "map"),
+    "accessDeniedThreshold": ("access_denied_threshold", "int"),
+    "cloudtrailLogGroup": ("cloudtrail_log_group", "str"),
+    "alarmSubscriptions": ("alarm_subscriptions", "list"),
 }
 CONFIG_KEYS = tuple(f"{PROJECT}:{k}" for k in _KEYS) + ("aws:region",)
 
@@ -125,10 +157,12 @@ def _coerce(value: Any, kind: str) -> Any:
         return value.lower() == "true"
     if kind == "int" and isinstance(value, str) and re.fullmatch(r"-?\d+", value):
         return int(value)
-    if kind == "list" and isinstance(value, str):
-        import json
-
-        return json.loads(value)
+    if kind == "float" and isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    if kind in ("list", "map") and isinstance(value, str):
+        return json.loads(value)  # `pulumi config set --path` / structured values arrive as JSON
+    if kind == "list" and isinstance(value, list):
+        return tuple(value)
     return value
 
 
