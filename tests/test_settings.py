@@ -1,0 +1,57 @@
+"""Stack settings: defaults, errors that name the config key, no plaintext secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.settings import SettingsError, load_stack_settings, settings_from_config
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "Pulumi.test.yaml"
+    p.write_text(body)
+    return p
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = load_stack_settings(write(tmp_path, 'config:\n  aws:region: eu-west-1\n  agentfleet:awsAccountId: "210987654321"\n'), "test")
+    assert (s.environment, s.secret_prefix, s.vault_mount, s.recovery_window_days) == ("test", "agents", "kv", 30)
+    assert s.protect is False and s.rotation_isolation == "per-agent" and s.partition == "aws"
+
+
+def test_missing_and_bad_keys_are_named(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as exc:
+        load_stack_settings(write(tmp_path, "config:\n  agentfleet:recoveryWindowDays: 3\n  agentfleet:rotationIsolation: global\n"), "test")
+    text = str(exc.value)
+    assert "`aws:region` is required" in text
+    assert "`agentfleet:awsAccountId` is required" in text
+    assert "`agentfleet:recoveryWindowDays`" in text
+    assert "`agentfleet:rotationIsolation`" in text
+
+
+def test_plaintext_vault_token_is_refused(tmp_path: Path) -> None:
+    body = 'config:\n  aws:region: us-east-1\n  agentfleet:awsAccountId: "123456789012"\n  vault:token: s.abcdef\n'
+    with pytest.raises(SettingsError, match="pulumi config set --secret vault:token"):
+        load_stack_settings(write(tmp_path, body), "test")
+    ok = body.replace("vault:token: s.abcdef", "vault:token:\n    secure: AAABAHx0ZW5jcnlwdGVk")
+    assert load_stack_settings(write(tmp_path, ok), "test").aws_region == "us-east-1"
+
+
+def test_admin_principals_must_be_exact_roles() -> None:
+    cfg = {"aws:region": "us-east-1", "agentfleet:awsAccountId": "123456789012",
+           "agentfleet:adminPrincipals": ["arn:aws:iam::123456789012:root"]}
+    with pytest.raises(SettingsError, match="adminPrincipals"):
+        settings_from_config("dev", cfg.get)
+
+
+def test_pulumi_config_strings_are_coerced() -> None:
+    # `pulumi.Config.get` hands every value over as a string.
+    cfg = {"aws:region": "us-east-1", "agentfleet:awsAccountId": "123456789012", "agentfleet:protect": "true",
+           "agentfleet:recoveryWindowDays": "14", "agentfleet:adminPrincipals": '["arn:aws:iam::123456789012:role/bg"]',
+           "agentfleet:usageBaselines": '{"research": 50}'}
+    s = settings_from_config("prod", cfg.get)
+    assert s.protect is True and s.recovery_window_days == 14
+    assert s.admin_principals == ("arn:aws:iam::123456789012:role/bg",)
+    assert s.usage_baselines == {"research": 50}
