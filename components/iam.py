@@ -125,3 +125,38 @@ def assume_by_github(sid: str, partition: str, account: str, repository: str, su
             f"{GITHUB_OIDC_HOST}:sub": f"repo:{repository}:{subject}",
         }},
     )
+
+
+def assume_by_service_in_account(sid: str, service: str, account: str) -> Statement:
+    """A service role that only this account's resources may make the service assume."""
+    return Statement(
+        sid, ("sts:AssumeRole",), principal={"Service": service},
+        condition={"StringEquals": {"aws:SourceAccount": account}},
+    )
+
+
+def logs_write(sid: str, log_group_arn: str) -> Statement:
+    return Statement(sid, ("logs:CreateLogStream", "logs:PutLogEvents"), (f"{log_group_arn}:log-stream:*",))
+
+
+def cloudtrail_bucket_statements(bucket_arn: str, account: str, trail_arn: str) -> tuple[Statement, ...]:
+    """What CloudTrail needs on its bucket, pinned to this one trail (confused-deputy safe)."""
+    only_this_trail = {"StringEquals": {"aws:SourceArn": trail_arn}}
+    return (
+        Statement("CloudTrailAclCheck", ("s3:GetBucketAcl",), (bucket_arn,),
+                  principal={"Service": "cloudtrail.amazonaws.com"}, condition=only_this_trail),
+        Statement("CloudTrailWrite", ("s3:PutObject",), (f"{bucket_arn}/AWSLogs/{account}/*",),
+                  principal={"Service": "cloudtrail.amazonaws.com"},
+                  condition={"StringEquals": {"aws:SourceArn": trail_arn,
+                                              "s3:x-amz-acl": "bucket-owner-full-control"}}),
+        Statement("DenyInsecureTransport", ("s3:*",), (bucket_arn, f"{bucket_arn}/*"), effect="Deny",
+                  principal={"AWS": "*"}, condition={"Bool": {"aws:SecureTransport": "false"}}),
+    )
+
+
+def sns_publish_by_services(sid: str, topic_arn: str, services: Sequence[str], account: str) -> Statement:
+    """Let alarm/scheduler services of this account publish to the alert topic, nobody else."""
+    return Statement(
+        sid, ("sns:Publish",), (topic_arn,), principal={"Service": tuple(services)},
+        condition={"StringEquals": {"aws:SourceAccount": account}},
+    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from components import naming
+from components import iam, naming
 from components.model import ResolvedAgent
 from components.settings import StackSettings
 
@@ -127,3 +127,25 @@ def agent_alarms(s: StackSettings, agent: ResolvedAgent) -> list[AlarmSpec]:
     if not s.alarms:
         return []
     return [usage_alarm(s, agent.name), access_denied_alarm(s, agent.name)]
+
+
+ALERT_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "scheduler.amazonaws.com")
+
+
+def alert_topic_policy(s: StackSettings) -> dict[str, object]:
+    topic = naming.alarm_topic_arn(s)
+    return iam.Document((iam.sns_publish_by_services("AlertPublishers", topic, ALERT_PUBLISHERS, s.aws_account_id),)).to_dict()
+
+
+def trail_bucket_policy(s: StackSettings) -> dict[str, object]:
+    bucket_arn = f"arn:{s.partition}:s3:::{naming.trail_bucket_name(s)}"
+    return iam.Document(iam.cloudtrail_bucket_statements(bucket_arn, s.aws_account_id, naming.trail_arn(s))).to_dict()
+
+
+def trail_logs_trust(s: StackSettings) -> dict[str, object]:
+    return iam.Document((iam.assume_by_service_in_account("CloudTrail", "cloudtrail.amazonaws.com", s.aws_account_id),)).to_dict()
+
+
+def trail_logs_policy(s: StackSettings) -> dict[str, object]:
+    arn = naming.log_group_arn(s, naming.trail_log_group_name(s))
+    return iam.Document((iam.logs_write("DeliverTrailToLogs", arn),)).to_dict()

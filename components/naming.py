@@ -128,3 +128,24 @@ def trail_name(s: StackSettings) -> str:
 
 def trail_log_group_name(s: StackSettings) -> str:
     return f"/{s.secret_prefix}/{s.environment}/cloudtrail"
+
+
+def trail_bucket_name(s: StackSettings) -> str:
+    """S3 names are global: the account id keeps two accounts' trails apart."""
+    return f"{s.secret_prefix}-{s.environment}-trail-{s.aws_account_id}"
+
+
+def trail_arn(s: StackSettings) -> str:
+    return f"arn:{s.partition}:cloudtrail:{s.aws_region}:{s.aws_account_id}:trail/{trail_name(s)}"
+
+
+def log_group_arn(s: StackSettings, name: str) -> str:
+    return f"arn:{s.partition}:logs:{s.aws_region}:{s.aws_account_id}:log-group:{name}"
+
+
+def alarm_topic_arn(s: StackSettings) -> str:
+    return f"arn:{s.partition}:sns:{s.aws_region}:{s.aws_account_id}:{alarm_topic_name(s)}"
+
+
+def trail_logs_role_name(s: StackSettings) -> str:
+    return shorten(f"{s.secret_prefix}-{s.environment}-trail-logs", ROLE_NAME_MAX)

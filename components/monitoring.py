@@ -1,0 +1,135 @@
+"""Per-environment alert plumbing and per-agent usage alarms (thin: specs come from builders).
+
+`FleetAlerts` owns the environment's SNS topic (with the configured subscriptions) and the
+CloudTrail -> CloudWatch Logs pipeline (or reuses an existing trail's log group).
+`AgentMonitoring` turns one agent's `MetricFilterSpec`s and `AlarmSpec`s into resources; it
+takes only plain values, so pausing or unpausing an agent never touches it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components import naming
+from components.monitoring_plan import (
+    AlarmSpec,
+    MetricFilterSpec,
+    alert_topic_policy,
+    trail_bucket_policy,
+    trail_logs_policy,
+    trail_logs_trust,
+)
+from components.settings import StackSettings
+
+TRAIL_LOG_RETENTION_DAYS = 365
+
+
+class FleetAlerts(pulumi.ComponentResource):
+    """The environment's alert topic and the CloudTrail log group the agents' filters read."""
+
+    topic_arn: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
+
+    def __init__(self, name: str, settings: StackSettings, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agentfleet:index:FleetAlerts", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = naming.tags(settings)
+        topic = aws.sns.Topic(f"{name}-topic", name=naming.alarm_topic_name(settings), tags=tags, opts=child)
+        aws.sns.TopicPolicy(
+            f"{name}-topic-policy", arn=topic.arn, policy=json.dumps(alert_topic_policy(settings)), opts=child
+        )
+        for i, sub in enumerate(settings.alarm_subscriptions):
+            aws.sns.TopicSubscription(
+                f"{name}-sub-{sub['protocol']}-{i}", topic=topic.arn, protocol=sub["protocol"],
+                endpoint=sub["endpoint"], opts=child,
+            )
+        self.topic_arn = topic.arn
+        if settings.cloudtrail_log_group:
+            self.log_group_name = pulumi.Output.from_input(settings.cloudtrail_log_group)
+        else:
+            self.log_group_name = self._trail(name, settings, tags, child)
+        self.register_outputs({"topic_arn": self.topic_arn, "log_group_name": self.log_group_name})
+
+    def _trail(
+        self, name: str, s: StackSettings, tags: dict[str, str], child: pulumi.ResourceOptions
+    ) -> pulumi.Output[str]:
+        """A management-events trail delivered to CloudWatch Logs, where the metric filters run."""
+        group = aws.cloudwatch.LogGroup(
+            f"{name}-trail-logs", name=naming.trail_log_group_name(s),
+            retention_in_days=TRAIL_LOG_RETENTION_DAYS, tags=tags, opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-trail-logs-role", name=naming.trail_logs_role_name(s),
+            assume_role_policy=json.dumps(trail_logs_trust(s)), tags=tags, opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-trail-logs-policy", role=role.id, policy=json.dumps(trail_logs_policy(s)), opts=child
+        )
+        bucket = aws.s3.Bucket(
+            f"{name}-trail-bucket", bucket=naming.trail_bucket_name(s), force_destroy=False, tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=s.protect),
+        )
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-trail-bucket-pab", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=child,
+        )
+        policy = aws.s3.BucketPolicy(
+            f"{name}-trail-bucket-policy", bucket=bucket.id, policy=json.dumps(trail_bucket_policy(s)), opts=child
+        )
+        aws.cloudtrail.Trail(
+            f"{name}-trail", name=naming.trail_name(s), s3_bucket_name=bucket.id,
+            cloud_watch_logs_group_arn=group.arn.apply(lambda arn: f"{arn}:*"),
+            cloud_watch_logs_role_arn=role.arn, enable_log_file_validation=True,
+            include_global_service_events=True, is_multi_region_trail=False, tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        return group.name
+
+
+class AgentMonitoring(pulumi.ComponentResource):
+    """One agent's CloudTrail metric filters and alarms, all wired to the environment topic."""
+
+    alarm_arns: pulumi.Output[list[str]]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        log_group_name: pulumi.Input[str],
+        topic_arn: pulumi.Input[str],
+        filters: Sequence[MetricFilterSpec],
+        alarms: Sequence[AlarmSpec],
+        tags: dict[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("agentfleet:index:AgentMonitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        for f in filters:
+            aws.cloudwatch.LogMetricFilter(
+                f"{f.name}-filter", name=f.name, log_group_name=log_group_name, pattern=f.pattern,
+                metric_transformation={"name": f.metric_name, "namespace": f.namespace, "value": "1",
+                                       "default_value": "0"},
+                opts=child,
+            )
+        made = [add_alarm(a, topic_arn, tags, child) for a in alarms]
+        self.alarm_arns = pulumi.Output.all(*[m.arn for m in made]).apply(list)
+        self.register_outputs({"alarm_arns": self.alarm_arns})
+
+
+def add_alarm(
+    spec: AlarmSpec, topic_arn: pulumi.Input[str], tags: dict[str, str], opts: pulumi.ResourceOptions
+) -> aws.cloudwatch.MetricAlarm:
+    """One place turns an AlarmSpec into a MetricAlarm (rotation alarms reuse it)."""
+    return aws.cloudwatch.MetricAlarm(
+        f"{spec.name}-alarm", name=spec.name, alarm_description=spec.description,
+        namespace=spec.namespace, metric_name=spec.metric_name, statistic=spec.statistic,
+        period=spec.period, evaluation_periods=spec.evaluation_periods,
+        datapoints_to_alarm=spec.datapoints_to_alarm, threshold=spec.threshold,
+        comparison_operator=spec.comparison, treat_missing_data=spec.treat_missing_data,
+        dimensions=spec.dimensions or None, alarm_actions=[topic_arn], ok_actions=[topic_arn],
+        tags=tags, opts=opts,
+    )
