@@ -160,3 +160,17 @@ def sns_publish_by_services(sid: str, topic_arn: str, services: Sequence[str], a
         sid, ("sns:Publish",), (topic_arn,), principal={"Service": tuple(services)},
         condition={"StringEquals": {"aws:SourceAccount": account}},
     )
+
+
+def key_admin_by_account(sid: str, account_root_arn: str) -> Statement:
+    """KMS key policy: the account may manage and use the key, through IAM policies only.
+
+    This is AWS's default key policy statement: without it the key becomes unmanageable; with it
+    nobody gets access unless an IAM policy grants it (agents: decrypt via Secrets Manager only).
+    """
+    return Statement(sid, ("kms:*",), ("*",), principal={"AWS": account_root_arn})
+
+
+def to_json(document: Mapping[str, Any]) -> str:
+    """The one serialisation of a document produced by `Document.to_dict()` (compact, stable)."""
+    return json.dumps(document, sort_keys=False, separators=(",", ":"))

@@ -149,3 +149,37 @@ def alarm_topic_arn(s: StackSettings) -> str:
 
 def trail_logs_role_name(s: StackSettings) -> str:
     return shorten(f"{s.secret_prefix}-{s.environment}-trail-logs", ROLE_NAME_MAX)
+
+
+# ---- Pulumi logical names (URN names) of the components' resources ----
+# Agent and credential names cannot contain '/', so `<agent>/<credential>/<what>` is unambiguous
+# where `<agent>-<credential>-<what>` is not (agent `a` + credential `b-c` vs agent `a-b` + `c`).
+# They depend on nothing else: adding, removing or reordering agents renames nothing.
+
+FLEET_COMPONENT = "fleet"
+ENVIRONMENT_COMPONENT = "environment"
+INLINE_POLICY_NAME = "agentfleet-least-privilege"
+"""Name of the agent role's inline policy (inline names are per role)."""
+INITIAL_VERSION_STAGE = "agentfleet-initial"
+"""Staging label of a generated secret's first version: AWS makes the first version AWSCURRENT
+by itself, and a label keeps the version from being deprecated and deleted, so Pulumi never
+sees it vanish and never writes it again over a rotated value."""
+VAULT_VALUE_KEY = "value"
+"""Key of the credential inside its Vault KV v2 secret (`bao kv get -field=value ...`)."""
+
+
+def logical_agent(agent: str, what: str) -> str:
+    return f"{agent}/{what}"
+
+
+def logical_credential(agent: str, credential: str, what: str) -> str:
+    return f"{agent}/{credential}/{what}"
+
+
+def account_root_arn(s: StackSettings) -> str:
+    """The account principal: in a key policy it delegates access control to IAM policies."""
+    return f"arn:{s.partition}:iam::{s.aws_account_id}:root"
+
+
+def kms_key_description(s: StackSettings) -> str:
+    return f"agentfleet {s.environment}: encrypts every agent secret of the environment"

@@ -166,3 +166,51 @@ def build_plan(fleet: Fleet, s: StackSettings, kms_key_arn: str | None = None) -
 
 def plan_json(plan: dict[str, Any]) -> str:
     return json.dumps(plan, indent=2, sort_keys=False) + "\n"
+
+
+def kms_key_policy(s: StackSettings) -> dict[str, Any]:
+    """The environment key's policy: the account administers it; every use is granted by IAM."""
+    return iam.Document((iam.key_admin_by_account("AccountAdministersKeyViaIam", naming.account_root_arn(s)),)).to_dict()
+
+
+def vault_token_policies(s: StackSettings, agent: ResolvedAgent) -> list[str]:
+    """Policies a Vault login of the agent's role receives; none while paused."""
+    return [] if agent.paused else [naming.vault_policy_name(s, agent.name)]
+
+
+def has_generated_value(rotation_strategy: str) -> bool:
+    """`generated` credentials get their first value from the program; all others from a human."""
+    return rotation_strategy == "generated"
+
+
+@dataclass(frozen=True)
+class ValueCommand:
+    agent: str
+    credential: str
+    store: str
+    command: str
+
+
+def value_commands(plan: dict[str, Any]) -> list[ValueCommand]:
+    """Commands that write each external credential's value out of band, one per store.
+
+    The value is typed at a hidden prompt (`read -rs`) and piped on stdin, so it never lands in
+    the shell history, the process list, a file or the Pulumi state.
+    """
+    out: list[ValueCommand] = []
+    for a in plan["agents"]:
+        for c in a["credentials"]:
+            if has_generated_value(c["rotation_strategy"]):
+                continue
+            if c["secret_name"]:
+                out.append(ValueCommand(a["name"], c["name"], "aws", (
+                    f"read -rs V && printf %s \"$V\" | aws secretsmanager put-secret-value"
+                    f" --region {plan['aws_region']} --secret-id {c['secret_name']}"
+                    f" --secret-string file:///dev/stdin; unset V"
+                )))
+            if c["vault_path"]:
+                out.append(ValueCommand(a["name"], c["name"], "vault", (
+                    f"read -rs V && printf %s \"$V\" | bao kv put -mount={c['vault_mount']} {c['vault_path']}"
+                    f" {naming.VAULT_VALUE_KEY}=-; unset V"
+                )))
+    return out

@@ -1,0 +1,231 @@
+"""`AgentAccess`: one agent's IAM role, its secrets and its Vault login, wired from plain values.
+
+Every name and document arrives precomputed (see `components.fleet.agent_access_args`, which
+calls the builders); this module only turns them into resources. Logical names derive from the
+agent and credential names alone (`naming.logical_agent` / `logical_credential`), so adding,
+removing or reordering other agents never touches this agent's resources.
+
+Secret values: external credentials get none from here (a human writes them out of band, see
+`plan.value_commands`). `generated` ones get a first value from pulumi-random; after creation
+the program ignores that value (`ignore_changes`), so a rotation is never undone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+import pulumi_vault as vault
+
+from components import naming
+from components.providers import ProviderSet
+
+TOKEN = "agentfleet:index:AgentAccess"
+GENERATED_LENGTH = 48
+"""Characters of a generated credential (alphanumeric: ~285 bits, safe in headers and URLs)."""
+AWS_VALUE_IGNORED = ("secret_string", "version_stages")
+VAULT_VALUE_IGNORED = ("data_json",)
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """One credential of the agent, in every store it lives in."""
+
+    credential: str
+    """Credential name (unique within the agent); part of every logical name below."""
+    description: str
+    """Human-readable description of the secret."""
+    tags: Mapping[str, str]
+    """Tags of the secret (agent, owner, environment, classification, managed-by)."""
+    generated: bool
+    """True: the program writes a random first value; False: a human writes it out of band."""
+    aws_secret_name: str | None = None
+    """Secrets Manager name, or None when the credential is not stored in AWS."""
+    aws_secret_policy: str | None = None
+    """Resource policy JSON of the AWS secret (deny read to all but the allowed readers)."""
+    vault_path: str | None = None
+    """Path under the KV v2 mount, or None when the credential is not stored in Vault."""
+
+
+@dataclass(frozen=True)
+class AgentAccessArgs:
+    agent: str
+    """Agent name: the component's name and the root of every child's logical name."""
+    role_name: str
+    """IAM role name (`naming.role_name`)."""
+    trust_policy: str
+    """Assume-role policy JSON (`plan.trust_policy`)."""
+    max_session_seconds: int
+    """Maximum session duration of the role."""
+    inline_policy: pulumi.Input[str] | None
+    """Least-privilege inline policy JSON (`plan.agent_iam_policy`); None when it would be empty."""
+    tags: Mapping[str, str]
+    """Tags of the agent's taggable resources."""
+    vault_policy_name: str
+    """Vault policy name (`naming.vault_policy_name`)."""
+    vault_policy: str
+    """Vault policy HCL (`plan.vault_policy`)."""
+    vault_auth_backend: pulumi.Input[str]
+    """Path of the Vault AWS auth backend."""
+    vault_auth_role_name: str
+    """Name of the agent's role in the AWS auth backend."""
+    vault_token_policies: Sequence[str]
+    """Policies a login receives (`plan.vault_token_policies`: none while paused)."""
+    vault_token_ttl_seconds: int
+    """TTL of the agent's Vault tokens."""
+    vault_token_max_ttl_seconds: int
+    """Maximum TTL of the agent's Vault tokens (renewals stop there)."""
+    vault_mount: pulumi.Input[str]
+    """KV v2 mount path holding the agent's Vault credentials."""
+    kms_key_arn: pulumi.Input[str]
+    """The environment's KMS key: encrypts every AWS secret of the agent."""
+    recovery_window_days: int
+    """Days a deleted secret stays recoverable."""
+    protect: bool
+    """Protect the agent's secrets from deletion (protected stacks)."""
+    providers: ProviderSet
+    """Explicit providers; every resource names one."""
+    secrets: Sequence[SecretSpec] = field(default_factory=tuple)
+    """The agent's credentials."""
+
+
+class AgentAccess(pulumi.ComponentResource):
+    """One agent: IAM role + inline policy, secrets + resource policies, Vault policy + login role."""
+
+    role: aws.iam.Role
+    role_arn: pulumi.Output[str]
+    role_name: pulumi.Output[str]
+    secrets: dict[str, aws.secretsmanager.Secret]
+    """Credential name -> AWS secret (rotation and monitoring attach to these)."""
+    secret_arns: pulumi.Output[dict[str, str]]
+    """Credential name -> AWS secret ARN (credentials stored in AWS only)."""
+    vault_policy_name: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: AgentAccessArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        extend: Callable[["AgentAccess"], None] | None = None,
+    ) -> None:
+        """`extend`, if given, adds more children (rotation, monitoring) before outputs are registered."""
+        super().__init__(
+            TOKEN, name, None,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=args.providers.as_list())),
+        )
+        self.args = args
+        p, a = args.providers, args.agent
+        tags = dict(args.tags)
+
+        self.role = aws.iam.Role(
+            naming.logical_agent(a, "role"),
+            name=args.role_name,
+            assume_role_policy=args.trust_policy,
+            max_session_duration=args.max_session_seconds,
+            tags=tags,
+            opts=self._child(p.aws),
+        )
+        if args.inline_policy is not None:
+            aws.iam.RolePolicy(
+                naming.logical_agent(a, "policy"),
+                role=self.role.name,
+                name=naming.INLINE_POLICY_NAME,
+                policy=args.inline_policy,
+                opts=self._child(p.aws),
+            )
+
+        self.secrets = {}
+        for spec in args.secrets:
+            self._credential(spec)
+
+        vault_policy = vault.Policy(
+            naming.logical_agent(a, "vault-policy"),
+            name=args.vault_policy_name,
+            policy=args.vault_policy,
+            opts=self._child(p.vault),
+        )
+        # Referencing the policy's output (not just its name) makes the login role wait for it.
+        token_policies = [vault_policy.name if n == args.vault_policy_name else n for n in args.vault_token_policies]
+        vault.aws.AuthBackendRole(
+            naming.logical_agent(a, "vault-login"),
+            backend=args.vault_auth_backend,
+            role=args.vault_auth_role_name,
+            auth_type="iam",
+            bound_iam_principal_arns=[self.role.arn],
+            resolve_aws_unique_ids=True,
+            token_policies=token_policies,
+            token_ttl=args.vault_token_ttl_seconds,
+            token_max_ttl=args.vault_token_max_ttl_seconds,
+            opts=self._child(p.vault),
+        )
+
+        self.role_arn = self.role.arn
+        self.role_name = self.role.name
+        self.vault_policy_name = vault_policy.name
+        self.secret_arns = pulumi.Output.all(**{c: s.arn for c, s in self.secrets.items()})
+        if extend is not None:
+            extend(self)
+        self.register_outputs({
+            "roleArn": self.role_arn, "secretArns": self.secret_arns, "vaultPolicyName": self.vault_policy_name,
+        })
+
+    def _child(
+        self, provider: pulumi.ProviderResource, *, protect: bool = False, ignore_changes: Sequence[str] = ()
+    ) -> pulumi.ResourceOptions:
+        """Children: parented here, explicit provider, optional protect/ignore_changes."""
+        return pulumi.ResourceOptions(
+            parent=self, provider=provider, protect=protect, ignore_changes=list(ignore_changes) or None,
+        )
+
+    def _credential(self, spec: SecretSpec) -> None:
+        args, p = self.args, self.args.providers
+        a, c = args.agent, spec.credential
+        tags = dict(spec.tags)
+        initial: random.RandomPassword | None = None
+        if spec.generated:
+            initial = random.RandomPassword(
+                naming.logical_credential(a, c, "initial-value"),
+                length=GENERATED_LENGTH, special=False,
+                opts=self._child(p.random),
+            )
+        if spec.aws_secret_name is not None:
+            secret = aws.secretsmanager.Secret(
+                naming.logical_credential(a, c, "secret"),
+                name=spec.aws_secret_name,
+                description=spec.description,
+                kms_key_id=args.kms_key_arn,
+                recovery_window_in_days=args.recovery_window_days,
+                tags=tags,
+                opts=self._child(p.aws, protect=args.protect),
+            )
+            self.secrets[c] = secret
+            if spec.aws_secret_policy is not None:
+                aws.secretsmanager.SecretPolicy(
+                    naming.logical_credential(a, c, "secret-policy"),
+                    secret_arn=secret.arn,
+                    policy=spec.aws_secret_policy,
+                    block_public_policy=True,
+                    opts=self._child(p.aws),
+                )
+            if initial is not None:
+                aws.secretsmanager.SecretVersion(
+                    naming.logical_credential(a, c, "initial-version"),
+                    secret_id=secret.id,
+                    secret_string=initial.result,
+                    version_stages=[naming.INITIAL_VERSION_STAGE],
+                    opts=self._child(p.aws, ignore_changes=AWS_VALUE_IGNORED),
+                )
+        if spec.vault_path is not None and initial is not None:
+            vault.kv.SecretV2(
+                naming.logical_credential(a, c, "vault-initial-version"),
+                mount=args.vault_mount,
+                name=spec.vault_path,
+                data_json=pulumi.Output.json_dumps({naming.VAULT_VALUE_KEY: initial.result}),
+                # Never read the (possibly rotated) value back into the Pulumi state.
+                disable_read=True,
+                custom_metadata={"data": tags},
+                opts=self._child(p.vault, protect=args.protect, ignore_changes=VAULT_VALUE_IGNORED),
+            )

@@ -1,0 +1,157 @@
+"""`AgentFleet`: the top component of a stack — the environment's shared resources plus one
+`AgentAccess` per agent.
+
+This is the only component that sees the fleet model and the stack settings; it calls the pure
+builders (naming, plan, iam) and hands plain values to its children.
+
+Extending (rotation, monitoring ...): list a module in `EXTENSION_MODULES`. It may define
+    extend_agent(ctx: AgentContext) -> None    # per agent, before AgentAccess registers outputs;
+                                               # parent new resources to ctx.access
+    extend_fleet(fleet: AgentFleet) -> None    # once, after all agents, before fleet outputs
+Pass `provider=` from `ctx.providers` / `fleet.providers` to every resource you add.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components import iam, naming, plan
+from components.agent_access import AgentAccess, AgentAccessArgs, SecretSpec
+from components.environment import EnvironmentBase, EnvironmentBaseArgs
+from components.model import Fleet, ResolvedAgent, ResolvedCredential
+from components.providers import ProviderSet
+from components.settings import StackSettings
+
+TOKEN = "agentfleet:index:AgentFleet"
+
+EXTENSION_MODULES: tuple[str, ...] = ()
+"""Modules adding per-agent / per-environment resources (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class AgentFleetArgs:
+    fleet: Fleet
+    """The validated fleet (only `components.loader.load_fleet` makes one)."""
+    settings: StackSettings
+    """The stack's settings (`settings_from_config`)."""
+    providers: ProviderSet
+    """Explicit providers (`providers_from_config`); passed to every resource."""
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """What an extension gets for one agent."""
+
+    fleet: "AgentFleet"
+    settings: StackSettings
+    agent: ResolvedAgent
+    access: AgentAccess
+    environment: EnvironmentBase
+    providers: ProviderSet
+
+
+def _secret_spec(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -> SecretSpec:
+    in_aws = "aws" in cred.stores
+    return SecretSpec(
+        credential=cred.name,
+        description=f"{cred.service} {cred.type} of agent {agent.name} ({cred.classification})",
+        tags=naming.tags(s, agent=agent.name, owner=agent.owner, classification=cred.classification),
+        generated=plan.has_generated_value(cred.rotation_strategy),
+        aws_secret_name=naming.secret_name(s, agent.name, cred.name) if in_aws else None,
+        aws_secret_policy=iam.to_json(plan.secret_resource_policy(s, agent, cred)) if in_aws else None,
+        vault_path=naming.vault_path(s, agent.name, cred.name) if "vault" in cred.stores else None,
+    )
+
+
+def agent_access_args(
+    s: StackSettings, agent: ResolvedAgent, env: EnvironmentBase, providers: ProviderSet
+) -> AgentAccessArgs:
+    """Everything one AgentAccess needs, from the builders (pure apart from the key ARN output)."""
+    # The policy's shape does not depend on the key ARN: decide "no statements" up front.
+    empty = not plan.agent_iam_policy(s, agent, naming.kms_key_placeholder(s))["Statement"]
+    inline: pulumi.Output[str] | None = None
+    if not empty:
+        inline = env.key_arn.apply(lambda arn: iam.to_json(plan.agent_iam_policy(s, agent, arn)))
+    return AgentAccessArgs(
+        agent=agent.name,
+        role_name=naming.role_name(s, agent.name),
+        trust_policy=iam.to_json(plan.trust_policy(s, agent)),
+        max_session_seconds=s.max_session_seconds,
+        inline_policy=inline,
+        tags=naming.tags(s, agent=agent.name, owner=agent.owner),
+        vault_policy_name=naming.vault_policy_name(s, agent.name),
+        vault_policy=plan.vault_policy(s, agent),
+        vault_auth_backend=env.aws_auth_path,
+        vault_auth_role_name=naming.vault_auth_role_name(s, agent.name),
+        vault_token_policies=plan.vault_token_policies(s, agent),
+        vault_token_ttl_seconds=s.vault_token_ttl_seconds,
+        vault_token_max_ttl_seconds=2 * s.vault_token_ttl_seconds,
+        vault_mount=env.kv_mount,
+        kms_key_arn=env.key_arn,
+        recovery_window_days=s.recovery_window_days,
+        protect=s.protect,
+        providers=providers,
+        secrets=tuple(_secret_spec(s, agent, c) for c in agent.credentials),
+    )
+
+
+class AgentFleet(pulumi.ComponentResource):
+    """The stack's whole per-agent credential layout."""
+
+    environment: EnvironmentBase
+    agents: dict[str, AgentAccess]
+    """Agent name -> its AgentAccess component."""
+    providers: ProviderSet
+    settings: StackSettings
+    kms_key_arn: pulumi.Output[str]
+    kms_key_id: pulumi.Output[str]
+    agent_outputs: pulumi.Output[dict[str, Any]]
+    """Agent name -> {role_arn, secret_arns: {credential: arn}, vault_policy_name}."""
+
+    def __init__(self, name: str, args: AgentFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(
+            TOKEN, name, None,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=args.providers.as_list())),
+        )
+        s, fleet = args.settings, args.fleet
+        plan.check_unique_names(s, fleet)
+        self.settings, self.providers = s, args.providers
+        extensions = [importlib.import_module(m) for m in EXTENSION_MODULES]
+
+        self.environment = EnvironmentBase(
+            naming.ENVIRONMENT_COMPONENT, EnvironmentBaseArgs.from_settings(s, args.providers),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.kms_key_arn, self.kms_key_id = self.environment.key_arn, self.environment.key_id
+
+        self.agents = {}
+        for agent in sorted(fleet.agents, key=lambda a: a.name):
+            hooks = [m.extend_agent for m in extensions if hasattr(m, "extend_agent")]
+
+            def extend(access: AgentAccess, agent: ResolvedAgent = agent) -> None:
+                ctx = AgentContext(self, s, agent, access, self.environment, self.providers)
+                for hook in hooks:
+                    hook(ctx)
+
+            self.agents[agent.name] = AgentAccess(
+                agent.name, agent_access_args(s, agent, self.environment, args.providers),
+                opts=pulumi.ResourceOptions(parent=self), extend=extend if hooks else None,
+            )
+        for m in extensions:
+            if hasattr(m, "extend_fleet"):
+                m.extend_fleet(self)
+
+        self.agent_outputs = pulumi.Output.all(**{
+            n: pulumi.Output.all(
+                role_arn=acc.role_arn, secret_arns=acc.secret_arns, vault_policy_name=acc.vault_policy_name,
+            )
+            for n, acc in self.agents.items()
+        })
+        self.register_outputs({
+            "agents": self.agent_outputs, "kmsKeyArn": self.kms_key_arn,
+            "kmsKeyAlias": self.environment.key_alias, "vaultMount": self.environment.kv_mount,
+        })
