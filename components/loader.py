@@ -38,7 +38,7 @@ from components.model import (
     Rotation,
     Runtime,
 )
-from components.secretlike import looks_like_secret
+from components.secretlike import find_secrets, looks_like_secret, mask
 
 Loc = tuple[str | int, ...]
 
@@ -66,11 +66,39 @@ class Problem:
         return f"{self.file}:{self.line}: {self.message}"
 
 
+_TOKEN_STOP = frozenset(" \t\r\n'\"`(),;")
+
+
+def _secret_token(text: str, fragment: str) -> str:
+    """The whole key around a detector's match (some detectors report only a prefix like `ghp`)."""
+    start = text.find(fragment)
+    if start < 0:
+        return fragment
+    end = start + len(fragment)
+    while start > 0 and text[start - 1] not in _TOKEN_STOP:
+        start -= 1
+    while end < len(text) and text[end] not in _TOKEN_STOP:
+        end += 1
+    return text[start:end]
+
+
+def _redact(message: str) -> str:
+    """Mask credential-shaped text: schema and YAML errors echo the offending input verbatim."""
+    for _ in range(3):
+        hits = list(find_secrets(message))
+        if not hits:
+            break
+        for hit in hits:
+            token = _secret_token(message, hit.secret)
+            message = message.replace(token, mask(token))
+    return message
+
+
 class FleetError(Exception):
-    """Raised by `load_fleet` with every problem found in the file."""
+    """Raised by `load_fleet` with every problem found in the file (credentials masked)."""
 
     def __init__(self, problems: list[Problem]):
-        self.problems = sorted(set(problems))
+        self.problems = sorted({Problem(p.file, p.line, _redact(p.message)) for p in problems})
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -87,7 +115,10 @@ class _Positions:
                 kl, _ = node.lc.key(k)
                 vl, _ = node.lc.value(k)
                 self.key_line[loc + (str(k),)] = kl + 1
-                self.value_line[loc + (str(k),)] = vl + 1
+                # A block mapping/list "starts" on its first child's line and a missing value
+                # after the last key "starts" past the end of the file: point at the key instead.
+                container = node[k] is None or isinstance(node[k], (CommentedMap, CommentedSeq))
+                self.value_line[loc + (str(k),)] = kl + 1 if container else vl + 1
                 self.walk(node[k], loc + (str(k),))
         elif isinstance(node, CommentedSeq):
             for i, item in enumerate(node):
@@ -119,6 +150,8 @@ def _plain(node: Any) -> Any:
 def _where(loc: Loc) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for "the key itself", not a path segment
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "file"
 
@@ -214,6 +247,12 @@ class _Checker:
         """Report secret-shaped keys and values; yield locs of secret keys (not also 'unknown')."""
         if isinstance(node, dict):
             for k, v in node.items():
+                key_hit = looks_like_secret(k)
+                if key_hit:
+                    shown = mask(_secret_token(k, key_hit.secret))
+                    self.add(loc + (k,), f"{_where(loc)}: a key looks like a real credential ({key_hit.kind}, {shown}); {SECRET_FIX}", key=True)
+                    yield loc + (k,)
+                    continue
                 if k.lower() in SECRET_KEYS:
                     self.add(loc + (k,), f"{_where(loc + (k,))}: a `{k}` field looks like a secret value; {SECRET_FIX}", key=True)
                     yield loc + (k,)
@@ -225,7 +264,8 @@ class _Checker:
         elif isinstance(node, str):
             hit = looks_like_secret(node)
             if hit:
-                self.add(loc, f"{_where(loc)}: value looks like a real credential ({hit.kind}, {hit.masked}); {SECRET_FIX}")
+                shown = mask(_secret_token(node, hit.secret))
+                self.add(loc, f"{_where(loc)}: value looks like a real credential ({hit.kind}, {shown}); {SECRET_FIX}")
 
     def rules(self, data: dict[str, Any]) -> None:
         classes = dict(BUILTIN_CLASSIFICATIONS)
