@@ -9,7 +9,7 @@ from pathlib import Path
 import pulumi
 
 from components import naming
-from components.fleet import AgentFleet, AgentFleetArgs
+from components.fleet import FLEET_FILE_KEY, AgentFleet, AgentFleetArgs, fleet_file_path
 from components.loader import load_fleet
 from components.providers import providers_from_config
 from components.settings import PROJECT, settings_from_config
@@ -21,8 +21,7 @@ def _config(key: str) -> str | None:
 
 
 settings = settings_from_config(pulumi.get_stack(), _config)
-# Relative to this file, so the program reads the same fleet whatever the working directory.
-fleet_file = Path(__file__).resolve().parent / (pulumi.Config(PROJECT).get("fleetFile") or "agents.yaml")
+fleet_file = fleet_file_path(Path(__file__).resolve().parent, pulumi.Config(PROJECT).get(FLEET_FILE_KEY))
 fleet = AgentFleet(
     naming.FLEET_COMPONENT,
     AgentFleetArgs(fleet=load_fleet(fleet_file), settings=settings, providers=providers_from_config(settings)),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -28,8 +29,17 @@ from components.settings import StackSettings
 
 TOKEN = "agentfleet:index:AgentFleet"
 
+FLEET_FILE_KEY = "fleetFile"
+"""Config key (`agentfleet:fleetFile`) naming the fleet file, relative to the project directory."""
+DEFAULT_FLEET_FILE = "agents.yaml"
+
 EXTENSION_MODULES: tuple[str, ...] = ()
 """Modules adding per-agent / per-environment resources (see the module docstring)."""
+
+
+def fleet_file_path(project_dir: Path, configured: str | None) -> Path:
+    """The fleet file the program reads: relative to the project, whatever the working directory."""
+    return project_dir / (configured or DEFAULT_FLEET_FILE)
 
 
 @dataclass(frozen=True)
