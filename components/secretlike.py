@@ -48,6 +48,10 @@ _SERVICE_OF_TYPE: dict[str, str] = {
 }
 
 
+KNOWN_SERVICES: frozenset[str] = frozenset(_SERVICE_OF_TYPE.values()) | {svc for _, svc, _ in _EXTRA}
+"""Services a key's shape can reveal (`pem` and `jwt` name formats, not services)."""
+
+
 @dataclass(frozen=True)
 class SecretHit:
     """One credential-shaped substring: what it looks like and which service it likely is."""
@@ -62,8 +66,11 @@ class SecretHit:
         return mask(self.secret)
 
 
-def mask(secret: str) -> str:
-    keep = 4 if len(secret) >= 16 else 0
+def mask(secret: str, keep: int | None = None) -> str:
+    """`keep` leading characters stay visible (default: 4 of a long key, the type prefix such
+    as `sk-p` or `AKIA`); pass 0 for values without a public prefix, such as passwords."""
+    if keep is None:
+        keep = 4 if len(secret) >= 16 else 0
     return secret[:keep] + "*" * 8 + (f"({len(secret)} chars)")
 
 
