@@ -1,0 +1,120 @@
+"""The credential audit table: one row per (agent, credential), read off the plan.
+
+Rows come from `build_plan` only, so the table names exactly the secrets and paths the stack
+creates. Pure (no Pulumi, no I/O): the CLI renders the rows as markdown, CSV or JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+STORE_WORDS = {"aws": "Secrets Manager", "vault": "Vault"}
+"""How a store is named to a reader (the fleet file says `aws` / `vault`)."""
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    agent: str
+    owner: str
+    credential: str
+    service: str
+    type: str
+    classification: str
+    stores: tuple[str, ...]
+    secret_name: str | None
+    """Secrets Manager secret name, when stored in AWS."""
+    vault_mount: str | None
+    vault_path: str | None
+    """Path under the KV v2 mount, when stored in Vault."""
+    rotation_strategy: str
+    rotation_days: int
+    paused: bool
+
+
+# Column order of every format; the JSON keys are these same names.
+COLUMNS: tuple[str, ...] = tuple(AuditRow.__dataclass_fields__)
+
+
+def audit_rows(plan: dict[str, Any]) -> list[AuditRow]:
+    """Rows sorted by agent then credential, so reordering the fleet file changes nothing."""
+    rows = [
+        AuditRow(
+            agent=a["name"], owner=a["owner"], credential=c["name"], service=c["service"],
+            type=c["type"], classification=c["classification"], stores=tuple(sorted(c["stores"])),
+            secret_name=c["secret_name"], vault_mount=c["vault_mount"], vault_path=c["vault_path"],
+            rotation_strategy=c["rotation_strategy"], rotation_days=c["rotation_days"],
+            paused=a["paused"],
+        )
+        for a in plan["agents"]
+        for c in a["credentials"]
+    ]
+    return sorted(rows, key=lambda r: (r.agent, r.credential))
+
+
+def locations(row: AuditRow) -> list[str]:
+    """Where the value lives, in words a reader can paste into a console search."""
+    out = []
+    if row.secret_name is not None:
+        out.append(f"{STORE_WORDS['aws']} {row.secret_name}")
+    if row.vault_path is not None:
+        out.append(f"{STORE_WORDS['vault']} {row.vault_mount}/{row.vault_path}")
+    return out
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def audit_markdown(plan: dict[str, Any]) -> str:
+    rows = audit_rows(plan)
+    head = ["Agent", "Owner", "Credential", "Service", "Type", "Classification", "Stores",
+            "Location", "Rotation", "Max age (days)", "Paused"]
+    lines = [
+        f"### Credential audit: stack `{plan['stack']}` (environment `{plan['environment']}`,"
+        f" account {plan['aws_account_id']}, {plan['aws_region']})",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for r in rows:
+        cells = [
+            f"`{r.agent}`", r.owner, f"`{r.credential}`", r.service, r.type, r.classification,
+            ", ".join(STORE_WORDS[s] for s in r.stores),
+            "<br>".join(f"`{loc}`" for loc in locations(r)),
+            r.rotation_strategy, str(r.rotation_days), "**yes**" if r.paused else "no",
+        ]
+        lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+    agents = len({r.agent for r in rows})
+    paused = len({r.agent for r in rows if r.paused})
+    lines += ["", f"{len(rows)} credentials of {agents} agents ({paused} paused)."]
+    return "\n".join(lines) + "\n"
+
+
+def audit_csv(plan: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for r in audit_rows(plan):
+        d = asdict(r)
+        d["stores"] = " ".join(r.stores)
+        d["paused"] = "true" if r.paused else "false"
+        writer.writerow(["" if d[c] is None else d[c] for c in COLUMNS])
+    return buf.getvalue()
+
+
+def audit_json(plan: dict[str, Any]) -> str:
+    doc = {
+        "stack": plan["stack"],
+        "environment": plan["environment"],
+        "aws_account_id": plan["aws_account_id"],
+        "aws_region": plan["aws_region"],
+        "credentials": [{**asdict(r), "stores": list(r.stores)} for r in audit_rows(plan)],
+    }
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+FORMATS = {"markdown": audit_markdown, "csv": audit_csv, "json": audit_json}
