@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from components import iam, naming
-from components.model import Fleet, ResolvedAgent, ResolvedCredential
+from components.model import ROTATION_STRATEGIES, Fleet, ResolvedAgent, ResolvedCredential
 from components.settings import StackSettings
 from components.vault import agent_policy_hcl
 
@@ -143,13 +143,23 @@ class NameCollision(ValueError):
 
 
 def check_unique_names(s: StackSettings, fleet: Fleet) -> None:
-    """Shortened names must stay unique; a collision would merge two agents' access."""
+    """Role names must stay unique, shortened or not, across agent roles, per-agent rotation
+    roles and shared rotation roles (agent `rotation-openai` vs the shared `openai` rotator):
+    a collision would merge two principals' access."""
     seen: dict[str, str] = {}
+
+    def claim(name: str, owner: str) -> None:
+        if name in seen and seen[name] != owner:
+            raise NameCollision(f"{seen[name]} and {owner} both map to IAM role {name!r}; rename one")
+        seen[name] = owner
+
+    if s.rotation_isolation == "shared":
+        for strategy in ROTATION_STRATEGIES:
+            if strategy != "manual":
+                claim(naming.shared_rotation_role_name(s, strategy), f"the shared {strategy!r} rotation role")
     for a in fleet.agents:
-        for name in (naming.role_name(s, a.name), naming.rotation_role_name(s, a.name)):
-            if name in seen and seen[name] != a.name:
-                raise NameCollision(f"agents {seen[name]!r} and {a.name!r} both map to IAM role {name!r}; rename one")
-            seen[name] = a.name
+        claim(naming.role_name(s, a.name), f"agent {a.name!r}")
+        claim(naming.rotation_role_name(s, a.name), f"the rotation role of agent {a.name!r}")
 
 
 def build_plan(fleet: Fleet, s: StackSettings, kms_key_arn: str | None = None) -> dict[str, Any]:
