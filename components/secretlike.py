@@ -45,7 +45,25 @@ _SERVICE_OF_TYPE: dict[str, str] = {
     "Slack Token": "slack",
     "Stripe Access Key": "stripe",
     "Twilio API Key": "twilio",
+    # Types only the scanner's full detect-secrets plugin set reports.
+    "Artifactory Credentials": "artifactory",
+    "Azure Storage Account access key": "azure",
+    "Cloudant Credentials": "cloudant",
+    "Discord Bot Token": "discord",
+    "IBM COS HMAC Credentials": "ibm",
+    "IBM Cloud IAM Key": "ibm",
+    "Mailchimp Access Key": "mailchimp",
+    "NPM tokens": "npm",
+    "PyPI Token": "pypi",
+    "SoftLayer Credentials": "softlayer",
+    "Square OAuth Secret": "square",
+    "Telegram Bot Token": "telegram",
 }
+
+
+def service_of_type(kind: str) -> str:
+    """Likely service of a detect-secrets secret type; `unknown` for generic ones (entropy, keyword)."""
+    return _SERVICE_OF_TYPE.get(kind, "unknown")
 
 
 KNOWN_SERVICES: frozenset[str] = frozenset(_SERVICE_OF_TYPE.values()) | {svc for _, svc, _ in _EXTRA}
@@ -90,11 +108,22 @@ def _plugins() -> tuple[BasePlugin, ...]:
     )
 
 
+def whole_match(plugin: BasePlugin, found: str, text: str) -> str:
+    """The full key when a detector's regex captured only its prefix: detect-secrets 1.5 yields
+    the group, so a GitHub token `ghp_...` comes back as just `ghp`."""
+    for regex in getattr(plugin, "denylist", ()):
+        for m in regex.finditer(text):
+            if found in m.groups() and m.group(0).startswith(found):
+                return str(m.group(0))
+    return found
+
+
 def find_secrets(text: str) -> Iterator[SecretHit]:
     """Yield each credential-shaped substring of `text` once (maintained detectors first)."""
     seen: set[str] = set()
     for plugin in _plugins():
-        for found in plugin.analyze_string(text):
+        for raw in plugin.analyze_string(text):
+            found = whole_match(plugin, raw, text)
             kind = str(plugin.secret_type)
             if found not in seen:
                 seen.add(found)
