@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from detect_secrets.core.secrets_collection import SecretsCollection
+from detect_secrets.filters.allowlist import is_line_allowlisted
 from detect_secrets.settings import default_settings
+from detect_secrets.util.code_snippet import get_code_snippet
 
 from components.audit import AuditRow, audit_rows, locations
-from components.secretlike import KNOWN_SERVICES, find_secrets, mask
+from components.secretlike import KNOWN_SERVICES, find_secrets, mask, service_of_type
 
 SKIP_DIRS = frozenset({".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
                        ".pytest_cache", ".tox", ".ruff_cache"})
@@ -135,8 +137,10 @@ def _detect(path: Path, lines: list[str]) -> list[_Raw]:
         if shape is not None:
             found.append(_Raw(secret.line_number, shape.kind, shape.service, value, False))
         else:
-            found.append(_Raw(secret.line_number, str(secret.type), "unknown", value, generic))
+            found.append(_Raw(secret.line_number, str(secret.type), service_of_type(str(secret.type)), value, generic))
     for number, text in enumerate(lines, start=1):
+        if is_line_allowlisted(str(path), text, get_code_snippet(lines, number)):
+            continue  # `# pragma: allowlist secret`, honoured as detect-secrets does
         for hit in find_secrets(text):
             found.append(_Raw(number, hit.kind, hit.service, hit.secret, False))
     # Merge: a value found by several detectors (or found whole by one and in part by another).

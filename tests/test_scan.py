@@ -51,8 +51,11 @@ class Planted:
         self.zendesk = chars(40, "0123456789abcdef")
         self.anthropic_note = "sk" + "-ant-" + "api03-" + chars(40)  # unquoted prose: no keyword, no quotes
         self.pem_body = chars(64)
+        self.github = "gh" + "p_" + chars(36)
+        self.allowed = "sk" + "-" + "proj" + "-" + chars(48)
         self.values = [self.openai, self.aws, self.password, self.stripe_here, self.stripe_billing,
-                       self.stripe_env, self.anthropic, self.anthropic_note, self.zendesk, self.pem_body]
+                       self.stripe_env, self.anthropic, self.anthropic_note, self.zendesk, self.pem_body,
+                       self.github, self.allowed]
         self.files = {
             "agents/research/main.py": (
                 "import os\n"
@@ -71,6 +74,11 @@ class Planted:
             "agents/support/.env.example": "ZENDESK_API_TOKEN=\n",
             "deploy/key.pem": "-----BEGIN " + "RSA PRIVATE" + " KEY-----\n" + self.pem_body + "\n-----END RSA PRIVATE KEY-----\n",
             "agents/research/README.md": "Reads its key from Secrets Manager at run time.\n",
+            "agents/release-notes/run.sh": (
+                f"export GH_TOKEN={self.github}\n"
+                "curl -s http://203.0.113.7/health  # an address is not a credential\n"
+                f'EXAMPLE = "{self.allowed}"  # pragma: allowlist secret\n'
+            ),
             "agents/support/NOTES.md": f"Until the store exists, use {self.anthropic_note} for local tests.\n",
             ".git/leak.py": f'OPENAI_KEY = "{self.openai}"\n',  # VCS and tool folders are skipped
             ".venv/lib/site.py": f'OPENAI_KEY = "{self.openai}"\n',
@@ -91,6 +99,7 @@ class Planted:
             ("agents/support/settings.py", 2): "zendesk",
             ("agents/support/NOTES.md", 1): "anthropic",
             ("deploy/key.pem", 1): "pem",
+            ("agents/release-notes/run.sh", 1): "github",
         }
 
 
@@ -137,6 +146,10 @@ def test_findings_map_to_the_plans_secret_names(planted: Planted, sample_fleet: 
     support = got[("agents/support/settings.py", 1)].advice
     assert str(cred[("support", "anthropic")]["secret_name"]) in support
     assert str(cred[("support", "zendesk")]["secret_name"]) in got[("agents/support/settings.py", 2)].advice
+    github = cred[("release-notes", "github")]
+    assert got[("agents/release-notes/run.sh", 1)].advice == (
+        f"move it to Vault {github['vault_mount']}/{github['vault_path']} (agent release-notes, credential github)"
+    )
 
 
 def test_secrets_are_masked_everywhere(planted: Planted, root: Path) -> None:
@@ -150,6 +163,8 @@ def test_secrets_are_masked_everywhere(planted: Planted, root: Path) -> None:
     got = by_place(findings, planted.root)
     assert got[("agents/research/main.py", 4)].masked == "********(24 chars)"  # no prefix of a password
     assert got[("agents/research/main.py", 2)].masked == f"{planted.openai[:4]}********({len(planted.openai)} chars)"
+    # detect-secrets captures only `ghp` of a GitHub token; the whole token is what gets masked.
+    assert got[("agents/release-notes/run.sh", 1)].masked == f"ghp_********({len(planted.github)} chars)"
 
 
 def test_cli_report_lines_and_exit_code(planted: Planted, root: Path) -> None:
@@ -163,7 +178,7 @@ def test_cli_report_lines_and_exit_code(planted: Planted, root: Path) -> None:
         assert m, line
         parsed[(Path(m["file"]).relative_to(planted.root).as_posix(), int(m["line"]))] = m["service"]
     assert parsed == planted.expected
-    assert lines[-1].startswith(f"{len(planted.expected)} finding(s) in 6 file(s)")
+    assert lines[-1].startswith(f"{len(planted.expected)} finding(s) in 7 file(s)")
 
 
 def test_without_a_fleet_the_advice_asks_for_one(planted: Planted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
