@@ -1,0 +1,148 @@
+"""The offline runner itself and the `preview` verb built on it."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from components import naming
+from components.cli import main
+from components.mockrun import MockRunError, run_program
+from tests.pulumi_harness import AGENT_ACCESS, ROLE, SECRET, sample_doc, write_fleet
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+# ---- mockrun ----
+
+
+def test_custom_program_records_options_and_outputs() -> None:
+    def program() -> None:
+        p = aws.Provider("p", region="eu-west-1")
+        role = aws.iam.Role(
+            "r", name="x", assume_role_policy="{}",
+            opts=pulumi.ResourceOptions(provider=p, protect=True, ignore_changes=["assume_role_policy"],
+                                        aliases=[pulumi.Alias(name="old-r")]),
+        )
+        pulumi.export("arn", role.arn)
+        pulumi.export("hidden", pulumi.Output.secret("s"))
+
+    run = run_program("dev", program=program)
+    role = run.named("r", ROLE)
+    assert role.protect and role.ignore_changes == ("assumeRolePolicy",)
+    assert role.props == {"name": "x", "assumeRolePolicy": "{}"}
+    assert role.provider_urn == run.named("p").urn
+    assert any("name=old-r" in a for a in role.aliases)
+    assert role.parent == run.stack_urn
+    assert run.outputs == {"arn": "arn:aws:iam::123456789012:role/x", "hidden": "s"}
+
+
+def test_runs_are_isolated_and_repeatable() -> None:
+    first = run_program("dev")
+    small = run_program("dev", program=lambda: None)
+    again = run_program("dev")
+    assert small.resources == [] and small.outputs == {}
+    assert sorted((r.urn, json.dumps(r.props, sort_keys=True)) for r in first.resources) == sorted(
+        (r.urn, json.dumps(r.props, sort_keys=True)) for r in again.resources
+    )
+    assert first.outputs == again.outputs
+
+
+def test_program_errors_propagate() -> None:
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run_program("dev", program=broken)
+    assert run_program("dev").resources  # and the runtime recovers for the next run
+
+
+def test_errors_inside_apply_propagate() -> None:
+    def broken() -> None:
+        role = aws.iam.Role("r", assume_role_policy="{}")
+        role.arn.apply(lambda _: 1 / 0)
+
+    with pytest.raises(ZeroDivisionError):
+        run_program("dev", program=broken)
+
+
+def test_mock_run_error_is_a_runtime_error() -> None:
+    assert issubclass(MockRunError, RuntimeError)
+
+
+# ---- preview ----
+
+
+def test_preview_prints_the_tree_and_counts() -> None:
+    code, out, err = cli("preview", "--stack", "dev")
+    assert code == 0, err
+    for agent in ("research", "crm", "billing", "support", "release-notes"):
+        assert f"agentfleet:index:AgentAccess" in out and f"  {agent}\n" in out
+        assert f"{agent}/role" in out
+    assert "billing/webhook-signing/initial-version  [ignores secretString,versionStages" in out
+    assert "DEFAULT PROVIDER" not in out.split("What the types are:")[0]
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("agent "))
+    billing = lines[header + 1].split()
+    assert billing[0] == "billing" and billing[1] == "10"  # role, policy, 2 vault, 2x(secret+policy), random, version
+    assert "5 agents; 54 resources in total" in out
+
+
+def test_preview_marks_protection_on_prod() -> None:
+    code, out, _ = cli("preview", "--stack", "prod")
+    assert code == 0
+    assert "research/openai/secret  [protected; recovery 30d]" in out
+    assert "kms-key  [protected]" in out
+
+
+def test_preview_json(tmp_path: Path) -> None:
+    code, out, _ = cli("preview", "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    types = {r["type"] for r in doc["resources"]}
+    assert {ROLE, SECRET, AGENT_ACCESS} <= types
+    assert {a["agent"] for a in doc["agents"]} == {"research", "crm", "billing", "support", "release-notes"}
+    assert set(doc["outputs"]["agents"]) == {a["agent"] for a in doc["agents"]}
+
+
+def test_preview_of_another_fleet_file(tmp_path: Path) -> None:
+    doc = sample_doc()
+    doc["agents"] = doc["agents"][:2]
+    path = write_fleet(tmp_path, doc)
+    code, out, _ = cli("preview", "--fleet", str(path))
+    assert code == 0
+    assert "2 agents;" in out and "billing/role" not in out
+
+
+def test_preview_of_an_invalid_fleet_gives_validate_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nagents:\n  - name: Bad_Name\n    runtime: {service: ecs-tasks.amazonaws.com}\n"
+                   "    credentials: [{name: k, service: s, type: api_key}]\n")
+    code, out, err = cli("preview", "--fleet", str(bad))
+    assert code == 1 and out == ""
+    assert f"{bad}:3:" in err
+    assert cli("validate", str(bad))[0] == 1
+
+
+def test_preview_of_a_missing_stack_file_exits_1() -> None:
+    code, _, err = cli("preview", "--stack", "nope")
+    assert code == 1 and "Pulumi.nope.yaml" in err
+
+
+def test_value_commands_option() -> None:
+    code, out, _ = cli("preview", "--value-commands")
+    assert code == 0
+    commands = [line for line in out.splitlines() if not line.startswith("#")]
+    assert len(commands) == 15  # every external credential in each of its stores; none for generated
+    assert not any("webhook-signing" in c for c in commands)
+    assert any(f"--secret-id agents/dev/billing/stripe " in c for c in commands)
+    assert any(f"bao kv put -mount=kv dev/crm/salesforce {naming.VAULT_VALUE_KEY}=-" in c for c in commands)
