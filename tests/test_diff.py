@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Callable
 
 import pytest
+from ruamel.yaml import YAML
 
-from components.cli import main
+from components.cli import build_parser, main
 from components.diff import diff_plans, rotation_rank, trust_principals
 from components.loader import parse_fleet
 from components.plan import build_plan
@@ -386,3 +389,64 @@ def test_unknown_revision_and_option_like_revision_exit_2(repo: Path, monkeypatc
     assert code == 2 and "unknown git revision" in err
     code, _, err = run("diff", "--", "--output=/tmp/x:agents.yaml", "agents.yaml")
     assert code == 2 and "not a git revision" in err
+
+
+# ---- the PR workflow posts this diff: its commands must be ones the CLI accepts ----
+
+WORKFLOW = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "pull-request.yml"
+
+
+def workflow_commands() -> dict[str, list[list[str]]]:
+    """`python -m components ...` invocations per job, with the workflow's variables filled in."""
+    doc = YAML(typ="safe").load(WORKFLOW.read_text())
+    values = {**doc["env"], "BASE_REF": "main", "SCAN_PATHS": "agents"}
+    out: dict[str, list[list[str]]] = {}
+    for job, spec in doc["jobs"].items():
+        for step in spec["steps"]:
+            script = str(step.get("run", "")).replace("\\\n", " ")
+            for line in script.splitlines():
+                if "python -m components" not in line:
+                    continue
+                words = shlex.split(line.split("python -m components", 1)[1])
+                words = [re.sub(r"\$(\w+)", lambda m: str(values[m.group(1)]), w) for w in words]
+                if ">" in words:
+                    words = words[: words.index(">")]
+                out.setdefault(job, []).append(words)
+    return out
+
+
+def test_workflow_runs_tests_check_diff_and_gated_preview() -> None:
+    doc = YAML(typ="safe").load(WORKFLOW.read_text())
+    jobs = doc["jobs"]
+    assert set(jobs) == {"test", "access-diff", "preview"}
+    assert any(s.get("run", "").startswith("bash scripts/test.sh") for s in jobs["test"]["steps"])
+    commands = workflow_commands()
+    assert [c[0] for c in commands["test"]] == ["check", "scan"]
+    diffs = commands["access-diff"]
+    assert diffs[0][:3] == ["diff", "--base", "origin/main"] and "markdown" in diffs[0]
+    assert "--fail-on" in diffs[1]
+    parser = build_parser()
+    for job in commands.values():
+        for argv in job:
+            parser.parse_args(argv)  # raises SystemExit on an option the CLI does not have
+    # Only the diff job may write to the PR; the preview runs only with a configured cloud role.
+    assert doc["permissions"] == {"contents": "read"}
+    assert jobs["access-diff"]["permissions"]["pull-requests"] == "write"
+    assert "pull-requests" not in jobs["preview"]["permissions"]
+    assert "vars.AWS_ROLE_ARN" in jobs["preview"]["if"]
+    preview = " ".join(s.get("run", "") for s in jobs["preview"]["steps"])
+    assert "pulumi preview" in preview and "--policy-pack policy" in preview
+    # The comment step finds its previous comment by the marker the markdown starts with.
+    assert "agentfleet:access-diff" in WORKFLOW.read_text()
+
+
+def test_workflow_diff_command_runs_here(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exact diff invocation of the workflow, on a repository with a base branch."""
+    git(repo, "branch", "-q", "base", "HEAD~1")
+    monkeypatch.chdir(repo / "infra")
+    argv = [w.replace("origin/main", "base") for w in workflow_commands()["access-diff"][0]]
+    code, out, err = run(*argv)
+    assert code == 0, err
+    assert out.startswith("<!-- agentfleet:access-diff -->\n") and "agent unpaused" in out
+    code, _, _ = run(*[w.replace("origin/main", "base") for w in workflow_commands()["access-diff"][1]])
+    assert code == 1
