@@ -140,7 +140,7 @@ def _granted(agent: str, cred: Mapping[str, Any]) -> Change:
 def _revoked(agent: str, cred: Mapping[str, Any]) -> Change:
     return Change(
         agent, "credential-revoked", False,
-        f"credential `{cred['name']}` revoked ({cred['service']}); its secret in {_stored(cred)} is deleted",
+        f"credential `{cred['name']}` revoked ({cred['service']}); its secret in {_stored(cred)} is removed",
         credential=cred["name"],
     )
 
@@ -186,7 +186,7 @@ def _credential_changes(
     for store in sorted(set(new["stores"]) - set(old["stores"])):
         add("store-added", True, f"now also stored in {_where(new, store)}", None, store)
     for store in sorted(set(old["stores"]) - set(new["stores"])):
-        add("store-removed", False, f"no longer stored in {_where(old, store)} (that copy is deleted)", store, None)
+        add("store-removed", False, f"no longer stored in {_where(old, store)} (that copy is removed)", store, None)
     for key in sorted((set(old) | set(new)) - _CREDENTIAL_FIELDS):
         if old.get(key) != new.get(key):
             add("plan-changed", True, f"plan field `{key}` changed; review `python -m components plan`", old.get(key), new.get(key))

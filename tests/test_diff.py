@@ -126,6 +126,8 @@ CASES: list[Case] = [
      [("beta", "classification-changed", True, "crm")]),
     ("classification-raised", BASE, edit("classification: partner-data", "classification: customer-data"),
      [("gamma", "classification-changed", False, "github"), ("gamma", "rotation-tightened", False, "github")]),
+    ("classification-relabelled", BASE, edit("classification: internal", "classification: confidential"),
+     [("alpha", "classification-changed", False, "openai")]),
     ("rotation-days-loosened", BASE, edit("{strategy: openai, days: 60}", "{strategy: openai, days: 90}"),
      [("alpha", "rotation-loosened", True, "openai")]),
     ("rotation-days-tightened", BASE, edit("{strategy: openai, days: 60}", "{strategy: openai, days: 7}"),
