@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from components.audit import STORE_WORDS
 from components.iam import GITHUB_OIDC_HOST
@@ -304,7 +304,3 @@ def diff_json(d: AccessDiff) -> str:
 
 
 FORMATS = {"markdown": diff_markdown, "json": diff_json}
-
-
-def change_kinds(changes: Iterable[Change]) -> set[str]:
-    return {c.kind for c in changes}
