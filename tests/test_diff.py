@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import re
 import shlex
 import subprocess
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 from ruamel.yaml import YAML
@@ -281,6 +282,25 @@ def test_trust_principals_reads_every_runtime_kind(dev_settings: StackSettings) 
     assert gh.startswith("GitHub Actions repo:example-org/product:ref:refs/heads/main")
     assert trust_principals({"Statement": [{"Effect": "Deny", "Principal": {"AWS": "*"}}]}) == frozenset()
     assert trust_principals({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}}]}) == {"anyone (AWS *)"}
+
+
+def test_unexplained_plan_changes_are_reported_as_escalations(dev_settings: StackSettings) -> None:
+    """A plan field the diff does not know, or a policy that moved on its own, is never hidden."""
+    fleet = parse_fleet(BASE, "f.yaml")
+    old = build_plan(fleet, dev_settings)
+
+    def diff_with(mutate: Callable[[dict[str, Any]], None]) -> list[tuple[str, str, bool, str | None]]:
+        new = copy.deepcopy(old)
+        mutate(new)
+        d = diff_plans(old, new, old_classes=fleet.classifications, new_classes=fleet.classifications,
+                       old_source="a", new_source="b")
+        return [(c.agent, c.kind, c.escalation, c.credential) for c in d.changes]
+
+    assert diff_with(lambda p: None) == []
+    assert diff_with(lambda p: p["agents"][0].update(extra_grants=["s3:*"])) == [("alpha", "plan-changed", True, None)]
+    assert diff_with(lambda p: p["agents"][0]["credentials"][0].update(reader="x")) == [("alpha", "plan-changed", True, "openai")]
+    assert diff_with(lambda p: p["agents"][1]["iam_policy"]["Statement"].append({"Effect": "Allow"})) == [
+        ("beta", "plan-changed", True, None)]
 
 
 def test_rotation_order_manual_is_loosest() -> None:
