@@ -23,7 +23,7 @@ from pulumi_policy import (
 )
 
 from policy.layout import LAYOUT_SCHEMA, Layout, layout
-from policy.values import document, get, plain, string_map
+from policy.values import UNKNOWN, Unknown, document, get, plain, string_map
 
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
@@ -47,20 +47,23 @@ class Resource:
         """How messages name the resource: type token and logical name."""
         return f'{self.type} "{self.name}"'
 
-    def tags(self) -> dict[str, Any] | None:
-        """Own tags merged over the AWS provider's default tags; None if unknown or absent."""
+    def tags(self) -> dict[str, Any] | None | Unknown:
+        """Own tags merged over the AWS provider's default tags; None if absent, UNKNOWN if unknown."""
         own = get(self.props, "tags")
+        if own is UNKNOWN:
+            return Unknown()
         defaults = _provider_default_tags(self.provider_props)
-        if own is None and defaults is None:
-            return None
         own_map = string_map(own)
-        if own is not None and own_map is None:
-            return None  # unknown
+        if own_map is None and defaults is None:
+            return None
         return {**(defaults or {}), **(own_map or {})}
 
     def tag(self, key: str) -> Any:
+        """A tag's value: a string, None when absent, UNKNOWN when not known yet."""
         tags = self.tags()
-        return tags.get(key) if tags else None
+        if tags is UNKNOWN:
+            return UNKNOWN
+        return tags.get(key) if isinstance(tags, dict) else None
 
 
 def _provider_default_tags(provider_props: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -42,10 +42,10 @@ resource whose inputs carry `tags` is checked too."""
 def check_tags(r: Resource, lay: Layout) -> Iterable[str]:
     if not r.type.startswith("aws:") or (r.type not in TAGGABLE_TYPES and "tags" not in r.props):
         return
-    tags = r.tags()
-    if r.props.get("tags") is UNKNOWN or (tags is not None and contains_unknown(tags)):
+    found = r.tags()
+    if found is UNKNOWN or contains_unknown(found):
         return
-    tags = tags or {}
+    tags = found if isinstance(found, dict) else {}
     fix = "tag it with components.naming.tags(settings, agent=..., owner=...) (environment-wide resources use agent `_shared`)"
     missing = [k for k in naming.REQUIRED_TAGS if not tags.get(k)]
     if missing:

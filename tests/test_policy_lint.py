@@ -1,0 +1,87 @@
+"""iam-policy-lint: parliament on every IAM document; which severities fail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components import iam, plan
+from components.model import Fleet
+from components.settings import StackSettings
+from policy.lint import iam_policy_lint
+from tests.test_policy_support import (
+    KMS_KEY_ARN,
+    ROLE,
+    ROLE_POLICY,
+    SECRET,
+    SECRET_POLICY,
+    UNKNOWN,
+    config_for,
+    rotation_role_policy,
+    validate_resource,
+)
+
+
+@pytest.fixture(scope="module")
+def config(sample_fleet: Fleet, dev_settings: StackSettings) -> dict[str, Any]:
+    return config_for(dev_settings, sample_fleet)
+
+
+def doc(*statements: iam.Statement) -> str:
+    return iam.Document(tuple(statements)).to_json()
+
+
+def test_generated_documents_pass(sample_fleet: Fleet, dev_settings: StackSettings, config: dict[str, Any]) -> None:
+    for agent in sample_fleet.agents:
+        docs = [(ROLE_POLICY, iam.to_json(plan.agent_iam_policy(dev_settings, agent, KMS_KEY_ARN))),
+                (ROLE_POLICY, rotation_role_policy(dev_settings, agent))]
+        docs += [(SECRET_POLICY, iam.to_json(plan.secret_resource_policy(dev_settings, agent, c))) for c in agent.credentials]
+        for type_, policy in docs:
+            assert validate_resource(iam_policy_lint, type_, {"policy": policy}, config=config) == [], policy
+
+
+def test_resource_mismatch_fails(config: dict[str, Any]) -> None:
+    bad = doc(iam.Statement("Wrong", ("secretsmanager:GetSecretValue",), ("arn:aws:s3:::some-bucket",)))
+    [msg] = validate_resource(iam_policy_lint, ROLE_POLICY, {"policy": bad}, name="mismatch", config=config)
+    assert msg.startswith('aws:iam/rolePolicy:RolePolicy "mismatch" policy: parliament RESOURCE_MISMATCH (MEDIUM)')
+
+
+def test_unknown_action_fails_although_parliament_rates_it_low(config: dict[str, Any]) -> None:
+    typo = doc(iam.Statement("Typo", ("secretsmanager:GetSecretValu",), ("*",)))
+    [msg] = validate_resource(iam_policy_lint, ROLE_POLICY, {"policy": typo}, config=config)
+    assert "UNKNOWN_ACTION" in msg and "GetSecretValu" in msg
+
+
+def test_resource_star_is_a_warning_that_passes(config: dict[str, Any]) -> None:
+    star = doc(iam.Statement("Random", ("secretsmanager:GetRandomPassword",), ("*",)),
+               iam.Statement("ListAll", ("secretsmanager:ListSecrets",), ("*",)))
+    assert validate_resource(iam_policy_lint, ROLE_POLICY, {"policy": star}, config=config) == []
+
+
+def test_fail_levels_are_configurable(config: dict[str, Any]) -> None:
+    star = doc(iam.Statement("Read", ("secretsmanager:GetSecretValue",), ("*",)))
+    assert validate_resource(iam_policy_lint, ROLE_POLICY, {"policy": star}, config=config) == []
+    strict = {**config, "failSeverities": ["CRITICAL", "HIGH", "MEDIUM", "LOW"]}
+    [msg] = validate_resource(iam_policy_lint, ROLE_POLICY, {"policy": star}, config=strict)
+    assert "RESOURCE_STAR" in msg
+
+
+def test_inline_and_invalid_documents(config: dict[str, Any]) -> None:
+    bad = doc(iam.Statement("Wrong", ("secretsmanager:GetSecretValue",), ("arn:aws:s3:::b",)))
+    [msg] = validate_resource(iam_policy_lint, ROLE, {"inlinePolicies": [{"name": "p", "policy": bad}]}, config=config)
+    assert "inlinePolicies[0].policy" in msg
+    [msg] = validate_resource(iam_policy_lint, SECRET, {"policy": "{nope"}, config=config)
+    assert "not valid JSON" in msg
+
+
+def test_trust_policies_are_left_to_trust_policy_scoped(sample_fleet: Fleet, dev_settings: StackSettings, config: dict[str, Any]) -> None:
+    for agent in sample_fleet.agents:
+        trust = iam.to_json(plan.trust_policy(dev_settings, agent))
+        assert validate_resource(iam_policy_lint, ROLE, {"assumeRolePolicy": trust}, config=config) == []
+
+
+@pytest.mark.parametrize("props", [{}, {"policy": UNKNOWN}, {"inlinePolicies": UNKNOWN}, {"policy": ""}])
+def test_missing_or_unknown_do_not_crash(config: dict[str, Any], props: dict[str, Any]) -> None:
+    for type_ in (ROLE_POLICY, ROLE, SECRET_POLICY):
+        assert validate_resource(iam_policy_lint, type_, props, config=config) == []
