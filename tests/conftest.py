@@ -10,6 +10,8 @@ from components.loader import load_fleet
 from components.model import Fleet
 from components.settings import StackSettings, load_stack_settings
 
+pytest_plugins = ["tests.openbao_server"]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
