@@ -164,23 +164,43 @@ def stack_resources(run: ProgramRun) -> list[PolicyResource]:
 # ---- grouping by agent ----
 
 
+def _own_group(r: RegisteredResource, index: Mapping[str, RegisteredResource]) -> str | None:
+    """The `agent` tag of the resource or an ancestor, else its AgentAccess component's name."""
+    cur: RegisteredResource | None = r
+    while cur is not None:
+        tags = cur.props.get("tags")
+        tag = tags.get(naming.TAG_AGENT) if isinstance(tags, dict) else None
+        if isinstance(tag, str):
+            return SHARED_GROUP if tag == naming.SHARED_AGENT_TAG else tag
+        if cur.type == AGENT_COMPONENT:
+            return cur.name
+        cur = index.get(cur.parent or "")
+    return None
+
+
 def _agent_groups(run: ProgramRun) -> dict[str, str]:
-    """URN -> agent: the `agent` tag of the resource or an ancestor, else its AgentAccess component."""
+    """URN -> agent. Untagged resources outside the components (a raw resource added to the
+    program) belong to the one agent whose resources they depend on or name (a role name, a
+    secret ARN), when there is exactly one; else to the stack group."""
     index = run.by_urn()
+    own = {r.urn: _own_group(r, index) for r in run.resources}
+    by_id: dict[str, str] = {}
+    for r in run.resources:
+        group = own[r.urn]
+        if group is None:
+            continue
+        for key in ("name", "arn", "id"):
+            value = r.outputs.get(key) if key != "id" else r.id
+            if isinstance(value, str) and value:
+                by_id.setdefault(value, group)
     groups: dict[str, str] = {}
     for r in run.resources:
-        cur: RegisteredResource | None = r
-        group = STACK_GROUP
-        while cur is not None:
-            tags = cur.props.get("tags")
-            tag = tags.get(naming.TAG_AGENT) if isinstance(tags, dict) else None
-            if isinstance(tag, str):
-                group = SHARED_GROUP if tag == naming.SHARED_AGENT_TAG else tag
-                break
-            if cur.type == AGENT_COMPONENT:
-                group = cur.name
-                break
-            cur = index.get(cur.parent or "")
+        group = own[r.urn]
+        if group is None:
+            linked = {own[d] for d in r.dependencies if own.get(d)}
+            linked |= {by_id[v] for v in r.props.values() if isinstance(v, str) and v in by_id}
+            agents = {g for g in linked if g is not None and not g.startswith("(")}
+            group = agents.pop() if len(agents) == 1 else STACK_GROUP
         groups[r.urn] = group
     return groups
 
@@ -288,6 +308,15 @@ def render_json(result: CheckResult) -> str:
         "skipped": result.skipped,
     }
     return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+
+
+def engine_policy_config(layout_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The `--policy-pack-config` file giving the engine what `check` gives the policies:
+    every policy's default level and the stack's layout (edit levels there to tune them)."""
+    return {
+        p.name: {"enforcementLevel": (p.enforcement_level or PACK_DEFAULT_LEVEL).value, **layout_config}
+        for p in ALL_POLICIES
+    }
 
 
 def load_pack_config(path: str | Path) -> dict[str, Any]:

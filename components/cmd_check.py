@@ -8,11 +8,12 @@ settings or program are invalid), 0 otherwise; advisory violations are printed b
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any, TextIO
 
 from components import checkrun, mockrun
-from components.cli import EXIT_INVALID, EXIT_USAGE, read_fleet
+from components.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, read_fleet
 from components.cmd_preview import _settings
 from components.fleet import fleet_file_path
 from components.settings import PROJECT
@@ -33,12 +34,16 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except (OSError, ValueError) as exc:
             print(f"{args.policy_config}: {exc}", file=err)
             return EXIT_USAGE
+    layout_config = policy_config(settings, fleet.classifications)
+    if args.print_policy_config:
+        out.write(json.dumps(checkrun.engine_policy_config(layout_config), indent=2) + "\n")
+        return EXIT_OK
     try:
         run = mockrun.run_program(args.stack, root=root, config_overrides={f"{PROJECT}:fleetFile": str(fleet_path)})
     except Exception as exc:  # the program's own error, as the engine would report it
         print(f"check failed: the program did not run: {type(exc).__name__}: {exc}", file=err)
         return EXIT_INVALID
-    result = checkrun.check_program(run, policy_config(settings, fleet.classifications), pack_config)
+    result = checkrun.check_program(run, layout_config, pack_config)
     out.write(checkrun.render_json(result) if args.format == "json" else checkrun.render_text(result))
     return result.exit_code
 
@@ -55,5 +60,7 @@ def register(sub: Any) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--policy-config", metavar="FILE",
                    help="policy config JSON, as for `pulumi preview --policy-pack-config` (enforcement levels)")
+    p.add_argument("--print-policy-config", action="store_true",
+                   help="print the policy config file for `pulumi preview --policy-pack policy --policy-pack-config FILE` and exit")
     p.add_argument("--root", help=argparse.SUPPRESS)
     p.set_defaults(func=_check)
