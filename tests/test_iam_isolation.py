@@ -135,10 +135,11 @@ class Case:
     secrets: tuple[Secret, ...]
 
     def policy(self, agent: str) -> dict[str, Any]:
-        return next(a["iam_policy"] for a in self.plan["agents"] if a["name"] == agent)
+        doc: dict[str, Any] = next(a["iam_policy"] for a in self.plan["agents"] if a["name"] == agent)
+        return doc
 
     def role_arn(self, agent: str) -> str:
-        return next(a["iam_role_arn"] for a in self.plan["agents"] if a["name"] == agent)
+        return str(next(a["iam_role_arn"] for a in self.plan["agents"] if a["name"] == agent))
 
 
 def concrete_secrets(fleet: Fleet, s: StackSettings, rng: random.Random) -> tuple[Secret, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Iterator
 
 import hvac
@@ -128,7 +129,7 @@ def test_tokens_carry_only_their_agent_policy(world: World) -> None:
         info = world.root.auth.token.lookup(a.client.token)["data"]
         assert info["policies"] == [a.policy_name], a.name
         # Not even the default policy: the token cannot look itself up.
-        assert outcome(lambda c=a.client: c.auth.token.lookup_self()) == "forbidden"
+        assert outcome(partial(a.client.auth.token.lookup_self)) == "forbidden"
 
 
 def test_each_agent_reads_exactly_its_own_paths(world: World) -> None:
@@ -178,7 +179,7 @@ def test_each_agent_lists_and_reads_metadata_of_only_its_own_folder(world: World
                 wrong.append((a.key, f"list {folder}", "own keys", str(keys)))
         for cred in world.creds:
             expected = "ok" if cred.agent_key == a.key and not a.paused else "forbidden"
-            got = outcome(lambda c=cred: kv.read_secret_metadata(c.path, mount_point=world.mount))
+            got = outcome(partial(kv.read_secret_metadata, cred.path, mount_point=world.mount))
             if got != expected:
                 wrong.append((a.key, f"metadata {cred.path}", expected, got))
         return wrong
@@ -192,7 +193,7 @@ def test_environment_folder_and_mount_root_are_closed(world: World) -> None:
     for a in world.agents:
         kv = a.client.secrets.kv.v2
         for env in world.environments:
-            assert outcome(lambda e=env: kv.list_secrets(e, mount_point=world.mount)) == "forbidden", (a.key, env)
+            assert outcome(partial(kv.list_secrets, env, mount_point=world.mount)) == "forbidden", (a.key, env)
         assert outcome(lambda: kv.list_secrets("", mount_point=world.mount)) == "forbidden", a.key
         # Sibling prefixes of its own folder: `bill` must not see `billing`, nor `bil` see `bill`.
         assert outcome(lambda: kv.read_secret_version(a.folder + "x/k", mount_point=world.mount,
@@ -228,6 +229,6 @@ def test_default_policy_alone_reads_nothing(openbao: OpenBao, world: World) -> N
     client = openbao.client(token)
     kv = client.secrets.kv.v2
     for cred in world.creds[:: max(1, len(world.creds) // 10)]:
-        assert outcome(lambda c=cred: kv.read_secret_version(c.path, mount_point=world.mount,
-                                                             raise_on_deleted_version=True)) == "forbidden"
+        assert outcome(partial(kv.read_secret_version, cred.path, mount_point=world.mount,
+                               raise_on_deleted_version=True)) == "forbidden"
     assert outcome(lambda: kv.list_secrets("", mount_point=world.mount)) == "forbidden"
