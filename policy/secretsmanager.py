@@ -172,8 +172,8 @@ def check_one_reader(resources: list[Resource], lay: Layout) -> Iterable[tuple[s
         intruders = [k for k in agent_readers if k != expected] if expected is not None else agent_readers
         if (expected is not None and intruders) or len(agent_readers) > 1:
             sources = sorted({g.source.label for k in intruders for g in readers[k].reads(secret, arn)})
-            yield (f"{secret.label}{whose} is readable by {len(agent_readers)} agent roles {agent_readers}; exactly one "
-                   f"({expected or 'the owning agent'}'s) may read it, plus its rotation role and adminPrincipals. "
+            yield (f"{secret.label}{whose} is readable by {len(agent_readers)} agent roles {agent_readers}; only "
+                   f"{expected or 'its own agent role'} may read it, plus its rotation role and adminPrincipals. "
                    f"Fix: remove the read grant from {intruders} (in {', '.join(sources)}).", secret.urn)
         elif not agent_readers and not access.incomplete:
             yield (f"{secret.label}{whose} is readable by no agent role, so no agent can use it. Fix: grant its "
