@@ -1,5 +1,8 @@
 """IAM lint: every IAM document the program declares passes parliament without errors.
 
+Linted: identity policies (role inline, RolePolicy, managed/user/group policies) and resource
+policies (secrets, the KMS key, the alert topic, the trail bucket, log resource policies).
+
 parliament (Duo Labs' maintained IAM linter) knows every action, resource type and condition
 key. Which findings fail: severities CRITICAL, HIGH and MEDIUM (malformed documents, invalid
 ARNs, actions on resource types they don't apply to, unknown condition keys) plus the LOW issues
@@ -26,7 +29,17 @@ from policy.values import BadDocument, document, get
 
 FAIL_SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM")
 FAIL_ISSUES = ("UNKNOWN_ACTION", "UNKNOWN_PREFIX", "NO_VERSION")
-LINTED_TYPES = (*IDENTITY_POLICY_TYPES, ROLE, SECRET_POLICY, SECRET)
+RESOURCE_POLICY_PROPS: dict[str, str] = {
+    SECRET_POLICY: "policy",
+    SECRET: "policy",
+    "aws:kms/key:Key": "policy",
+    "aws:kms/keyPolicy:KeyPolicy": "policy",
+    "aws:sns/topicPolicy:TopicPolicy": "policy",
+    "aws:s3/bucketPolicy:BucketPolicy": "policy",
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": "policyDocument",
+}
+"""Resource policies (type -> prop): the secrets' own, and the KMS key, alert topic and trail bucket's."""
+LINTED_TYPES = (*IDENTITY_POLICY_TYPES, ROLE, *RESOURCE_POLICY_PROPS)
 
 LINT_SCHEMA = PolicyConfigSchema(properties={
     **LAYOUT_SCHEMA.properties,
@@ -37,9 +50,10 @@ LINT_SCHEMA = PolicyConfigSchema(properties={
 
 def _documents(r: Resource) -> list[tuple[str, Any, str | None]]:
     """(prop path, parsed document, original JSON text) of every lintable document."""
-    if r.type in (SECRET_POLICY, SECRET):
-        raw = get(r.props, "policy")
-        return [("policy", document(raw), raw if isinstance(raw, str) else None)]
+    if r.type in RESOURCE_POLICY_PROPS:
+        prop = RESOURCE_POLICY_PROPS[r.type]
+        raw = get(r.props, prop)
+        return [(prop, document(raw), raw if isinstance(raw, str) else None)]
     out: list[tuple[str, Any, str | None]] = []
     for path, doc in identity_documents(r.type, r.props):
         out.append((path, doc, None))

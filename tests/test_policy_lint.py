@@ -85,3 +85,21 @@ def test_trust_policies_are_left_to_trust_policy_scoped(sample_fleet: Fleet, dev
 def test_missing_or_unknown_do_not_crash(config: dict[str, Any], props: dict[str, Any]) -> None:
     for type_ in (ROLE_POLICY, ROLE, SECRET_POLICY):
         assert validate_resource(iam_policy_lint, type_, props, config=config) == []
+
+
+def test_environment_resource_policies_pass(dev_settings: StackSettings, config: dict[str, Any]) -> None:
+    from components import monitoring_plan
+
+    docs = [("aws:kms/key:Key", plan.kms_key_policy(dev_settings)),
+            ("aws:sns/topicPolicy:TopicPolicy", monitoring_plan.alert_topic_policy(dev_settings)),
+            ("aws:s3/bucketPolicy:BucketPolicy", monitoring_plan.trail_bucket_policy(dev_settings)),
+            (ROLE_POLICY, monitoring_plan.trail_logs_policy(dev_settings))]
+    for type_, document in docs:
+        assert validate_resource(iam_policy_lint, type_, {"policy": iam.to_json(document)}, config=config) == [], type_
+
+
+def test_bucket_policy_with_wrong_resource_fails(config: dict[str, Any]) -> None:
+    bad = doc(iam.Statement("Wrong", ("s3:GetObject",), ("arn:aws:secretsmanager:us-east-1:123456789012:secret:x",),
+                            principal={"Service": "cloudtrail.amazonaws.com"}))
+    [msg] = validate_resource(iam_policy_lint, "aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b", "policy": bad}, config=config)
+    assert "RESOURCE_MISMATCH" in msg
