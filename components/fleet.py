@@ -5,10 +5,14 @@ This is the only component that sees the fleet model and the stack settings; it 
 builders (naming, plan, iam) and hands plain values to its children.
 
 Extending (rotation, monitoring ...): list a module in `EXTENSION_MODULES`. It may define
-    extend_agent(ctx: AgentContext) -> None    # per agent, before AgentAccess registers outputs;
-                                               # parent new resources to ctx.access
-    extend_fleet(fleet: AgentFleet) -> None    # once, after all agents, before fleet outputs
-Pass `provider=` from `ctx.providers` / `fleet.providers` to every resource you add.
+    extend_environment(fleet: AgentFleet) -> None  # once, after the shared resources, before any
+                                                   # agent (alert topic, shared rotators ...)
+    extend_agent(ctx: AgentContext) -> None        # per agent, before its AgentAccess registers
+                                                   # outputs; parent new resources to ctx.access
+    extend_fleet(fleet: AgentFleet) -> None        # once, after all agents
+Parent environment-wide resources to `fleet`; pass `provider=` from `ctx.providers` /
+`fleet.providers` to every resource; share state between hooks in `fleet.extras`; anything put
+in `fleet.extra_outputs` becomes a stack output.
 """
 
 from __future__ import annotations
@@ -121,6 +125,10 @@ class AgentFleet(pulumi.ComponentResource):
     kms_key_id: pulumi.Output[str]
     agent_outputs: pulumi.Output[dict[str, Any]]
     """Agent name -> {role_arn, secret_arns: {credential: arn}, vault_policy_name}."""
+    extras: dict[str, Any]
+    """Scratch space extensions share between their hooks (e.g. the alert topic)."""
+    extra_outputs: dict[str, pulumi.Input[Any]]
+    """Stack outputs added by extensions (exported by `__main__.py`)."""
 
     def __init__(self, name: str, args: AgentFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(
@@ -130,6 +138,7 @@ class AgentFleet(pulumi.ComponentResource):
         s, fleet = args.settings, args.fleet
         plan.check_unique_names(s, fleet)
         self.settings, self.providers = s, args.providers
+        self.extras, self.extra_outputs = {}, {}
         extensions = [importlib.import_module(m) for m in EXTENSION_MODULES]
 
         self.environment = EnvironmentBase(
@@ -137,10 +146,13 @@ class AgentFleet(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.kms_key_arn, self.kms_key_id = self.environment.key_arn, self.environment.key_id
+        for m in extensions:
+            if hasattr(m, "extend_environment"):
+                m.extend_environment(self)
 
         self.agents = {}
+        hooks = [m.extend_agent for m in extensions if hasattr(m, "extend_agent")]
         for agent in sorted(fleet.agents, key=lambda a: a.name):
-            hooks = [m.extend_agent for m in extensions if hasattr(m, "extend_agent")]
 
             def extend(access: AgentAccess, agent: ResolvedAgent = agent) -> None:
                 ctx = AgentContext(self, s, agent, access, self.environment, self.providers)
@@ -164,4 +176,5 @@ class AgentFleet(pulumi.ComponentResource):
         self.register_outputs({
             "agents": self.agent_outputs, "kmsKeyArn": self.kms_key_arn,
             "kmsKeyAlias": self.environment.key_alias, "vaultMount": self.environment.kv_mount,
+            **self.extra_outputs,
         })
