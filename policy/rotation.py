@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from components import naming
 from policy.base import Resource, stack_policy
 from policy.layout import Layout
-from policy.stackgraph import SECRET, identifiers, of_type, secret_of
-from policy.values import UNKNOWN, get, number, text
+from policy.stackgraph import SECRET, Refs, of_type
+from policy.values import UNKNOWN, document, get, number
 
 SECRET_ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
 REMINDER_TYPES = ("aws:scheduler/schedule:Schedule", "aws:cloudwatch/eventRule:EventRule")
@@ -65,24 +65,32 @@ def rotation_days(rotation: Resource) -> Any:
     return schedule_days(expr) if isinstance(expr, str) else None
 
 
-def _mentions(r: Resource, needles: set[str]) -> bool:
-    """True when any string in r's props contains one of `needles` (e.g. a reminder's target input)."""
-    def walk(v: Any) -> bool:
-        if isinstance(v, str):
-            return any(n in v for n in needles)
-        if isinstance(v, dict):
-            return any(walk(x) for x in v.values())
-        if isinstance(v, list):
-            return any(walk(x) for x in v)
-        return False
+def string_leaves(value: Any) -> Iterator[str]:
+    """Every string in a props tree, including inside JSON-encoded strings (a target's `input`)."""
+    if isinstance(value, str):
+        yield value
+        if value[:1] in ("{", "["):
+            parsed = document(value) if value[:1] == "{" else None
+            if isinstance(parsed, dict):
+                yield from string_leaves(parsed)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from string_leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from string_leaves(v)
 
-    return walk(r.props)
 
-
-def reminders_of(secret: Resource, resources: list[Resource]) -> list[Resource]:
-    """Reminder schedules for a secret: they depend on it or name it (ARN or name) in their input."""
-    needles = {i for i in identifiers(secret) if len(i) > 3}
-    return [r for r in of_type(resources, *REMINDER_TYPES) if secret.urn in r.dependencies or (needles and _mentions(r, needles))]
+def reminders_by_secret(resources: list[Resource], secrets: Refs) -> dict[str, list[Resource]]:
+    """Secret URN -> reminder schedules that depend on it or name it (ARN or name) in their props."""
+    out: dict[str, list[Resource]] = {}
+    for rem in of_type(resources, *REMINDER_TYPES):
+        targets = {d for d in rem.dependencies if d in secrets.by_urn}
+        for leaf in string_leaves(rem.props):
+            targets.update(s.urn for s in secrets.by_ident.get(leaf, []))
+        for urn in targets:
+            out.setdefault(urn, []).append(rem)
+    return out
 
 
 def reminder_days(reminder: Resource) -> Any:
@@ -95,8 +103,13 @@ def reminder_days(reminder: Resource) -> Any:
 
 
 def check_rotation(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
-    rotations = of_type(resources, SECRET_ROTATION)
-    for secret in of_type(resources, SECRET):
+    secrets = Refs(of_type(resources, SECRET))
+    rotations: dict[str, list[Resource]] = {}
+    for rot in of_type(resources, SECRET_ROTATION):
+        for target in secrets.resolve(rot, "secretId"):
+            rotations.setdefault(target.urn, []).append(rot)
+    reminders = reminders_by_secret(resources, secrets)
+    for secret in secrets.items:
         cls = secret.tag(naming.TAG_CLASSIFICATION)
         if cls is UNKNOWN:
             continue
@@ -110,10 +123,9 @@ def check_rotation(resources: list[Resource], lay: Layout) -> Iterable[tuple[str
                    f"the policy config `classifications` (check fills it from agents.yaml).", secret.urn)
             continue
         schedules: list[tuple[str, Any]] = []
-        for rot in rotations:
-            if secret in secret_of(rot, "secretId", resources):
-                schedules.append((rot.label, rotation_days(rot)))
-        for rem in reminders_of(secret, resources):
+        for rot in rotations.get(secret.urn, []):
+            schedules.append((rot.label, rotation_days(rot)))
+        for rem in reminders.get(secret.urn, []):
             schedules.append((f"reminder {rem.label}", reminder_days(rem)))
         if any(d is UNKNOWN for _, d in schedules):
             continue  # computed at deploy time

@@ -14,7 +14,7 @@ from policy.arnmatch import has_wildcard
 from policy.base import Resource, by_urn, resource_policy, stack_policy
 from policy.iamdoc import SECRET_POLICY, Statement, principal_values, role_name_of_arn, statements
 from policy.layout import Layout, allowed_reader_arns, rotation_role_names
-from policy.stackgraph import SECRET, access_map, of_type, pattern_matches_secret, references, sample_arn, secret_of
+from policy.stackgraph import SECRET, Refs, access_map, of_type, pattern_matches_secret, sample_arn
 from policy.values import UNKNOWN, BadDocument, as_list, document, get, text
 
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
@@ -81,11 +81,15 @@ def _deny_exceptions(st: Statement, arn: str | None) -> list[str] | str:
 
 def check_resource_policies(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
     roles = {text(get(r.props, "name")) or r.name: r for r in resources if r.type == "aws:iam/role:Role"}
-    policies = of_type(resources, SECRET_POLICY)
-    for secret in of_type(resources, SECRET):
+    secrets = Refs(of_type(resources, SECRET))
+    attached: dict[str, list[Resource]] = {}
+    for p in of_type(resources, SECRET_POLICY):
+        for target in secrets.resolve(p, "secretArn"):
+            attached.setdefault(target.urn, []).append(p)
+    for secret in secrets.items:
         agent = _agent(secret)
         arn = sample_arn(secret, lay)
-        docs: list[tuple[Resource, object]] = [(p, document(get(p.props, "policy"))) for p in policies if secret in secret_of(p, "secretArn", resources)]
+        docs: list[tuple[Resource, object]] = [(p, document(get(p.props, "policy"))) for p in attached.get(secret.urn, [])]
         own = document(get(secret.props, "policy"))
         if own is not None:
             docs.append((secret, own))
@@ -156,22 +160,21 @@ def check_one_reader(resources: list[Resource], lay: Layout) -> Iterable[tuple[s
         if arn is None:
             continue  # name computed at deploy time: cannot relate grants to it yet
         agent = _agent(secret)
-        readers = {k: p for k, p in access.principals.items() if p.reads(secret, arn)}
+        readers = access.readers(secret, arn)
+        writers = access.writers(secret, arn)
         rotators = set()
-        for k, p in readers.items():
-            if not p.writes(secret, arn):
-                continue
+        for k in set(readers) & writers:
             if s is not None and agent is not None:
                 if k in rotation_role_names(s, agent):
                     rotators.add(k)
-            elif p.agent in (None, agent, naming.SHARED_AGENT_TAG):
+            elif access.principals[k].agent in (None, agent, naming.SHARED_AGENT_TAG):
                 rotators.add(k)
         agent_readers = sorted(set(readers) - rotators - admins)
         expected = naming.role_name(s, agent) if s is not None and agent is not None else None
         whose = f" (agent {agent})" if agent else ""
         intruders = [k for k in agent_readers if k != expected] if expected is not None else agent_readers
         if (expected is not None and intruders) or len(agent_readers) > 1:
-            sources = sorted({g.source.label for k in intruders for g in readers[k].reads(secret, arn)})
+            sources = sorted({g.source.label for k in intruders for g in readers[k]})
             yield (f"{secret.label}{whose} is readable by {len(agent_readers)} agent roles {agent_readers}; only "
                    f"{expected or 'its own agent role'} may read it, plus its rotation role and adminPrincipals. "
                    f"Fix: remove the read grant from {intruders} (in {', '.join(sources)}).", secret.urn)
@@ -202,26 +205,27 @@ CONTAINER_TYPES = frozenset({
 })
 
 
-def _derived(r: Resource, prop: str, container: str, index: dict[str, Resource]) -> bool:
+def _derived(r: Resource, prop: str, container: str, index: dict[str, Resource], containers_of: Refs) -> bool:
     """True when the value comes from another resource (pulumi-random, a KMS ciphertext ...)."""
     if r.property_dependencies.get(prop):
         return True
     if any(r.property_dependencies.values()):
         return False  # the engine told us which props depend on what, and this one depends on nothing
-    containers = {c.urn for c in references(r, container, index.values())}
+    containers = {c.urn for c in containers_of.resolve(r, container)}
     feeders = [d for d in r.dependencies if d not in containers and (d not in index or index[d].type not in CONTAINER_TYPES)]
     return bool(feeders)
 
 
 def check_literals(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
     index = by_urn(resources)
+    containers_of = Refs(r for r in resources if r.type in CONTAINER_TYPES)
     for r in resources:
         if r.type not in VALUE_PROPS:
             continue
         props, container = VALUE_PROPS[r.type]
         for prop in props:
             value = get(r.props, prop)
-            if value is None or value is UNKNOWN or value == "" or _derived(r, prop, container, index):
+            if value is None or value is UNKNOWN or value == "" or _derived(r, prop, container, index, containers_of):
                 continue
             yield (f"{r.label} sets {prop} from a literal in the program: the value is in the source and the "
                    f"state. Fix: remove it, rotate the credential, and write the new value out of band "

@@ -23,6 +23,7 @@ from policy.iamdoc import (
     SECRET_POLICY,
     SECRET_WRITE_ACTIONS,
     Statement,
+    grant_scopes,
     identity_documents,
     principal_values,
     role_name_of_arn,
@@ -46,19 +47,33 @@ def identifiers(r: Resource) -> set[str]:
     return out
 
 
+class Refs:
+    """Resolves references to a set of candidate resources; indexed once, so a stack of
+    thousands of secrets is related in linear time."""
+
+    def __init__(self, candidates: Iterable[Resource]):
+        self.items = list(candidates)
+        self.by_urn = {c.urn: c for c in self.items}
+        self.by_ident: dict[str, list[Resource]] = {}
+        for c in self.items:
+            for ident in identifiers(c):
+                self.by_ident.setdefault(ident, []).append(c)
+
+    def resolve(self, res: Resource, prop: str) -> list[Resource]:
+        """The candidates `res.props[prop]` points to (see the module docstring for the order)."""
+        per_prop = res.property_dependencies.get(prop)
+        if per_prop:
+            return [self.by_urn[u] for u in per_prop if u in self.by_urn]
+        for value in as_list(get(res.props, prop)):
+            if isinstance(value, str) and value in self.by_ident:
+                return list(self.by_ident[value])
+        deps = [self.by_urn[d] for d in res.dependencies if d in self.by_urn]
+        return deps if len(deps) == 1 else []
+
+
 def references(res: Resource, prop: str, candidates: Iterable[Resource]) -> list[Resource]:
-    """The candidates `res.props[prop]` points to (see the module docstring for the order)."""
-    cands = list(candidates)
-    per_prop = res.property_dependencies.get(prop)
-    if per_prop:
-        return [c for c in cands if c.urn in per_prop]
-    for value in as_list(get(res.props, prop)):
-        if isinstance(value, str):
-            hits = [c for c in cands if value in identifiers(c)]
-            if hits:
-                return hits
-    deps = [c for c in cands if c.urn in res.dependencies]
-    return deps if len(deps) == 1 else []
+    """One-off `Refs(candidates).resolve(res, prop)`; build a `Refs` to resolve many."""
+    return Refs(candidates).resolve(res, prop)
 
 
 def of_type(resources: Iterable[Resource], *types: str) -> list[Resource]:
@@ -107,6 +122,14 @@ class Grant:
     only_secret: str | None = None
     """URN of the secret a resource policy is attached to (its `Resource: "*"` means that secret)."""
 
+    @property
+    def reads(self) -> bool:
+        return bool(self.statement.covered_actions(SECRET_READ_ACTIONS))
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.statement.covered_actions(SECRET_WRITE_ACTIONS))
+
     def reaches(self, secret: Resource, arn: str) -> bool:
         if self.only_secret is not None:
             return self.only_secret == secret.urn
@@ -120,27 +143,68 @@ class Principal:
     key: str
     """Role name when known, else a description of where the grant comes from."""
     role: Resource | None = None
-    grants: list[Grant] = field(default_factory=list)
 
     @property
     def agent(self) -> str | None:
         tag = self.role.tag("agent") if self.role is not None else None
         return tag if isinstance(tag, str) else None
 
-    def reads(self, secret: Resource, arn: str) -> list[Grant]:
-        return [g for g in self.grants if g.reaches(secret, arn) and g.statement.covered_actions(SECRET_READ_ACTIONS)]
 
-    def writes(self, secret: Resource, arn: str) -> bool:
-        return any(g.reaches(secret, arn) and g.statement.covered_actions(SECRET_WRITE_ACTIONS) for g in self.grants)
+@dataclass(frozen=True)
+class _Entry:
+    key: str
+    grant: Grant
+    reads: bool
+    writes: bool
 
 
 @dataclass
 class Access:
-    """Every principal with secret grants, and whether some document could not be read."""
+    """Every principal's Allow statements on secrets, indexed by the agent folder they reach."""
 
-    principals: dict[str, Principal]
-    incomplete: list[str]
+    principals: dict[str, Principal] = field(default_factory=dict)
+    incomplete: list[str] = field(default_factory=list)
     """Labels of grants whose document or role is unknown (preview): absence can't be proven."""
+    by_folder: dict[str, list[_Entry]] = field(default_factory=dict)
+    wide: list[_Entry] = field(default_factory=list)
+    """Grants not confined to one agent folder: checked against every secret."""
+    bound: dict[str, list[_Entry]] = field(default_factory=dict)
+    """Resource-policy grants by the URN of the secret they are attached to."""
+
+    def add(self, key: str, grant: Grant) -> None:
+        """Index a grant; statements that neither read nor write secrets are dropped here."""
+        entry = _Entry(key, grant, grant.reads, grant.writes)
+        if not (entry.reads or entry.writes):
+            return
+        if grant.only_secret is not None:
+            self.bound.setdefault(grant.only_secret, []).append(entry)
+            return
+        scopes, wide = grant_scopes(grant.statement)
+        if wide:
+            self.wide.append(entry)
+            return
+        for scope in scopes:
+            self.by_folder.setdefault(scope.folder, []).append(entry)
+
+    def _candidates(self, secret: Resource) -> list[_Entry]:
+        name = text(get(secret.props, "name")) or ""
+        parts = name.split("/")
+        if len(parts) < 4:
+            every = [g for gs in self.by_folder.values() for g in gs]
+            return every + self.wide + self.bound.get(secret.urn, [])
+        folder = "/".join(parts[:3]) + "/"
+        return self.by_folder.get(folder, []) + self.wide + self.bound.get(secret.urn, [])
+
+    def readers(self, secret: Resource, arn: str) -> dict[str, list[Grant]]:
+        """Principal key -> the grants letting it read the secret."""
+        out: dict[str, list[Grant]] = {}
+        for e in self._candidates(secret):
+            if e.reads and e.grant.reaches(secret, arn):
+                out.setdefault(e.key, []).append(e.grant)
+        return out
+
+    def writers(self, secret: Resource, arn: str) -> set[str]:
+        return {e.key for e in self._candidates(secret) if e.writes and e.grant.reaches(secret, arn)}
 
 
 def _role_key(role: Resource) -> str:
@@ -153,62 +217,64 @@ def _allows(doc: object) -> list[Statement]:
     return [s for s in statements(doc) if s.allows]
 
 
-def access_map(resources: list[Resource]) -> Access:
+def access_map(resources: list[Resource], secrets: Refs | None = None) -> Access:
     """Who is granted what on secrets: identity policies on roles, and secret resource policies."""
-    roles = of_type(resources, ROLE)
-    managed = of_type(resources, MANAGED_POLICY)
-    principals: dict[str, Principal] = {}
-    incomplete: list[str] = []
+    roles = Refs(of_type(resources, ROLE))
+    managed = Refs(of_type(resources, MANAGED_POLICY))
+    secrets = secrets if secrets is not None else Refs(of_type(resources, SECRET))
+    access = Access()
 
-    def principal(key: str, role: Resource | None) -> Principal:
-        if key not in principals:
-            principals[key] = Principal(key, role)
-        elif role is not None and principals[key].role is None:
-            principals[key].role = role
-        return principals[key]
+    def principal(key: str, role: Resource | None) -> str:
+        known = access.principals.get(key)
+        if known is None:
+            access.principals[key] = Principal(key, role)
+        elif role is not None and known.role is None:
+            known.role = role
+        return key
 
-    def attach(target: Principal, src: Resource, docs: list[tuple[str, object]]) -> None:
+    def attach(keys: list[str], src: Resource, docs: list[tuple[str, object]]) -> None:
         for path, doc in docs:
             if doc is UNKNOWN:
-                incomplete.append(f"{src.label} {path}")
-            target.grants.extend(Grant(src, st) for st in _allows(doc))
+                access.incomplete.append(f"{src.label} {path}")
+            for st in _allows(doc):
+                for key in keys:
+                    access.add(key, Grant(src, st))
 
-    def roles_of(src: Resource, prop: str) -> list[Principal]:
-        found = references(src, prop, roles)
+    def roles_of(src: Resource, prop: str) -> list[str]:
+        found = roles.resolve(src, prop)
         if found:
             return [principal(_role_key(r), r) for r in found]
         names = [v for v in as_list(get(src.props, prop)) if isinstance(v, str)]
         if not names:
-            incomplete.append(f"{src.label} {prop}")
+            access.incomplete.append(f"{src.label} {prop}")
             return [principal(f"{src.label}.{prop}", None)]
         return [principal(role_name_of_arn(n) or n, None) for n in names]
 
     for r in resources:
         if r.type == ROLE:
-            attach(principal(_role_key(r), r), r, list(identity_documents(r.type, r.props)))
+            attach([principal(_role_key(r), r)], r, list(identity_documents(r.type, r.props)))
         elif r.type == ROLE_POLICY:
-            for p in roles_of(r, "role"):
-                attach(p, r, list(identity_documents(r.type, r.props)))
+            attach(roles_of(r, "role"), r, list(identity_documents(r.type, r.props)))
         elif r.type in (ROLE_POLICY_ATTACHMENT, POLICY_ATTACHMENT):
-            pols = references(r, "policyArn", managed)
             targets = roles_of(r, "role" if r.type == ROLE_POLICY_ATTACHMENT else "roles")
-            for pol in pols:
-                for p in targets:
-                    attach(p, pol, list(identity_documents(pol.type, pol.props)))
+            for pol in managed.resolve(r, "policyArn"):
+                attach(targets, pol, list(identity_documents(pol.type, pol.props)))
     for r in of_type(resources, SECRET_POLICY, SECRET):
         doc = document(get(r.props, "policy"))
         if doc is UNKNOWN:
-            incomplete.append(f"{r.label} policy")
-        bound = [r] if r.type == SECRET else secret_of(r, "secretArn", resources)
+            access.incomplete.append(f"{r.label} policy")
+        bound = [r] if r.type == SECRET else secrets.resolve(r, "secretArn")
         for st in _allows(doc):
             whos = [st.principal] if isinstance(st.principal, str) else principal_values(st.principal, "AWS")
             for who in whos:
+                key = principal(role_name_of_arn(who) or who, None)
                 for sec in bound:
-                    principal(role_name_of_arn(who) or who, None).grants.append(Grant(r, st, sec.urn))
-    return Access(principals, incomplete)
+                    access.add(key, Grant(r, st, sec.urn))
+    return access
 
 
 def secret_of(res: Resource, prop: str, resources: list[Resource]) -> list[Resource]:
+    """One-off lookup; build `Refs(of_type(resources, SECRET))` to resolve many."""
     return references(res, prop, of_type(resources, SECRET))
 
 

@@ -76,3 +76,19 @@ def test_incomplete_or_invalid_config() -> None:
     assert layout({"environment": "dev"}).settings is None  # no region/account: structural checks only
     bad = layout({"awsRegion": "us-east-1", "awsAccountId": "123", "classifications": {"x": "soon"}})
     assert bad.settings is None and bad.problem and "awsAccountId" in bad.problem and "classifications.x" in bad.problem
+
+
+def test_wildcard_match_agrees_with_the_isolation_evaluator() -> None:
+    """Cross-check against the independent matcher of tests/iam_eval.py on generated cases."""
+    import itertools
+    import random
+
+    from tests.iam_eval import wildcard_match as reference
+
+    rng = random.Random(5)
+    alphabet = "ab/:-"
+    values = ["".join(p) for n in range(5) for p in itertools.product("ab/", repeat=n)]
+    for _ in range(400):
+        pattern = "".join(rng.choice(alphabet + "*?") for _ in range(rng.randint(0, 6)))
+        for value in rng.sample(values, 20):
+            assert wildcard_match(pattern, value) == reference(pattern, value), (pattern, value)

@@ -277,3 +277,24 @@ def test_missing_or_empty_values_do_not_crash(config: dict[str, Any]) -> None:
 
 def test_secret_arn_of_builders_is_what_the_stack_uses(dev_settings: StackSettings) -> None:
     assert secret_arn(dev_settings, "crm", "openai").startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:agents/dev/crm/openai-")
+
+
+def test_lookalike_fleet_isolation(dev_settings: StackSettings) -> None:
+    """36 confusable agents (bill/billing/bill-ing ...): clean as generated; a prefix grant is caught exactly."""
+    from tests.fleetgen import generate_fleet
+
+    fleet = generate_fleet(36, 3, lookalike=True)
+    cfg = config_for(dev_settings, fleet)
+    stack = fleet_stack(dev_settings, fleet)
+    assert stack.validate(one_reader_per_secret, cfg) == []
+    assert stack.validate(secret_resource_policy_denies_others, cfg) == []
+    bill = fleet.agent("bill")
+    prefix = naming.secret_name(dev_settings, "bill", "x").rsplit("/", 2)[0] + "/bill"  # agents/dev/bill
+    arn_prefix = naming.secret_arn_pattern(dev_settings, "bill", "x").split(":secret:")[0]
+    sloppy = doc(iam.secret_read("Sloppy", [f"{arn_prefix}:secret:{prefix}*"]))
+    role = stack.named("bill/role")
+    stack.add(ROLE_POLICY, "bill/sloppy", {"role": role.props["name"], "policy": sloppy}, deps=[role])
+    flagged = {m.split('"')[1] for m, _ in stack.validate(one_reader_per_secret, cfg)}
+    expected = {f"{a.name}/{c.name}/secret" for a in fleet.agents for c in plan.aws_credentials(a)
+                if naming.secret_name(dev_settings, a.name, c.name).startswith(prefix) and a.name != bill.name}
+    assert expected and flagged == expected
