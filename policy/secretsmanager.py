@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Iterable
 
 from components import naming
-from components.iam import SECRET_READ_ACTIONS
 from policy.arnmatch import has_wildcard
 from policy.base import Resource, by_urn, resource_policy, stack_policy
 from policy.iamdoc import SECRET_POLICY, Statement, principal_values, role_name_of_arn, statements
