@@ -9,7 +9,7 @@ takes only plain values, so pausing or unpausing an agent never touches it.
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -23,9 +23,14 @@ from components.monitoring_plan import (
     trail_logs_policy,
     trail_logs_trust,
 )
+from components.monitoring_plan import agent_alarms, metric_filters
 from components.settings import StackSettings
 
+if TYPE_CHECKING:
+    from components.fleet import AgentContext, AgentFleet
+
 TRAIL_LOG_RETENTION_DAYS = 365
+ALERTS_COMPONENT = "alerts"
 
 
 class FleetAlerts(pulumi.ComponentResource):
@@ -34,9 +39,12 @@ class FleetAlerts(pulumi.ComponentResource):
     topic_arn: pulumi.Output[str]
     log_group_name: pulumi.Output[str]
 
-    def __init__(self, name: str, settings: StackSettings, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, settings: StackSettings, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("agentfleet:index:FleetAlerts", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._provider = provider
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
         tags = naming.tags(settings)
         topic = aws.sns.Topic(f"{name}-topic", name=naming.alarm_topic_name(settings), tags=tags, opts=child)
         aws.sns.TopicPolicy(
@@ -71,7 +79,7 @@ class FleetAlerts(pulumi.ComponentResource):
         )
         bucket = aws.s3.Bucket(
             f"{name}-trail-bucket", bucket=naming.trail_bucket_name(s), force_destroy=False, tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=s.protect),
+            opts=pulumi.ResourceOptions(parent=self, provider=self._provider, protect=s.protect),
         )
         aws.s3.BucketPublicAccessBlock(
             f"{name}-trail-bucket-pab", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
@@ -85,7 +93,7 @@ class FleetAlerts(pulumi.ComponentResource):
             cloud_watch_logs_group_arn=group.arn.apply(lambda arn: f"{arn}:*"),
             cloud_watch_logs_role_arn=role.arn, enable_log_file_validation=True,
             include_global_service_events=True, is_multi_region_trail=False, tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[policy]),
         )
         return group.name
 
@@ -104,10 +112,11 @@ class AgentMonitoring(pulumi.ComponentResource):
         filters: Sequence[MetricFilterSpec],
         alarms: Sequence[AlarmSpec],
         tags: dict[str, str],
+        provider: aws.Provider,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("agentfleet:index:AgentMonitoring", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
         for f in filters:
             aws.cloudwatch.LogMetricFilter(
                 f"{f.name}-filter", name=f.name, log_group_name=log_group_name, pattern=f.pattern,
@@ -132,4 +141,38 @@ def add_alarm(
         comparison_operator=spec.comparison, treat_missing_data=spec.treat_missing_data,
         dimensions=spec.dimensions or None, alarm_actions=[topic_arn], ok_actions=[topic_arn],
         tags=tags, opts=opts,
+    )
+
+
+# ---- AgentFleet extension (components.fleet.EXTENSION_MODULES) ----
+
+
+def alerts_for(fleet: "AgentFleet") -> FleetAlerts:
+    """The environment's one FleetAlerts, created on first use (rotation reminders reuse it)."""
+    existing = fleet.extras.get(ALERTS_COMPONENT)
+    if not isinstance(existing, FleetAlerts):
+        existing = FleetAlerts(
+            ALERTS_COMPONENT, fleet.settings, fleet.providers.aws, opts=pulumi.ResourceOptions(parent=fleet)
+        )
+        fleet.extras[ALERTS_COMPONENT] = existing
+        fleet.extra_outputs["alertTopicArn"] = existing.topic_arn
+    return existing
+
+
+def extend_environment(fleet: "AgentFleet") -> None:
+    alerts_for(fleet)
+
+
+def extend_agent(ctx: "AgentContext") -> None:
+    """Per-agent filters and alarms, parented to the agent; unchanged by pause/unpause."""
+    s = ctx.settings
+    if not s.alarms:
+        return
+    alerts = alerts_for(ctx.fleet)
+    AgentMonitoring(
+        naming.logical_agent(ctx.agent.name, "monitoring"),
+        log_group_name=alerts.log_group_name, topic_arn=alerts.topic_arn,
+        filters=metric_filters(s, ctx.agent), alarms=agent_alarms(s, ctx.agent),
+        tags=naming.tags(s, agent=ctx.agent.name, owner=ctx.agent.owner), provider=ctx.providers.aws,
+        opts=pulumi.ResourceOptions(parent=ctx.access),
     )
