@@ -6,8 +6,9 @@
 For each size it generates a fleet (stores and strategies rotate, so every resource kind
 appears), then evaluates it under Pulumi's mock runtime (`components.mockrun`) twice per
 repetition, interleaved: `components` runs the real `__main__.py` (AgentFleet -> EnvironmentBase
-+ AgentAccess per agent); `raw` declares the very same custom resources with the same inputs flat
-under the stack, with no component resources and no component outputs. Each evaluation runs in
++ AgentAccess per agent); `raw` runs `bench/raw_main.py`, which declares the very same custom
+resources with the same inputs flat under the stack and exports the same stack outputs, with no
+component resources. Both run as a program file (runpy), as the language host would. Each evaluation runs in
 a fresh interpreter (after a one-agent warm-up that loads the provider SDKs' lazy modules), so
 peak RSS (ru_maxrss) belongs to that evaluation alone.
 
@@ -20,9 +21,9 @@ of the imports. Timings are informative only: no test asserts on them.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import resource
+import runpy
 import statistics
 import subprocess
 import sys
@@ -35,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+RAW_MAIN = Path(__file__).resolve().parent / "raw_main.py"
+"""The baseline program: `__main__.py` rewritten without components."""
 STORES = (("aws",), ("vault",), ("aws", "vault"))
 STRATEGIES = ("manual", "generated", "openai")
 CLASSES = ("internal", "confidential", "customer-data", "payments")
@@ -59,84 +62,8 @@ def fleet_yaml(n_agents: int, creds: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
-def raw_program(fleet_path: Path) -> None:
-    """The baseline: the components' custom resources, same inputs, declared flat (no components)."""
-    import pulumi
-    import pulumi_aws as aws
-    import pulumi_random as random
-    import pulumi_vault as vault
-
-    from components import iam, naming, plan
-    from components.agent_access import AWS_VALUE_IGNORED, GENERATED_LENGTH, VAULT_VALUE_IGNORED
-    from components.loader import load_fleet
-    from components.model import ResolvedAgent
-    from components.providers import providers_from_config
-    from components.settings import settings_from_config
-
-    def config(key: str) -> str | None:
-        ns, _, name = key.partition(":")
-        return pulumi.Config(ns).get(name)
-
-    s = settings_from_config(pulumi.get_stack(), config)
-    fleet = load_fleet(fleet_path)
-    plan.check_unique_names(s, fleet)
-    p = providers_from_config(s)
-
-    def inline_policy(agent: ResolvedAgent, key_arn: str) -> str:
-        return iam.to_json(plan.agent_iam_policy(s, agent, key_arn))
-
-    def o(provider: pulumi.ProviderResource, **kw: Any) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(provider=provider, **kw)
-
-    key = aws.kms.Key("kms-key", description=naming.kms_key_description(s), enable_key_rotation=True,
-                      deletion_window_in_days=30, policy=iam.to_json(plan.kms_key_policy(s)),
-                      tags=naming.tags(s), opts=o(p.aws, protect=s.protect))
-    aws.kms.Alias("kms-alias", name=naming.kms_alias(s), target_key_id=key.key_id, opts=o(p.aws))
-    mount = vault.Mount("kv-mount", path=s.vault_mount, type="kv", options={"version": "2"},
-                        description="agentfleet: per-agent credentials (KV v2)", opts=o(p.vault, protect=s.protect))
-    auth = vault.AuthBackend("aws-auth", type="aws", path=s.vault_aws_auth_path,
-                             description="agentfleet: agents log in with their IAM role",
-                             opts=o(p.vault, protect=s.protect))
-    for a in sorted(fleet.agents, key=lambda a: a.name):
-        tags = naming.tags(s, agent=a.name, owner=a.owner)
-        role = aws.iam.Role(naming.logical_agent(a.name, "role"), name=naming.role_name(s, a.name),
-                            assume_role_policy=iam.to_json(plan.trust_policy(s, a)),
-                            max_session_duration=s.max_session_seconds, tags=tags, opts=o(p.aws))
-        aws.iam.RolePolicy(naming.logical_agent(a.name, "policy"), role=role.name, name=naming.INLINE_POLICY_NAME,
-                           policy=key.arn.apply(functools.partial(inline_policy, a)), opts=o(p.aws))
-        for c in a.credentials:
-            stags = naming.tags(s, agent=a.name, owner=a.owner, classification=c.classification)
-            initial = None
-            if plan.has_generated_value(c.rotation_strategy):
-                initial = random.RandomPassword(naming.logical_credential(a.name, c.name, "initial-value"),
-                                                length=GENERATED_LENGTH, special=False, opts=o(p.random))
-            if "aws" in c.stores:
-                secret = aws.secretsmanager.Secret(
-                    naming.logical_credential(a.name, c.name, "secret"), name=naming.secret_name(s, a.name, c.name),
-                    description=f"{c.service} {c.type} of agent {a.name} ({c.classification})",
-                    kms_key_id=key.arn, recovery_window_in_days=s.recovery_window_days, tags=stags,
-                    opts=o(p.aws, protect=s.protect))
-                aws.secretsmanager.SecretPolicy(
-                    naming.logical_credential(a.name, c.name, "secret-policy"), secret_arn=secret.arn,
-                    policy=iam.to_json(plan.secret_resource_policy(s, a, c)), block_public_policy=True, opts=o(p.aws))
-                if initial is not None:
-                    aws.secretsmanager.SecretVersion(
-                        naming.logical_credential(a.name, c.name, "initial-version"), secret_id=secret.id,
-                        secret_string=initial.result, version_stages=[naming.INITIAL_VERSION_STAGE],
-                        opts=o(p.aws, ignore_changes=list(AWS_VALUE_IGNORED)))
-            if "vault" in c.stores and initial is not None:
-                vault.kv.SecretV2(
-                    naming.logical_credential(a.name, c.name, "vault-initial-version"), mount=mount.path,
-                    name=naming.vault_path(s, a.name, c.name),
-                    data_json=pulumi.Output.json_dumps({naming.VAULT_VALUE_KEY: initial.result}), disable_read=True,
-                    custom_metadata={"data": stags}, opts=o(p.vault, protect=s.protect, ignore_changes=list(VAULT_VALUE_IGNORED)))
-        policy = vault.Policy(naming.logical_agent(a.name, "vault-policy"), name=naming.vault_policy_name(s, a.name),
-                              policy=plan.vault_policy(s, a), opts=o(p.vault))
-        vault.aws.AuthBackendRole(
-            naming.logical_agent(a.name, "vault-login"), backend=auth.path, role=naming.vault_auth_role_name(s, a.name),
-            auth_type="iam", bound_iam_principal_arns=[role.arn], resolve_aws_unique_ids=True,
-            token_policies=[policy.name] if not a.paused else [], token_ttl=s.vault_token_ttl_seconds,
-            token_max_ttl=2 * s.vault_token_ttl_seconds, opts=o(p.vault))
+def raw_main() -> None:
+    runpy.run_path(str(RAW_MAIN), run_name="__main__")
 
 
 def worker(mode: str, fleet_path: Path) -> dict[str, Any]:
@@ -147,7 +74,7 @@ def worker(mode: str, fleet_path: Path) -> dict[str, Any]:
         overrides = {"agentfleet:fleetFile": str(path)}
         if mode == "components":
             return run_program("dev", config_overrides=overrides)
-        return run_program("dev", config_overrides=overrides, program=lambda: raw_program(path))
+        return run_program("dev", config_overrides=overrides, program=raw_main)
 
     # Warm-up on a one-agent fleet: the provider SDKs load their modules lazily on first use,
     # a constant cost that would otherwise flatter the growth ratio.

@@ -7,7 +7,7 @@ stack config) are reused instead of created; either way the component exposes th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import pulumi
@@ -45,9 +45,16 @@ class EnvironmentBaseArgs:
     """Protect the key and the mount from deletion (protected stacks)."""
     providers: ProviderSet
     """Explicit providers; every resource names one."""
+    aws_region: str = "us-east-1"
+    """Region of the STS endpoint Vault verifies logins against."""
+    aws_endpoints: Mapping[str, str] = field(default_factory=dict)
+    """AWS endpoint overrides (`aws:endpoints`, e.g. a local emulator): Vault's AWS auth method
+    then calls the same `iam`/`sts` endpoints as the stack. Empty on real AWS."""
 
     @classmethod
-    def from_settings(cls, s: StackSettings, providers: ProviderSet) -> "EnvironmentBaseArgs":
+    def from_settings(
+        cls, s: StackSettings, providers: ProviderSet, aws_endpoints: Mapping[str, str] | None = None
+    ) -> "EnvironmentBaseArgs":
         return cls(
             key_description=naming.kms_key_description(s),
             key_policy=iam.to_json(plan.kms_key_policy(s)),
@@ -59,6 +66,8 @@ class EnvironmentBaseArgs:
             aws_auth_exists=s.vault_aws_auth_exists,
             protect=s.protect,
             providers=providers,
+            aws_region=s.aws_region,
+            aws_endpoints=dict(aws_endpoints or {}),
         )
 
 
@@ -109,6 +118,15 @@ class EnvironmentBase(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, provider=p.vault, protect=args.protect),
             )
             self.aws_auth_path = backend.path
+            iam_url, sts_url = args.aws_endpoints.get("iam"), args.aws_endpoints.get("sts")
+            if iam_url or sts_url:
+                # Only for emulators: on real AWS, the operator configures the client (server ID
+                # header against replay, credentials for iam:GetRole) once, outside this stack.
+                vault.aws.AuthBackendClient(
+                    "aws-auth-client", backend=backend.path, iam_endpoint=iam_url, sts_endpoint=sts_url,
+                    sts_region=args.aws_region,
+                    opts=pulumi.ResourceOptions(parent=self, provider=p.vault),
+                )
         self.key_arn = self.key.arn
         self.key_id = self.key.key_id
         self.key_alias = alias.name

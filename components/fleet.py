@@ -28,7 +28,7 @@ from components import iam, naming, plan
 from components.agent_access import AgentAccess, AgentAccessArgs, SecretSpec
 from components.environment import EnvironmentBase, EnvironmentBaseArgs
 from components.model import Fleet, ResolvedAgent, ResolvedCredential
-from components.providers import ProviderSet
+from components.providers import ProviderSet, aws_endpoint_overrides
 from components.settings import StackSettings
 
 TOKEN = "agentfleet:index:AgentFleet"
@@ -142,7 +142,8 @@ class AgentFleet(pulumi.ComponentResource):
         extensions = [importlib.import_module(m) for m in EXTENSION_MODULES]
 
         self.environment = EnvironmentBase(
-            naming.ENVIRONMENT_COMPONENT, EnvironmentBaseArgs.from_settings(s, args.providers),
+            naming.ENVIRONMENT_COMPONENT,
+            EnvironmentBaseArgs.from_settings(s, args.providers, aws_endpoint_overrides()),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.kms_key_arn, self.kms_key_id = self.environment.key_arn, self.environment.key_id

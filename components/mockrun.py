@@ -18,6 +18,7 @@ import json
 import runpy
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -28,7 +29,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 from ruamel.yaml import YAML
 
 from components.settings import PROJECT
@@ -228,9 +229,21 @@ def _alias_text(alias: Any) -> str:
     return ",".join(parts)
 
 
+def _asset(value: pulumi.Asset | pulumi.Archive) -> dict[str, Any]:
+    """Assets/archives (a Lambda's code) as plain data, so recorded props stay JSON-serialisable."""
+    if isinstance(value, pulumi.AssetArchive):
+        return {"archive": "assets", "assets": {k: _unwrap_secrets(v) for k, v in sorted(value.assets.items())}}
+    for attr in ("path", "text", "uri"):
+        if isinstance(getattr(value, attr, None), str):
+            return {type(value).__name__: getattr(value, attr)}
+    return {type(value).__name__: None}
+
+
 def _unwrap_secrets(value: Any) -> Any:
     if rpc.is_rpc_secret(value):
         return _unwrap_secrets(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
+        return _asset(value)
     if isinstance(value, dict):
         return {k: _unwrap_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -322,10 +335,16 @@ def run_program(
         def program() -> None:
             runpy.run_path(str(main), run_name="__main__")
 
+    # A fresh executor per run for the monitor calls: its threads (each holding an event loop the
+    # SDK creates) end with the run, instead of being torn down noisily at interpreter exit.
+    loop = _ensure_event_loop()  # type: ignore[no-untyped-call]
+    executor = ThreadPoolExecutor(thread_name_prefix="mockrun")
+    loop.set_default_executor(executor)
     try:
         _sync_await(run_in_stack(program))
     finally:
         pulumi_settings.ROOT.set(None)
+        executor.shutdown(wait=True)
 
     if monitor.stack_outputs is None:
         raise MockRunError("the program's stack never completed under the mocks: nothing was evaluated")

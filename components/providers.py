@@ -72,6 +72,14 @@ def vault_provider(cfg: pulumi.Config, opts: pulumi.ResourceOptions | None) -> v
     )
 
 
+def aws_endpoint_overrides(cfg: pulumi.Config | None = None) -> dict[str, str]:
+    """`aws:endpoints` (a list of {service: url}) merged into one mapping; empty on real AWS."""
+    merged: dict[str, str] = {}
+    for entry in (cfg or pulumi.Config("aws")).get_object("endpoints") or []:
+        merged.update({str(k): str(v) for k, v in dict(entry).items()})
+    return merged
+
+
 def providers_from_config(settings: StackSettings, opts: pulumi.ResourceOptions | None = None) -> ProviderSet:
     """Create the stack's three providers (call once per program)."""
     return ProviderSet(

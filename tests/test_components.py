@@ -429,11 +429,16 @@ def test_provider_settings_from_stack_config(tmp_path: Path) -> None:
     assert urls == {"http://127.0.0.1:4566"}  # loopback only
     assert "allowedAccountIds" not in aws_p
     assert only(local, "pulumi:providers:vault", "vault").props["address"] == "http://127.0.0.1:8200"
+    # Vault verifies AWS logins against the same (emulated) IAM/STS as the stack; not on real AWS.
+    client = only(local, "vault:aws/authBackendClient:AuthBackendClient", "aws-auth-client").props
+    assert (client["iamEndpoint"], client["stsEndpoint"]) == ("http://127.0.0.1:4566", "http://127.0.0.1:4566")
+    assert "accessKey" not in client and "secretKey" not in client
     assert "token" not in only(local, "pulumi:providers:vault", "vault").props  # secrets only via --secret
     dev = run_fleet(tmp_path, sample_doc(), stack="dev")
     allowed = only(dev, "pulumi:providers:aws", "aws").props["allowedAccountIds"]
     allowed = allowed if isinstance(allowed, list) else __import__("json").loads(allowed)
     assert allowed == ["123456789012"]
+    assert dev.of_type("vault:aws/authBackendClient:AuthBackendClient") == []
 
 
 # ---- stability: names derive from agent and credential names only ----

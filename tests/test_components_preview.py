@@ -12,7 +12,7 @@ import pytest
 
 from components import naming
 from components.cli import main
-from components.mockrun import MockRunError, run_program
+from components.mockrun import MockRunError, ProgramRun, run_program
 from tests.pulumi_harness import AGENT_ACCESS, ROLE, SECRET, sample_doc, write_fleet
 
 
@@ -146,3 +146,23 @@ def test_value_commands_option() -> None:
     assert not any("webhook-signing" in c for c in commands)
     assert any(f"--secret-id agents/dev/billing/stripe " in c for c in commands)
     assert any(f"bao kv put -mount=kv dev/crm/salesforce {naming.VAULT_VALUE_KEY}=-" in c for c in commands)
+
+
+def test_benchmark_baseline_declares_the_same_resources() -> None:
+    """bench/raw_main.py must stay the components' program minus the components, or the
+    benchmark's overhead figure means nothing."""
+    import runpy
+
+    from components.mockrun import ROOT
+
+    def raw_main() -> None:
+        runpy.run_path(str(ROOT / "bench" / "raw_main.py"), run_name="__main__")
+
+    comp, raw = run_program("dev"), run_program("dev", program=raw_main)
+
+    def custom(run: ProgramRun) -> dict[tuple[str, str], str]:
+        return {(r.type, r.name): json.dumps(r.props, sort_keys=True) for r in run.resources if r.custom}
+
+    assert custom(comp) == custom(raw)
+    assert comp.outputs == raw.outputs
+    assert not any(not r.custom for r in raw.resources)
