@@ -171,6 +171,49 @@ def key_admin_by_account(sid: str, account_root_arn: str) -> Statement:
     return Statement(sid, ("kms:*",), ("*",), principal={"AWS": account_root_arn})
 
 
+def secret_rotate(sid: str, secret_arns: Sequence[str], condition: Condition | None = None) -> Statement:
+    """What a rotation function does to a secret: read it, write versions, move staging labels."""
+    return Statement(sid, ROTATION_SECRET_ACTIONS, tuple(secret_arns), condition=condition)
+
+
+def random_password(sid: str) -> Statement:
+    """GetRandomPassword touches no resource, so IAM only accepts `*` for it."""
+    return Statement(sid, ("secretsmanager:GetRandomPassword",), ("*",))
+
+
+def secret_value_only(sid: str, secret_arns: Sequence[str]) -> Statement:
+    """Read these secrets' values and nothing else (a provider's admin key)."""
+    return Statement(sid, ("secretsmanager:GetSecretValue",), tuple(secret_arns))
+
+
+def resource_tag_condition(equal: Mapping[str, str], not_equal: Mapping[str, str] | None = None) -> Condition:
+    """Confine a statement to resources carrying (and not carrying) these tag values."""
+    out: dict[str, dict[str, str | Sequence[str]]] = {
+        "StringEquals": {f"aws:ResourceTag/{k}": v for k, v in sorted(equal.items())},
+    }
+    if not_equal:
+        out["StringNotEquals"] = {f"aws:ResourceTag/{k}": v for k, v in sorted(not_equal.items())}
+    return out
+
+
+def secret_versions_metadata(sid: str, secret_arns: Sequence[str], condition: Condition | None = None) -> Statement:
+    """Version ids, stages and dates only: no value, no KMS."""
+    return Statement(sid, ("secretsmanager:ListSecretVersionIds",), tuple(secret_arns), condition=condition)
+
+
+def list_secrets(sid: str) -> Statement:
+    """ListSecrets has no resource ARNs; it returns names and tags, never values."""
+    return Statement(sid, ("secretsmanager:ListSecrets",), ("*",))
+
+
+def sns_publish(sid: str, topic_arn: str) -> Statement:
+    return Statement(sid, ("sns:Publish",), (topic_arn,))
+
+
+def lambda_invoke(sid: str, function_arns: Sequence[str], condition: Condition | None = None) -> Statement:
+    return Statement(sid, ("lambda:InvokeFunction",), tuple(function_arns), condition=condition)
+
+
 def to_json(document: Mapping[str, Any]) -> str:
     """The one serialisation of a document produced by `Document.to_dict()` (compact, stable)."""
     return json.dumps(document, sort_keys=False, separators=(",", ":"))

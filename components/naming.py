@@ -183,3 +183,80 @@ def account_root_arn(s: StackSettings) -> str:
 
 def kms_key_description(s: StackSettings) -> str:
     return f"agentfleet {s.environment}: encrypts every agent secret of the environment"
+
+
+# ---- rotation (components/rotation_plan.py, components/rotation_infra.py) ----
+
+SHARED_SECRET_FOLDER = "_rotation"
+"""Folder of environment-level rotation secrets (provider admin keys): no agent name starts with `_`."""
+
+
+def rotation_function_name(s: StackSettings, agent: str) -> str:
+    """Per-agent rotation Lambda: same name as its role (Lambda names are also <= 64 chars)."""
+    return rotation_role_name(s, agent)
+
+
+def shared_rotation_function_name(s: StackSettings, strategy: str) -> str:
+    return shared_rotation_role_name(s, strategy)
+
+
+def lambda_log_group_name(function_name: str) -> str:
+    """The log group Lambda writes to; created by the stack so it has a retention and tags."""
+    return f"/aws/lambda/{function_name}"
+
+
+def lambda_function_arn(s: StackSettings, function_name: str) -> str:
+    return f"arn:{s.partition}:lambda:{s.aws_region}:{s.aws_account_id}:function:{function_name}"
+
+
+def rotation_metrics_namespace(s: StackSettings) -> str:
+    """Rotation health metrics of the environment (secret age, revoke failures)."""
+    return f"AgentFleet/{s.environment}/Rotation"
+
+
+def environment_secrets_arn_pattern(s: StackSettings) -> str:
+    """Every secret of the environment: only ever granted with tag conditions (shared rotation mode)."""
+    return f"arn:{s.partition}:secretsmanager:{s.aws_region}:{s.aws_account_id}:secret:{s.secret_prefix}/{s.environment}/*"
+
+
+def provider_admin_secret_name(s: StackSettings, provider: str) -> str:
+    """The provider's admin key (e.g. OpenAI admin API key), read only by rotation functions."""
+    return f"{s.secret_prefix}/{s.environment}/{SHARED_SECRET_FOLDER}/{provider}-admin"
+
+
+def provider_admin_secret_arn_pattern(s: StackSettings, provider: str) -> str:
+    return (
+        f"arn:{s.partition}:secretsmanager:{s.aws_region}:{s.aws_account_id}:secret:"
+        f"{provider_admin_secret_name(s, provider)}-??????"
+    )
+
+
+def environment_functions_arn_pattern(s: StackSettings) -> str:
+    """The environment's Lambda functions (only ever granted with tag conditions)."""
+    return f"arn:{s.partition}:lambda:{s.aws_region}:{s.aws_account_id}:function:{s.secret_prefix}-{s.environment}-*"
+
+
+def rotation_sweep_schedule_name(function_name: str, index: int) -> str:
+    return shorten(f"{function_name}-sweep-{index}", ROLE_NAME_MAX)
+
+
+def reminder_schedule_name(s: StackSettings, agent: str, credential: str) -> str:
+    return shorten(f"{s.secret_prefix}-{s.environment}-{agent}-{credential}-rotate", ROLE_NAME_MAX)
+
+
+def reminder_schedule_group_name(s: StackSettings) -> str:
+    return f"{s.secret_prefix}-{s.environment}-rotation"
+
+
+def scheduler_role_name(s: StackSettings) -> str:
+    """The role EventBridge Scheduler uses for reminders (SNS) and revocation sweeps (Lambda)."""
+    return shorten(f"{s.secret_prefix}-{s.environment}-rotation-scheduler", ROLE_NAME_MAX)
+
+
+def age_reporter_name(s: StackSettings) -> str:
+    """Function and role of the daily secret-age reporter."""
+    return shorten(f"{s.secret_prefix}-{s.environment}-rotation-age", ROLE_NAME_MAX)
+
+
+def age_report_schedule_name(s: StackSettings) -> str:
+    return shorten(f"{s.secret_prefix}-{s.environment}-rotation-age-daily", ROLE_NAME_MAX)

@@ -29,6 +29,9 @@ ENV_VERIFY_ATTEMPTS = "ROTATION_VERIFY_ATTEMPTS"
 ENV_GENERATED_LENGTH = "ROTATION_GENERATED_LENGTH"
 ENV_METRICS_NAMESPACE = "ROTATION_METRICS_NAMESPACE"
 
+ADMIN_SECRET_ENV: dict[str, str] = {"openai": ENV_OPENAI_ADMIN_SECRET_ID}
+"""Provider adapter -> the variable naming the secret that holds its admin key."""
+
 
 @dataclass(frozen=True)
 class Config:

@@ -488,8 +488,13 @@ def rotate_now(event: Mapping[str, Any], deps: Deps) -> dict[str, Any]:
 
 
 def revoke_due_action(event: Mapping[str, Any], deps: Deps) -> dict[str, Any]:
-    """Scheduled sweep: revoke what is due, clean abandoned AWSPENDING; one secret's failure doesn't stop the rest."""
+    """Scheduled sweep: revoke what is due, clean abandoned AWSPENDING; one secret's failure doesn't stop the rest.
+
+    Without SecretIds/SecretId it sweeps every secret of the function's ROTATION_STRATEGY_MAP
+    (a per-agent function knows its secrets; a shared one is given them in the event)."""
     ids = event.get("SecretIds") or ([event["SecretId"]] if isinstance(event.get("SecretId"), str) else [])
+    if not ids and "SecretIds" not in event:
+        ids = sorted(deps.config.strategy_map)
     force = bool(event.get("Force", False))
     revoked: dict[str, list[str]] = {}
     failures: list[str] = []

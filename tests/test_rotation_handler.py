@@ -502,6 +502,15 @@ def test_sweep_clears_an_abandoned_pending_but_not_a_live_one(world: World) -> N
     assert_healthy(world, OPENAI)
 
 
+def test_a_sweep_without_ids_covers_the_functions_own_secrets(world: World) -> None:
+    before = world.current(OPENAI)
+    world.rotate(OPENAI)
+    world.clock.advance(hours=25)
+    result = handle({"Action": "revokeDue"}, world.deps())
+    assert set(result["revoked"]) == {OPENAI, GENERATED, MANUAL}
+    assert result["revoked"][OPENAI] == [before["key_id"]]
+
+
 def test_a_sweep_failure_on_one_secret_does_not_stop_the_others(world: World) -> None:
     world.rotate(OPENAI)
     world.clock.advance(hours=25)

@@ -1,0 +1,284 @@
+"""The rotation builders (no Pulumi): roles and policies, schedules, reminders, names, quota."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from components import naming
+from components import rotation_plan as rp
+from components.loader import parse_fleet
+from components.model import PROVIDER_ADAPTERS, Fleet
+from components.plan import NameCollision
+from components.settings import StackSettings
+from policy.arnmatch import SAMPLE_SUFFIX, wildcard_match
+from rotation import config as handler_config
+from rotation.config import load_config
+
+KEY = "arn:aws:kms:us-east-1:123456789012:key/abcd"
+
+
+def shared(s: StackSettings) -> StackSettings:
+    return s.model_copy(update={"rotation_isolation": "shared"})
+
+
+def sample_arn(s: StackSettings, agent: str, cred: str) -> str:
+    return naming.secret_arn_pattern(s, agent, cred).replace("??????", SAMPLE_SUFFIX)
+
+
+def statements(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {st["Sid"]: st for st in doc["Statement"]}
+
+
+def as_list(v: str | list[str]) -> list[str]:
+    return [v] if isinstance(v, str) else list(v)
+
+
+def allowed(doc: dict[str, Any], action: str, resource: str) -> bool:
+    return any(st["Effect"] == "Allow" and action in as_list(st["Action"])
+               and any(wildcard_match(r, resource) for r in as_list(st["Resource"])) for st in doc["Statement"])
+
+
+# ---------------------------------------------------------------- per-agent roles
+
+
+def test_per_agent_rotation_role_policy_is_exactly_the_list(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    spec = rp.agent_rotator(dev_settings, sample_fleet.agent("research"))
+    assert spec is not None
+    doc = rp.rotation_role_policy(dev_settings, spec, KEY)
+    st = statements(doc)
+    assert set(st) == {"RotateOwnSecrets", "GenerateRandomValues", "UseEnvironmentKeyViaSecretsManager", "WriteOwnLogs"}
+    assert sorted(as_list(st["RotateOwnSecrets"]["Action"])) == [
+        "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage",
+    ]
+    # research has openai (rotated) and search (manual): only the rotated one is writable.
+    assert as_list(st["RotateOwnSecrets"]["Resource"]) == [naming.secret_arn_pattern(dev_settings, "research", "openai")]
+    assert "Condition" not in st["RotateOwnSecrets"]
+    assert st["GenerateRandomValues"]["Action"] == "secretsmanager:GetRandomPassword"
+    assert st["GenerateRandomValues"]["Resource"] == "*"
+    kms = st["UseEnvironmentKeyViaSecretsManager"]
+    assert sorted(as_list(kms["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"] and kms["Resource"] == KEY
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
+    assert sorted(as_list(st["WriteOwnLogs"]["Action"])) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert as_list(st["WriteOwnLogs"]["Resource"]) == [
+        f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/{spec.function_name}:log-stream:*"]
+
+
+def test_no_rotation_role_touches_another_agents_or_a_manual_secret(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    checked = 0
+    for agent in sample_fleet.agents:
+        spec = rp.agent_rotator(dev_settings, agent)
+        if spec is None:
+            continue
+        doc = rp.rotation_role_policy(dev_settings, spec, KEY)
+        for other in sample_fleet.agents:
+            for c in other.credentials:
+                arn = sample_arn(dev_settings, other.name, c.name)
+                mine = other.name == agent.name and rp.is_automatic(c)
+                for action in ("secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue"):
+                    assert allowed(doc, action, arn) is mine, (agent.name, other.name, c.name, action)
+                    checked += 1
+    assert checked > 50
+
+
+def test_agents_without_automatic_credentials_get_no_function(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    owners = [r.owner for r in rp.rotators(dev_settings, sample_fleet)]
+    assert owners == ["billing", "crm", "research"]  # support and release-notes are manual only
+
+
+def test_provider_admin_key_is_a_separate_exact_grant(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    research = rp.agent_rotator(dev_settings, sample_fleet.agent("research"))
+    billing = rp.agent_rotator(dev_settings, sample_fleet.agent("billing"))
+    assert research is not None and billing is not None
+    doc = rp.provider_admin_policy(dev_settings, research)
+    assert doc is not None
+    [st] = doc["Statement"]
+    assert st["Action"] == "secretsmanager:GetSecretValue"
+    assert st["Resource"] == naming.provider_admin_secret_arn_pattern(dev_settings, "openai")
+    assert rp.provider_admin_policy(dev_settings, billing) is None  # generated only: no provider
+    admin = naming.provider_admin_secret_arn_pattern(dev_settings, "openai").replace("??????", SAMPLE_SUFFIX)
+    assert not allowed(rp.rotation_role_policy(dev_settings, research, KEY), "secretsmanager:GetSecretValue", admin)
+
+
+def test_every_provider_adapter_has_an_admin_secret_variable() -> None:
+    assert set(PROVIDER_ADAPTERS) <= set(handler_config.ADMIN_SECRET_ENV)
+
+
+def test_function_environment_is_what_the_handler_reads(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    for spec in rp.rotators(dev_settings, sample_fleet) + rp.rotators(shared(dev_settings), sample_fleet):
+        cfg = load_config(spec.environment)
+        assert cfg.grace_hours == dev_settings.rotation_grace_hours
+        for r in spec.secrets:
+            assert cfg.strategy_for(r.secret_name) == r.strategy
+        if "openai" in spec.strategies:
+            assert cfg.openai_admin_secret_id == naming.provider_admin_secret_name(dev_settings, "openai")
+        else:
+            assert cfg.openai_admin_secret_id is None
+    research = rp.agent_rotator(dev_settings, sample_fleet.agent("research"))
+    assert research is not None
+    with pytest.raises(Exception):  # a per-agent function refuses secrets that are not its own
+        load_config(research.environment).strategy_for(naming.secret_name(dev_settings, "crm", "openai"))
+
+
+# ---------------------------------------------------------------- schedules
+
+
+def test_schedule_days_follow_the_classification(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    days = {(r.agent, r.credential): r.days for spec in rp.rotators(dev_settings, sample_fleet) for r in spec.secrets}
+    assert days == {
+        ("research", "openai"): 90,           # internal, days: 90
+        ("crm", "openai"): 30,                # customer-data
+        ("billing", "webhook-signing"): 30,   # payments
+    }
+
+
+def test_explicit_days_below_the_class_maximum_win(dev_settings: StackSettings) -> None:
+    fleet = parse_fleet(
+        "version: 1\nagents:\n  - name: ab\n    runtime: {service: lambda.amazonaws.com}\n    credentials:\n"
+        "      - {name: key, service: openai, type: api_key, classification: confidential, rotation: {strategy: openai, days: 14}}\n"
+        "      - {name: mk, service: stripe, type: api_key, classification: payments, rotation: {strategy: manual, days: 10}}\n",
+        "inline.yaml",
+    )
+    [spec] = rp.rotators(dev_settings, fleet)
+    assert [r.days for r in spec.secrets] == [14]
+    [rem] = rp.reminders(dev_settings, fleet.agent("ab"))
+    assert rem.expression == "rate(10 days)" and rem.max_rotation_days == 30 and rem.lead_days == 2
+
+
+def test_sweep_inputs_stay_under_the_eventbridge_limit() -> None:
+    names = [f"agents/prod/agent-{i:04d}/openai-key" for i in range(600)]
+    chunks = rp.sweep_inputs(names)
+    assert len(chunks) > 1
+    got: list[str] = []
+    for c in chunks:
+        assert len(c) <= rp.EVENT_INPUT_LIMIT
+        doc = json.loads(c)
+        assert doc["Action"] == "revokeDue"
+        got += doc["SecretIds"]
+    assert got == sorted(names)
+
+
+# ---------------------------------------------------------------- shared mode
+
+
+def test_shared_mode_one_role_per_strategy_confined_by_tags(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    s = shared(dev_settings)
+    specs = rp.rotators(s, sample_fleet)
+    assert [(x.owner, x.role_name) for x in specs] == [
+        ("generated", "agents-dev-rotation-generated"), ("openai", "agents-dev-rotation-openai")]
+    openai = specs[1]
+    assert {r.secret_name for r in openai.secrets} == {"agents/dev/crm/openai", "agents/dev/research/openai"}
+    st = statements(rp.rotation_role_policy(s, openai, KEY))
+    rotate = st["RotateEnvironmentSecrets"]
+    assert rotate["Resource"] == "arn:aws:secretsmanager:us-east-1:123456789012:secret:agents/dev/*"
+    assert rotate["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/environment": "dev", "aws:ResourceTag/managed-by": "agentfleet"},
+        "StringNotEquals": {"aws:ResourceTag/agent": naming.SHARED_AGENT_TAG},
+    }
+    assert set(st) == {"RotateEnvironmentSecrets", "GenerateRandomValues", "UseEnvironmentKeyViaSecretsManager", "WriteOwnLogs"}
+    assert rp.invoke_source_arn(s, openai) == "arn:aws:secretsmanager:us-east-1:123456789012:secret:agents/dev/*"
+    assert rp.invoke_source_arn(dev_settings, rp.rotators(dev_settings, sample_fleet)[0]) is None
+    other_env = "arn:aws:secretsmanager:us-east-1:123456789012:secret:agents/prod/crm/openai-Ab12Cd"
+    assert not allowed(rp.rotation_role_policy(s, openai, KEY), "secretsmanager:PutSecretValue", other_env)
+
+
+def test_role_count_per_mode(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    assert rp.role_count(dev_settings, sample_fleet) == {"agent": 5, "rotation": 3, "environment_rotation": 2}
+    assert rp.role_count(shared(dev_settings), sample_fleet) == {"agent": 5, "rotation": 2, "environment_rotation": 2}
+
+
+def test_environment_roles_cannot_collide_with_agent_roles(dev_settings: StackSettings) -> None:
+    def fleet(agent: str, strategy: str = "openai") -> Fleet:
+        return parse_fleet(
+            f"version: 1\nagents:\n  - name: {agent}\n    runtime: {{service: lambda.amazonaws.com}}\n    credentials:\n"
+            f"      - {{name: key, service: openai, type: api_key, rotation: {{strategy: {strategy}}}}}\n", "inline.yaml")
+
+    rp.check_names(dev_settings, fleet("rotation-openai"))  # per-agent mode: no shared role by that name
+    with pytest.raises(NameCollision):
+        rp.check_names(shared(dev_settings), fleet("rotation-openai"))
+    with pytest.raises(NameCollision):
+        rp.check_names(dev_settings, fleet("rotation-scheduler"))
+
+
+# ---------------------------------------------------------------- manual credentials
+
+
+def test_manual_and_non_aws_credentials_get_reminders(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    got = {(r.agent, r.credential): (r.expression, r.secret_name) for a in sample_fleet.agents for r in rp.reminders(dev_settings, a)}
+    assert got == {
+        ("research", "search"): ("rate(90 days)", "agents/dev/research/search"),
+        ("crm", "salesforce"): ("rate(30 days)", "agents/dev/crm/salesforce"),
+        ("billing", "stripe"): ("rate(30 days)", "agents/dev/billing/stripe"),
+        ("support", "zendesk"): ("rate(30 days)", "agents/dev/support/zendesk"),
+        ("support", "anthropic"): ("rate(60 days)", "agents/dev/support/anthropic"),
+        ("release-notes", "github"): ("rate(90 days)", None),  # Vault only
+        ("release-notes", "slack-bot"): ("rate(60 days)", "agents/dev/release-notes/slack-bot"),
+    }
+
+
+def test_reminder_message_says_who_what_when_and_how(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    [rem] = rp.reminders(dev_settings, sample_fleet.agent("billing"))
+    m = rem.message
+    assert (m["agent"], m["credential"], m["owner"], m["classification"]) == ("billing", "stripe", "team-finance", "payments")
+    assert m["secret_name"] == "agents/dev/billing/stripe" and m["vault_path"] is None
+    assert m["reminder_time"] == "<aws.scheduler.scheduled-time>" and m["due_in_days"] == 7
+    assert m["rotate_every_days"] == 30 and m["max_age_days"] == 30
+    assert any("aws secretsmanager put-secret-value" in step and "agents/dev/billing/stripe" in step for step in m["runbook"])
+    assert not any("bao kv put" in step for step in m["runbook"])  # not stored in Vault
+
+
+def test_reminders_come_lead_days_before_each_due_date(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    [rem] = rp.reminders(dev_settings, sample_fleet.agent("billing"))
+    deployed = date(2025, 1, 10)
+    dates = rp.reminder_dates(rem, deployed, 4)
+    assert dates[0] == (date(2025, 2, 2), date(2025, 2, 9))  # due 30 days after deployment
+    for (remind, due), (next_remind, next_due) in zip(dates, dates[1:]):
+        assert due - remind == timedelta(days=rem.lead_days)
+        assert next_due - due == timedelta(days=30)
+    assert rp.reminder_start(rem, deployed) == dates[0][0]
+
+
+def test_age_alarm_uses_the_class_maximum(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    crm = {r.credential: r for r in rp.reminders(dev_settings, sample_fleet.agent("crm"))}
+    alarm = rp.age_alarm(dev_settings, crm["salesforce"])
+    assert alarm is not None
+    assert (alarm.namespace, alarm.metric_name, alarm.statistic) == ("AgentFleet/dev/Rotation", "SecretAgeDays", "Maximum")
+    assert alarm.threshold == 30.0 and alarm.comparison == "GreaterThanThreshold"
+    assert alarm.dimensions == {"Agent": "crm", "Credential": "salesforce"}
+    support = {r.credential: r for r in rp.reminders(dev_settings, sample_fleet.agent("support"))}
+    anthropic = rp.age_alarm(dev_settings, support["anthropic"])
+    assert anthropic is not None and anthropic.threshold == 90.0  # confidential maximum, rotated every 60
+    [github, _] = rp.reminders(dev_settings, sample_fleet.agent("release-notes"))
+    assert rp.age_alarm(dev_settings, github) is None  # Vault only: nothing to measure
+
+
+def test_scheduler_and_age_reporter_roles_are_minimal(dev_settings: StackSettings) -> None:
+    st = statements(rp.scheduler_role_policy(dev_settings))
+    assert set(st) == {"PublishReminders", "InvokeRotationFunctions"}
+    assert (st["PublishReminders"]["Action"], st["PublishReminders"]["Resource"]) == ("sns:Publish", naming.alarm_topic_arn(dev_settings))
+    invoke = st["InvokeRotationFunctions"]
+    assert invoke["Action"] == "lambda:InvokeFunction"
+    assert invoke["Resource"] == "arn:aws:lambda:us-east-1:123456789012:function:agents-dev-*"
+    assert invoke["Condition"] == {"StringEquals": {"aws:ResourceTag/environment": "dev", "aws:ResourceTag/managed-by": "agentfleet"}}
+    trust = rp.scheduler_trust_policy(dev_settings)["Statement"][0]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    age = statements(rp.age_reporter_policy(dev_settings))
+    assert set(age) == {"ListSecrets", "ReadVersionDates", "PublishSecretAge", "WriteOwnLogs"}
+    every_action = {a for st in age.values() for a in as_list(st["Action"])}
+    assert "secretsmanager:GetSecretValue" not in every_action and not any(a.startswith("kms:") for a in every_action)
+    assert age["PublishSecretAge"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "AgentFleet/dev/Rotation"}}
+    assert age["ReadVersionDates"]["Condition"]["StringEquals"] == {
+        "aws:ResourceTag/environment": "dev", "aws:ResourceTag/managed-by": "agentfleet"}
+
+
+def test_sweeps_name_secrets_only_in_shared_mode(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    for spec in rp.rotators(dev_settings, sample_fleet):
+        assert spec.sweep_inputs == ('{"Action":"revokeDue"}',)  # the function sweeps its own map
+    openai = {x.owner: x for x in rp.rotators(shared(dev_settings), sample_fleet)}["openai"]
+    [payload] = openai.sweep_inputs
+    assert json.loads(payload)["SecretIds"] == ["agents/dev/crm/openai", "agents/dev/research/openai"]
