@@ -420,3 +420,12 @@ def role_count(s: StackSettings, fleet: Fleet) -> dict[str, int]:
     rotation = len(shared_rotators(s, fleet.agents)) if s.rotation_isolation == "shared" else len(automatic)
     env = int(needs_scheduler(s, fleet.agents)) + int(needs_age_reporter(s, fleet.agents))
     return {"agent": len(fleet.agents), "rotation": rotation, "environment_rotation": env}
+
+
+def unrotated_vault_copies(fleet: Fleet) -> list[tuple[str, str]]:
+    """(agent, credential) rotated automatically in Secrets Manager but also stored in Vault.
+
+    The rotation function writes only the Secrets Manager copy; the Vault copy keeps the old key,
+    which the provider revokes after the grace period. docs/rotation.md#limitations.
+    """
+    return sorted((a.name, c.name) for a in fleet.agents for c in a.credentials if is_automatic(c) and "vault" in c.stores)

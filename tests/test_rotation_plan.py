@@ -282,3 +282,7 @@ def test_sweeps_name_secrets_only_in_shared_mode(sample_fleet: Fleet, dev_settin
     openai = {x.owner: x for x in rp.rotators(shared(dev_settings), sample_fleet)}["openai"]
     [payload] = openai.sweep_inputs
     assert json.loads(payload)["SecretIds"] == ["agents/dev/crm/openai", "agents/dev/research/openai"]
+
+
+def test_vault_copies_of_automatically_rotated_credentials_are_listed(sample_fleet: Fleet) -> None:
+    assert rp.unrotated_vault_copies(sample_fleet) == [("crm", "openai"), ("research", "openai")]
