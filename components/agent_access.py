@@ -168,8 +168,13 @@ class AgentAccess(pulumi.ComponentResource):
         self.secret_arns = pulumi.Output.all(**{c: s.arn for c, s in self.secrets.items()})
         if extend is not None:
             extend(self)
+        # The state records the names (known up front, so nothing waits on them); the ARNs are
+        # attributes above and reach the stack outputs through AgentFleet.
         self.register_outputs({
-            "roleArn": self.role_arn, "secretArns": self.secret_arns, "vaultPolicyName": self.vault_policy_name,
+            "roleName": args.role_name,
+            "vaultPolicyName": args.vault_policy_name,
+            "secretNames": {sp.credential: sp.aws_secret_name for sp in args.secrets if sp.aws_secret_name},
+            "vaultPaths": {sp.credential: sp.vault_path for sp in args.secrets if sp.vault_path},
         })
 
     def _child(

@@ -13,6 +13,7 @@ can happen in one process (tests, benchmarks), one at a time.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import runpy
@@ -340,11 +341,19 @@ def run_program(
     loop = _ensure_event_loop()  # type: ignore[no-untyped-call]
     executor = ThreadPoolExecutor(thread_name_prefix="mockrun")
     loop.set_default_executor(executor)
+    # Python's cyclic GC keeps re-walking the growing graph of live Outputs and tasks; paused for
+    # the evaluation (and run once after) it costs nothing, and evaluation time grows linearly
+    # with the fleet instead of ~N^1.1 (see docs/components.md, "Speed").
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         _sync_await(run_in_stack(program))
     finally:
         pulumi_settings.ROOT.set(None)
         executor.shutdown(wait=True)
+        if gc_was_enabled:
+            gc.enable()
+            gc.collect()
 
     if monitor.stack_outputs is None:
         raise MockRunError("the program's stack never completed under the mocks: nothing was evaluated")

@@ -1,17 +1,21 @@
 """The Pulumi program under mocks: inventory, wiring, documents, options, stability.
 
 Every test runs the real `__main__.py` through `components.mockrun` (offline), then checks what
-the engine would have received.
+the engine would have received. Exact inventories are about this package's own components, so
+those runs switch the fleet's extensions (rotation, monitoring) off; whole-program properties
+(explicit providers, unique names, add/remove/reorder stability, no invokes) run with every
+extension on, so they hold for whatever is plugged in.
 """
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
+from components import fleet as fleet_module
 from components import iam, naming, plan
 from components.loader import load_fleet
 from components.mockrun import ProgramRun, RegisteredResource, run_program
@@ -58,14 +62,36 @@ def mixed_doc() -> dict[str, Any]:
     return doc
 
 
-@pytest.fixture(scope="module")
-def dev_run() -> ProgramRun:
-    return run_program("dev")
+def core_only(mp: pytest.MonkeyPatch) -> None:
+    """Only this package's components: no extension modules (rotation, monitoring)."""
+    mp.setattr(fleet_module, "EXTENSION_MODULES", ())
+
+
+@pytest.fixture
+def core(monkeypatch: pytest.MonkeyPatch) -> None:
+    core_only(monkeypatch)
 
 
 @pytest.fixture(scope="module")
-def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProgramRun, Fleet]:
+def dev_run() -> Iterator[ProgramRun]:
+    with pytest.MonkeyPatch.context() as mp:
+        core_only(mp)
+        yield run_program("dev")
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ProgramRun, Fleet]]:
     folder = tmp_path_factory.mktemp("mixed")
+    path = write_fleet(folder, mixed_doc(), "mixed.yaml")
+    with pytest.MonkeyPatch.context() as mp:
+        core_only(mp)
+        yield run_program("dev", config_overrides={"agentfleet:fleetFile": str(path)}), load_fleet(path)
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProgramRun, Fleet]:
+    """The whole program as deployed, every extension module included."""
+    folder = tmp_path_factory.mktemp("full")
     path = write_fleet(folder, mixed_doc(), "mixed.yaml")
     return run_program("dev", config_overrides={"agentfleet:fleetFile": str(path)}), load_fleet(path)
 
@@ -83,10 +109,11 @@ def key_arn(run: ProgramRun) -> str:
 # ---- the runner really ran ----
 
 
-def test_program_evaluated_without_invokes(dev_run: ProgramRun, sample_fleet: Fleet) -> None:
-    assert len(dev_run.of_type(AGENT_ACCESS)) == len(sample_fleet.agents) == 5
-    assert dev_run.invokes == []  # no blocking invokes: they make evaluation quadratic
-    assert dev_run.outputs["environment"] == "dev"
+def test_program_evaluated_without_invokes(full: tuple[ProgramRun, Fleet]) -> None:
+    run, fleet = full
+    assert len(run.of_type(AGENT_ACCESS)) == len(fleet.agents) == 7
+    assert run.invokes == []  # no blocking invokes: they make evaluation quadratic
+    assert run.outputs["environment"] == "dev"
 
 
 # ---- inventory ----
@@ -149,7 +176,7 @@ def test_environment_resources(dev_run: ProgramRun, settings: StackSettings) -> 
     assert (auth.props["type"], auth.props["path"]) == ("aws", settings.vault_aws_auth_path)
 
 
-def test_existing_mount_and_auth_backend_are_reused(tmp_path: Path) -> None:
+def test_existing_mount_and_auth_backend_are_reused(core: None, tmp_path: Path) -> None:
     run = run_fleet(tmp_path, sample_doc(), **{
         "agentfleet:vaultMountExists": "true", "agentfleet:vaultAwsAuthExists": "true",
         "agentfleet:vaultMount": "secret", "agentfleet:vaultAwsAuthPath": "aws-prod",
@@ -169,6 +196,18 @@ def test_kms_key_policy_is_account_admin_only(dev_run: ProgramRun, settings: Sta
 
 
 # ---- parents ----
+
+
+def test_everything_lives_under_the_fleet_component(full: tuple[ProgramRun, Fleet]) -> None:
+    """Whatever extensions add, nothing but providers and the fleet itself sits at the top."""
+    run, _ = full
+    (top,) = run.of_type(AGENT_FLEET)
+    below = {r.urn for r in run.descendants(top.urn)}
+    for r in run.resources:
+        if r.type.startswith("pulumi:providers:") or r.type == AGENT_FLEET:
+            assert r.parent == run.stack_urn, r.name
+        else:
+            assert r.urn in below, f"{r.type} {r.name} is not under the AgentFleet component"
 
 
 def test_every_resource_is_parented_to_its_component(mixed: tuple[ProgramRun, Fleet]) -> None:
@@ -357,7 +396,7 @@ PROTECTABLE = {SECRET, KMS_KEY, VAULT_MOUNT, VAULT_AUTH, VAULT_SECRET}
 
 
 @pytest.mark.parametrize("stack, window, protected", [("dev", 30, False), ("prod", 30, True), ("local", 7, False)])
-def test_recovery_window_and_protect_by_stack(tmp_path: Path, stack: str, window: int, protected: bool) -> None:
+def test_recovery_window_and_protect_by_stack(core: None, tmp_path: Path, stack: str, window: int, protected: bool) -> None:
     run = run_fleet(tmp_path, mixed_doc(), stack=stack)
     for r in run.resources:
         if r.type in PROTECTABLE:
@@ -367,7 +406,7 @@ def test_recovery_window_and_protect_by_stack(tmp_path: Path, stack: str, window
     assert {r.props["recoveryWindowInDays"] for r in run.of_type(SECRET)} == {window}
 
 
-def test_recovery_window_comes_from_config(tmp_path: Path) -> None:
+def test_recovery_window_comes_from_config(core: None, tmp_path: Path) -> None:
     run = run_fleet(tmp_path, sample_doc(), **{"agentfleet:recoveryWindowDays": "14"})
     assert {r.props["recoveryWindowInDays"] for r in run.of_type(SECRET)} == {14}
 
@@ -405,8 +444,8 @@ def test_tags_on_every_taggable_resource(mixed: tuple[ProgramRun, Fleet], settin
 # ---- providers ----
 
 
-def test_every_resource_uses_an_explicit_provider(mixed: tuple[ProgramRun, Fleet]) -> None:
-    run, _ = mixed
+def test_every_resource_uses_an_explicit_provider(full: tuple[ProgramRun, Fleet]) -> None:
+    run, _ = full
     providers = {r.urn: r for r in run.resources if r.type.startswith("pulumi:providers:")}
     assert sorted(p.name for p in providers.values()) == ["aws", "random", "vault"]
     for r in run.resources:
@@ -418,7 +457,7 @@ def test_every_resource_uses_an_explicit_provider(mixed: tuple[ProgramRun, Fleet
         assert set(comp.providers) == {"aws", "vault", "random"}  # inherited by anything added below
 
 
-def test_provider_settings_from_stack_config(tmp_path: Path) -> None:
+def test_provider_settings_from_stack_config(core: None, tmp_path: Path) -> None:
     local = run_fleet(tmp_path, sample_doc(), stack="local")
     aws_p = only(local, "pulumi:providers:aws", "aws").props
     assert aws_p["region"] == "us-east-1"
@@ -481,8 +520,8 @@ def test_reordering_agents_and_credentials_changes_nothing(tmp_path: Path) -> No
     assert base.outputs == shuffled.outputs
 
 
-def test_unique_names_and_urns(mixed: tuple[ProgramRun, Fleet]) -> None:
-    run, _ = mixed
+def test_unique_names_and_urns(full: tuple[ProgramRun, Fleet]) -> None:
+    run, _ = full
     urns = [r.urn for r in run.resources]
     assert len(urns) == len(set(urns))
     names = [(r.type, r.name) for r in run.resources]
@@ -495,7 +534,7 @@ def test_unique_names_and_urns(mixed: tuple[ProgramRun, Fleet]) -> None:
         assert len(values) == len(set(values)), type_
 
 
-def test_lookalike_names_do_not_collide(tmp_path: Path) -> None:
+def test_lookalike_names_do_not_collide(core: None, tmp_path: Path) -> None:
     """`a` + credential `b-c` and `a-b` + credential `c` would both be `a-b-c-secret` with dashes."""
     doc = {"version": 1, "agents": [
         {"name": "aa", "runtime": {"service": "lambda.amazonaws.com"},

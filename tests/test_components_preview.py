@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
+from components import fleet as fleet_module
 from components import naming
 from components.cli import main
 from components.mockrun import MockRunError, ProgramRun, run_program
@@ -82,7 +83,13 @@ def test_mock_run_error_is_a_runtime_error() -> None:
 # ---- preview ----
 
 
-def test_preview_prints_the_tree_and_counts() -> None:
+@pytest.fixture
+def core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This package's components only (exact counts); extensions (rotation, monitoring) off."""
+    monkeypatch.setattr(fleet_module, "EXTENSION_MODULES", ())
+
+
+def test_preview_prints_the_tree_and_counts(core: None) -> None:
     code, out, err = cli("preview", "--stack", "dev")
     assert code == 0, err
     for agent in ("research", "crm", "billing", "support", "release-notes"):
@@ -148,7 +155,7 @@ def test_value_commands_option() -> None:
     assert any(f"bao kv put -mount=kv dev/crm/salesforce {naming.VAULT_VALUE_KEY}=-" in c for c in commands)
 
 
-def test_benchmark_baseline_declares_the_same_resources() -> None:
+def test_benchmark_baseline_declares_the_same_resources(core: None) -> None:
     """bench/raw_main.py must stay the components' program minus the components, or the
     benchmark's overhead figure means nothing."""
     import runpy
