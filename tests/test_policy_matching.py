@@ -92,3 +92,12 @@ def test_wildcard_match_agrees_with_the_isolation_evaluator() -> None:
         pattern = "".join(rng.choice(alphabet + "*?") for _ in range(rng.randint(0, 6)))
         for value in rng.sample(values, 20):
             assert wildcard_match(pattern, value) == reference(pattern, value), (pattern, value)
+
+
+def test_invalid_config_is_reported_by_stack_policies() -> None:
+    from policy.rotation import secret_rotation_within_class
+    from tests.test_policy_support import Stack
+
+    bad = {"awsRegion": "us-east-1", "awsAccountId": "not-an-account"}
+    [(msg, urn)] = Stack().validate(secret_rotation_within_class, bad)
+    assert msg.startswith("policy config:") and "awsAccountId" in msg and urn is None
