@@ -265,6 +265,12 @@ def test_shared_mode_one_function_per_strategy(shared_run: ProgramRun, sample_fl
     assert sweep == {"Action": "revokeDue", "SecretIds": ["agents/dev/crm/openai", "agents/dev/research/openai"]}
 
 
+def test_the_program_includes_rotation_by_default() -> None:
+    assert "components.rotation_infra" in fleet_module.EXTENSION_MODULES
+    plain = run_program("dev")
+    assert len(plain.of_type(ROTATION)) == 3 and len(plain.of_type(REMINDERS)) == 5
+
+
 def test_stack_outputs_name_the_functions(run: ProgramRun, shared_run: ProgramRun) -> None:
     assert sorted(run.outputs["rotationFunctions"]) == ["billing", "crm", "research"]
     assert sorted(shared_run.outputs["rotationFunctions"]) == ["generated", "openai"]
