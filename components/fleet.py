@@ -37,7 +37,7 @@ FLEET_FILE_KEY = "fleetFile"
 """Config key (`agentfleet:fleetFile`) naming the fleet file, relative to the project directory."""
 DEFAULT_FLEET_FILE = "agents.yaml"
 
-EXTENSION_MODULES: tuple[str, ...] = ("components.rotation_infra",)
+EXTENSION_MODULES: tuple[str, ...] = ("components.monitoring", "components.rotation_infra")
 """Modules adding per-agent / per-environment resources (see the module docstring)."""
 
 
