@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_eval.py                 # 10, 100, 1000 agents x 3 credentials
     .venv/bin/python bench/bench_eval.py --sizes 10 100 --reps 3
+    .venv/bin/python bench/bench_eval.py --full         # also the program with rotation/monitoring
 
 For each size it generates a fleet (stores and strategies rotate, so every resource kind
 appears), then evaluates it under Pulumi's mock runtime (`components.mockrun`) twice per
@@ -70,9 +71,16 @@ def worker(mode: str, fleet_path: Path) -> dict[str, Any]:
     """One evaluation in this (fresh) interpreter."""
     from components.mockrun import ProgramRun, run_program
 
+    if mode == "components":
+        # This package's components only: extension modules (rotation, monitoring) add resources
+        # the raw baseline does not declare. `--full` times the whole program as informative.
+        from components import fleet
+
+        fleet.EXTENSION_MODULES = ()
+
     def evaluate(path: Path) -> ProgramRun:
         overrides = {"agentfleet:fleetFile": str(path)}
-        if mode == "components":
+        if mode in ("components", "full"):
             return run_program("dev", config_overrides=overrides)
         return run_program("dev", config_overrides=overrides, program=raw_main)
 
@@ -107,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     ap.add_argument("--creds", type=int, default=3)
     ap.add_argument("--reps", type=int, default=3, help="repetitions per size and mode (median reported)")
+    ap.add_argument("--full", action="store_true",
+                    help="also time the whole program with its extension modules (rotation, monitoring)")
     ap.add_argument("--worker", nargs=2, metavar=("MODE", "FLEET"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -118,9 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.sizes:
             path = Path(tmp) / f"fleet-{n}.yaml"
             path.write_text(fleet_yaml(n, args.creds), encoding="utf-8")
-            runs: dict[str, list[dict[str, Any]]] = {"raw": [], "components": []}
+            modes = ("raw", "components", "full") if args.full else ("raw", "components")
+            runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
             for _ in range(args.reps):
-                for mode in ("raw", "components"):  # interleaved: machine noise hits both alike
+                for mode in modes:  # interleaved: machine noise hits every mode alike
                     runs[mode].append(measure(mode, path))
             comp, raw = runs["components"], runs["raw"]
             if comp[0]["custom"] != raw[0]["custom"]:
@@ -146,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['rss_added_components']:.0f} / {r['rss_added_raw']:.0f})",
                 flush=True,
             )
+            if args.full:
+                full = runs["full"]
+                r["t_full"] = statistics.median(x["seconds"] for x in full)
+                r["resources_full"] = full[0]["resources"]
+                print(f"       whole program with extensions: {r['resources_full']} resources, {r['t_full']:.2f}s wall", flush=True)
     sizes = sorted(rows)
     if len(sizes) >= 2:
         small, big = sizes[-2], sizes[-1]
