@@ -1,0 +1,113 @@
+"""Per-agent usage signals and alarms under Pulumi mocks (the real program, via mockrun)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from components import naming
+from components.mockrun import ProgramRun, RegisteredResource, run_program
+from components.settings import StackSettings
+from tests.pulumi_harness import AGENT_ACCESS, ROLE_POLICY, json_prop, run_fleet, sample_doc
+
+FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TOPIC = "aws:sns/topic:Topic"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+TRAIL = "aws:cloudtrail/trail:Trail"
+AGENTS = ("billing", "crm", "release-notes", "research", "support")
+
+
+@pytest.fixture(scope="module")
+def run() -> ProgramRun:
+    return run_program("dev")
+
+
+def under_agent(run: ProgramRun, agent: str, type_: str) -> list[RegisteredResource]:
+    return [r for r in run.descendants(run.named(agent, AGENT_ACCESS).urn) if r.type == type_]
+
+
+def issuer(pattern: str) -> list[str]:
+    return re.findall(r'sessionIssuer\.arn = "([^"]+)"', pattern)
+
+
+def test_one_read_and_one_denied_filter_per_agent_on_the_trail_log_group(run: ProgramRun, dev_settings: StackSettings) -> None:
+    trail = run.of_type(TRAIL)
+    assert len(trail) == 1
+    group = naming.trail_log_group_name(dev_settings)
+    for agent in AGENTS:
+        role_arn = naming.role_arn(dev_settings, naming.role_name(dev_settings, agent))
+        filters = {f.props["metricTransformation"]["name"]: f for f in under_agent(run, agent, FILTER)
+                   if f.props["logGroupName"] == group}
+        assert set(filters) == {"SecretReads", "AccessDenied"}
+        for f in filters.values():
+            assert f.props["logGroupName"] == group
+            assert issuer(f.props["pattern"]) == [role_arn]  # this agent's role, nobody else's
+            assert f.props["metricTransformation"]["namespace"] == f"AgentFleetAudit/dev/{agent}"
+            assert f.props["metricTransformation"]["value"] == "1"
+        assert '$.eventName = "GetSecretValue"' in filters["SecretReads"].props["pattern"]
+        assert '$.eventSource = "secretsmanager.amazonaws.com"' in filters["SecretReads"].props["pattern"]
+        assert '$.errorCode = "AccessDenied*"' in filters["AccessDenied"].props["pattern"]
+
+
+def test_usage_and_denied_alarms_per_agent_go_to_the_environment_topic(run: ProgramRun) -> None:
+    topics = run.of_type(TOPIC)
+    assert len(topics) == 1
+    topic_arn = topics[0].outputs["arn"]
+    assert topic_arn.endswith(":agents-dev-alerts")
+    for agent in AGENTS:
+        alarms = {a.props["metricName"]: a for a in under_agent(run, agent, ALARM)}
+        usage, denied = alarms["ApiCalls"], alarms["AccessDenied"]
+        assert usage.props["namespace"] == f"AgentFleet/dev/{agent}"
+        assert usage.props["threshold"] == 400  # 4 x the default baseline of 100 per 5 minutes
+        assert usage.props["comparisonOperator"] == "GreaterThanThreshold"
+        assert usage.props["period"] == 300 and usage.props["evaluationPeriods"] == 1
+        assert denied.props["namespace"] == f"AgentFleetAudit/dev/{agent}"
+        assert denied.props["threshold"] == 5
+        for alarm in alarms.values():
+            assert alarm.props["alarmActions"] == [topic_arn]
+            assert alarm.props["okActions"] == [topic_arn]
+            assert alarm.props["tags"]["agent"] == agent
+
+
+def test_agent_may_publish_metrics_only_to_its_own_namespace(run: ProgramRun) -> None:
+    for agent in AGENTS:
+        policy = next(r for r in under_agent(run, agent, ROLE_POLICY) if r.name == f"{agent}/policy")
+        doc = json_prop(policy, "policy")
+        stmts = [s for s in doc["Statement"] if "cloudwatch:PutMetricData" in json.dumps(s["Action"])]
+        assert len(stmts) == 1
+        assert stmts[0]["Action"] == "cloudwatch:PutMetricData"
+        assert stmts[0]["Condition"] == {"StringEquals": {"cloudwatch:namespace": f"AgentFleet/dev/{agent}"}}
+        others = [f"AgentFleet/dev/{o}" for o in AGENTS if o != agent]
+        assert not any(ns in json.dumps(doc) for ns in others)
+
+
+def test_subscriptions_and_thresholds_come_from_stack_config(tmp_path: Path) -> None:
+    subs = [{"protocol": "email", "endpoint": "oncall@example.com"},
+            {"protocol": "https", "endpoint": "https://chat.example.com/hooks/agents"}]
+    run = run_fleet(tmp_path, sample_doc(), **{
+        "agentfleet:alarmSubscriptions": json.dumps(subs),
+        "agentfleet:usageBaselines": json.dumps({"research": 250}),
+        "agentfleet:usageAlarmMultiplier": "3",
+    })
+    got = sorted((s.props["protocol"], s.props["endpoint"]) for s in run.of_type(SUBSCRIPTION))
+    assert got == sorted((s["protocol"], s["endpoint"]) for s in subs)
+    research = {a.props["metricName"]: a for a in under_agent(run, "research", ALARM)}
+    crm = {a.props["metricName"]: a for a in under_agent(run, "crm", ALARM)}
+    assert research["ApiCalls"].props["threshold"] == 750
+    assert crm["ApiCalls"].props["threshold"] == 300
+
+
+def test_existing_trail_is_reused_and_alarms_can_be_turned_off(tmp_path: Path) -> None:
+    reuse = run_fleet(tmp_path, sample_doc(), **{"agentfleet:cloudtrailLogGroup": "org-trail-logs"})
+    assert reuse.of_type(TRAIL) == []
+    trail_filters = [f for f in reuse.of_type(FILTER) if f.props["metricTransformation"]["name"] in ("SecretReads", "AccessDenied")]
+    assert len(trail_filters) == 2 * len(AGENTS)
+    assert {f.props["logGroupName"] for f in trail_filters} == {"org-trail-logs"}
+    off = run_fleet(tmp_path, sample_doc(), **{"agentfleet:alarms": "false"})
+    assert [f for f in off.of_type(FILTER) if f.props["metricTransformation"]["name"] in ("SecretReads", "AccessDenied")] == []
+    assert [a for a in off.of_type(ALARM) if a.props["metricName"] in ("ApiCalls", "AccessDenied")] == []
+    assert len(off.of_type(TOPIC)) == 1  # reminders still need the topic
