@@ -104,11 +104,12 @@ def resource_tree(run: mockrun.ProgramRun) -> str:
 
 
 def agent_counts(run: mockrun.ProgramRun) -> list[dict[str, Any]]:
-    """Per AgentAccess component: how many resources of each kind it declares (all descendants)."""
+    """Per AgentAccess component: its own resources by kind, and what extensions added below it."""
     rows = []
     for comp in sorted(run.of_type("agentfleet:index:AgentAccess"), key=lambda r: r.name):
+        own = [r for r in run.children(comp.urn) if r.custom]
+        kinds = Counter(r.type for r in own)
         below = run.descendants(comp.urn)
-        kinds = Counter(r.type for r in below)
         rows.append({
             "agent": comp.name,
             "aws_secrets": kinds["aws:secretsmanager/secret:Secret"],
@@ -116,6 +117,7 @@ def agent_counts(run: mockrun.ProgramRun) -> list[dict[str, Any]]:
             "vault_values": kinds["vault:kv/secretV2:SecretV2"],
             "iam": kinds["aws:iam/role:Role"] + kinds["aws:iam/rolePolicy:RolePolicy"],
             "vault": kinds["vault:index/policy:Policy"] + kinds["vault:aws/authBackendRole:AuthBackendRole"],
+            "extensions": len(below) - len(own),
             "resources": len(below),
         })
     return rows
@@ -123,8 +125,9 @@ def agent_counts(run: mockrun.ProgramRun) -> list[dict[str, Any]]:
 
 def counts_table(run: mockrun.ProgramRun) -> str:
     rows = agent_counts(run)
-    head = ("agent", "resources", "iam", "aws_secrets", "generated_values", "vault_values", "vault")
-    labels = ("agent", "resources", "IAM role+policy", "AWS secrets", "generated values", "Vault values", "Vault policy+login")
+    head = ("agent", "resources", "iam", "aws_secrets", "generated_values", "vault_values", "vault", "extensions")
+    labels = ("agent", "resources", "IAM role+policy", "AWS secrets", "generated values", "Vault values",
+              "Vault policy+login", "rotation/monitoring")
     widths = [max(len(lbl), *(len(str(r[h])) for r in rows)) if rows else len(lbl) for h, lbl in zip(head, labels)]
     out = ["  ".join(lbl.ljust(w) for lbl, w in zip(labels, widths))]
     for r in rows:

@@ -101,7 +101,23 @@ def test_preview_prints_the_tree_and_counts(core: None) -> None:
     header = next(i for i, line in enumerate(lines) if line.startswith("agent "))
     billing = lines[header + 1].split()
     assert billing[0] == "billing" and billing[1] == "10"  # role, policy, 2 vault, 2x(secret+policy), random, version
+    assert billing[2:] == ["2", "2", "1", "0", "2", "0"]  # no extensions in this run
     assert "5 agents; 54 resources in total" in out
+
+
+def test_preview_counts_extension_resources_apart() -> None:
+    """Own resources of AgentAccess and what extensions (rotation, monitoring) hang below it."""
+    code, out, _ = cli("preview", "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    by_parent: dict[str, list[dict[str, object]]] = {}
+    for r in doc["resources"]:
+        by_parent.setdefault(str(r["parent"]), []).append(r)
+    for row in doc["agents"]:
+        (comp,) = [r for r in doc["resources"] if r["type"] == AGENT_ACCESS and r["name"] == row["agent"]]
+        own = [r for r in by_parent.get(comp["urn"], []) if r["custom"]]
+        assert row["resources"] == len(own) + row["extensions"]
+        assert row["iam"] == sum(r["type"] in (ROLE, "aws:iam/rolePolicy:RolePolicy") for r in own) == 2
 
 
 def test_preview_marks_protection_on_prod() -> None:
