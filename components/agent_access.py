@@ -68,8 +68,8 @@ class AgentAccessArgs:
     """Vault policy name (`naming.vault_policy_name`)."""
     vault_policy: str
     """Vault policy HCL (`plan.vault_policy`)."""
-    vault_auth_backend: pulumi.Input[str]
-    """Path of the Vault AWS auth backend."""
+    vault_auth_backend: pulumi.Input[str] | None
+    """Path of the Vault AWS auth backend; None: the stack has none (no login role)."""
     vault_auth_role_name: str
     """Name of the agent's role in the AWS auth backend."""
     vault_token_policies: Sequence[str]
@@ -149,18 +149,20 @@ class AgentAccess(pulumi.ComponentResource):
         )
         # Referencing the policy's output (not just its name) makes the login role wait for it.
         token_policies = [vault_policy.name if n == args.vault_policy_name else n for n in args.vault_token_policies]
-        vault.aws.AuthBackendRole(
-            naming.logical_agent(a, "vault-login"),
-            backend=args.vault_auth_backend,
-            role=args.vault_auth_role_name,
-            auth_type="iam",
-            bound_iam_principal_arns=[self.role.arn],
-            resolve_aws_unique_ids=True,
-            token_policies=token_policies,
-            token_ttl=args.vault_token_ttl_seconds,
-            token_max_ttl=args.vault_token_max_ttl_seconds,
-            opts=self._child(p.vault),
-        )
+        # No AWS auth method on this stack (`agentfleet:vaultAwsAuth: false`): tokens come another way.
+        if args.vault_auth_backend is not None:
+            vault.aws.AuthBackendRole(
+                naming.logical_agent(a, "vault-login"),
+                backend=args.vault_auth_backend,
+                role=args.vault_auth_role_name,
+                auth_type="iam",
+                bound_iam_principal_arns=[self.role.arn],
+                resolve_aws_unique_ids=True,
+                token_policies=token_policies,
+                token_ttl=args.vault_token_ttl_seconds,
+                token_max_ttl=args.vault_token_max_ttl_seconds,
+                opts=self._child(p.vault),
+            )
 
         self.role_arn = self.role.arn
         self.role_name = self.role.name

@@ -47,6 +47,8 @@ class EnvironmentBaseArgs:
     """Explicit providers; every resource names one."""
     aws_region: str = "us-east-1"
     """Region of the STS endpoint Vault verifies logins against."""
+    aws_auth_enabled: bool = True
+    """False: no AWS auth method at all (`agentfleet:vaultAwsAuth: false`)."""
     aws_endpoints: Mapping[str, str] = field(default_factory=dict)
     """AWS endpoint overrides (`aws:endpoints`, e.g. a local emulator): Vault's AWS auth method
     then calls the same `iam`/`sts` endpoints as the stack. Empty on real AWS."""
@@ -64,6 +66,7 @@ class EnvironmentBaseArgs:
             kv_mount_exists=s.vault_mount_exists,
             aws_auth_path=s.vault_aws_auth_path,
             aws_auth_exists=s.vault_aws_auth_exists,
+            aws_auth_enabled=s.vault_aws_auth,
             protect=s.protect,
             providers=providers,
             aws_region=s.aws_region,
@@ -80,7 +83,8 @@ class EnvironmentBase(pulumi.ComponentResource):
     key_alias: pulumi.Output[str]
     kv_mount: pulumi.Output[str]
     """Mount path; resolves after the mount exists when this component creates it."""
-    aws_auth_path: pulumi.Output[str]
+    aws_auth_path: pulumi.Output[str] | None
+    """None when the stack has no Vault AWS auth (`agentfleet:vaultAwsAuth: false`)."""
     """Auth backend path; resolves after the backend exists when this component creates it."""
 
     def __init__(self, name: str, args: EnvironmentBaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -109,7 +113,9 @@ class EnvironmentBase(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, provider=p.vault, protect=args.protect),
             )
             self.kv_mount = mount.path
-        if args.aws_auth_exists:
+        if not args.aws_auth_enabled:
+            self.aws_auth_path = None
+        elif args.aws_auth_exists:
             self.aws_auth_path = pulumi.Output.from_input(args.aws_auth_path)
         else:
             backend = vault.AuthBackend(

@@ -62,6 +62,9 @@ class StackSettings(BaseModel):
     """`agentfleet:vaultAwsAuthPath`: where the Vault AWS auth method is mounted."""
     vault_aws_auth_exists: bool = False
     """`agentfleet:vaultAwsAuthExists`: true = reuse an existing AWS auth backend."""
+    vault_aws_auth: bool = True
+    """`agentfleet:vaultAwsAuth`: false = no AWS auth method or login roles (e.g. OpenBao 2.x,
+    which ships without the AWS auth plugin); agents then get Vault tokens another way."""
     vault_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     """`agentfleet:vaultTokenTtlSeconds`: agents' Vault tokens are short-lived (max = 2x)."""
     recovery_window_days: int = 30
@@ -132,6 +135,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "vaultMountExists": ("vault_mount_exists", "bool"),
     "vaultAwsAuthPath": ("vault_aws_auth_path", "str"),
     "vaultAwsAuthExists": ("vault_aws_auth_exists", "bool"),
+    "vaultAwsAuth": ("vault_aws_auth", "bool"),
     "vaultTokenTtlSeconds": ("vault_token_ttl_seconds", "int"),
     "recoveryWindowDays": ("recovery_window_days", "int"),
     "protect": ("protect", "bool"),

@@ -468,7 +468,12 @@ def test_provider_settings_from_stack_config(core: None, tmp_path: Path) -> None
     assert urls == {"http://127.0.0.1:4566"}  # loopback only
     assert "allowedAccountIds" not in aws_p
     assert only(local, "pulumi:providers:vault", "vault").props["address"] == "http://127.0.0.1:8200"
-    # Vault verifies AWS logins against the same (emulated) IAM/STS as the stack; not on real AWS.
+    # The local stack targets OpenBao, which has no AWS auth plugin: no backend, no client.
+    assert local.of_type("vault:aws/authBackendClient:AuthBackendClient") == []
+    assert local.of_type("vault:index/authBackend:AuthBackend") == []
+    # Against a Vault that has it, logins are verified by the same (emulated) IAM/STS as the
+    # stack; never on real AWS.
+    local = run_fleet(tmp_path, sample_doc(), stack="local", **{"agentfleet:vaultAwsAuth": "true"})
     client = only(local, "vault:aws/authBackendClient:AuthBackendClient", "aws-auth-client").props
     assert (client["iamEndpoint"], client["stsEndpoint"]) == ("http://127.0.0.1:4566", "http://127.0.0.1:4566")
     assert "accessKey" not in client and "secretKey" not in client

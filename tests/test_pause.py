@@ -151,3 +151,14 @@ def test_paused_agent_token_stops_reading_others_keep_reading(
     active = {a["name"]: a for a in build_plan(sample_fleet, s)["agents"]}
     root.sys.create_or_update_policy(active[PAUSED]["vault_policy_name"], active[PAUSED]["vault_policy"])
     assert all(matrix().values())
+
+
+def test_stack_without_vault_aws_auth_creates_no_login_roles(tmp_path: Path) -> None:
+    """OpenBao 2.x has no AWS auth plugin: `vaultAwsAuth: false` must drop backend and roles only."""
+    with_auth = run_fleet(tmp_path, sample_doc())
+    without = run_fleet(tmp_path, sample_doc(), **{"agentfleet:vaultAwsAuth": "false"})
+    assert len(with_auth.of_type(VAULT_LOGIN)) == 5 and len(with_auth.of_type("vault:index/authBackend:AuthBackend")) == 1
+    assert without.of_type(VAULT_LOGIN) == [] and without.of_type("vault:index/authBackend:AuthBackend") == []
+    gone = {r.urn for r in with_auth.resources} - {r.urn for r in without.resources}
+    assert {with_auth.by_urn()[u].type for u in gone} == {VAULT_LOGIN, "vault:index/authBackend:AuthBackend"}
+    assert len(without.of_type(VAULT_POLICY)) == len(with_auth.of_type(VAULT_POLICY))
