@@ -18,7 +18,12 @@ Safety rules, each enforced in one place:
     passed testSecret and became AWSCURRENT, after the grace period (0 in an emergency), and
     only while the AWSCURRENT key passes the strategy's test right now;
   * a failed revoke is logged (`revoke_failed`), kept in the ledger for the next sweep, and
-    never changes a staging label.
+    never changes a staging label;
+  * a credential with a Vault copy (ROTATION_VAULT_MAP) gets the AWSCURRENT value written to
+    Vault right after finishSecret promoted it (and by every sweep until that succeeds); no old
+    key is revoked until the sync record says Vault holds AWSCURRENT, so an agent reading Vault
+    is never left with a revoked key. A failed sync is logged (`vault_sync_failed`) and never
+    changes a staging label.
 """
 
 from __future__ import annotations
@@ -26,22 +31,31 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 from rotation import credential
 from rotation import ledger as ledger_mod
-from rotation.config import Config, load_config
+from rotation import vault_sync
+from rotation.config import Config, VaultTarget, load_config
 from rotation.credential import Credential
 from rotation.errors import GuardError, RotationError, RotationInProgress, SweepError
 from rotation.logs import error_code, log
 from rotation.strategies import Strategy, build_strategy
+from rotation.vault_sync import SyncRecord, VaultNotConfigured, VaultWriter
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 
 Clock = Callable[[], datetime]
 StrategyFactory = Callable[[str, Any, Config], Strategy]
+VaultFactory = Callable[[Config], Optional[VaultWriter]]
+
+VAULT_NOT_MAPPED, VAULT_IN_SYNC, VAULT_SYNCED, VAULT_FAILED = "not_mapped", "in_sync", "synced", "failed"
+
+
+class EmergencyIncomplete(RotationError):
+    """An emergency rotation promoted a verified new key but could not finish: Vault copy or revocation pending."""
 
 
 def utcnow() -> datetime:
@@ -57,6 +71,19 @@ class Deps:
     config: Config
     clock: Clock = utcnow
     strategy_factory: StrategyFactory = build_strategy
+    vault_factory: VaultFactory = vault_sync.writer_from_config
+    """Builds the Vault writer on first use (tests: a token login against a local OpenBao)."""
+    _vault: list[Optional[VaultWriter]] = field(default_factory=list, init=False, repr=False)
+
+    def vault_writer(self) -> VaultWriter:
+        """The writer, built once per invocation; raises if Vault is mapped but not configured."""
+        if not self._vault:
+            self._vault.append(self.vault_factory(self.config))
+        writer = self._vault[0]
+        if writer is None:
+            self._vault.clear()
+            raise VaultNotConfigured("no Vault writer: VAULT_ADDR / VAULT_ROLE missing or nothing mapped")
+        return writer
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> "Deps":
@@ -242,13 +269,16 @@ def finish_secret(rot: Rotation) -> None:
     log("rotation_finished", secret=rot.name, token=rot.token, previous_version=current_vid,
         key_id=credential.key_id(new), emergency=rot.emergency)
     _drop_pending_label(rot)
+    # testSecret verified exactly this version before Secrets Manager called finishSecret.
+    sync_vault_quietly(rot, verified_version=rot.token)
     record_replacement(rot, old, new)
     _revoke_quietly(rot)
 
 
 def finish_already_done(rot: Rotation) -> None:
-    """A retried finishSecret: make sure the old key is in the ledger (heals a lost ledger write)."""
+    """A retried finishSecret: heal a lost Vault sync or ledger write, then revoke what is due."""
     _drop_pending_label(rot)
+    sync_vault_quietly(rot)
     current = _read(rot.client, rot.secret_id, stage=CURRENT)
     record_replacement(rot, None, current)
     _revoke_quietly(rot)
@@ -260,6 +290,65 @@ STEPS: dict[str, Callable[[Rotation], None]] = {
     "testSecret": test_secret,
     "finishSecret": finish_secret,
 }
+
+
+# ---- the Vault copy ----
+
+
+def vault_target(rot: Rotation) -> VaultTarget | None:
+    return rot.deps.config.vault_map.get(rot.name)
+
+
+def sync_vault(rot: Rotation, *, verified_version: str | None = None) -> str:
+    """Write the AWSCURRENT value to the credential's Vault copy, unless the sync record says it is there.
+
+    Only a working key goes to Vault: the AWSCURRENT value is tested with the strategy first,
+    unless the caller has just verified that very version (finishSecret after testSecret).
+    """
+    target = vault_target(rot)
+    if target is None:
+        return VAULT_NOT_MAPPED
+    versions, _ = _versions(rot.client, rot.secret_id)
+    current_vid = _version_with(versions, CURRENT)
+    if current_vid is None:
+        raise RotationError(f"secret {rot.name} has no AWSCURRENT version to copy to Vault")
+    record = vault_sync.read_record(rot.client, rot.secret_id)
+    if record is not None and record.version_id == current_vid:
+        return VAULT_IN_SYNC
+    current = _read(rot.client, rot.secret_id, version_id=current_vid)
+    value = current.get(credential.KEY_FIELD) if current else None
+    if current is None or not isinstance(value, str) or not value:
+        raise RotationError(f"AWSCURRENT of secret {rot.name} has no {credential.KEY_FIELD}")
+    if current_vid != verified_version:
+        rot.strategy.test(current)
+    kv_version = rot.deps.vault_writer().write(target, value)
+    vault_sync.write_record(rot.client, rot.secret_id, SyncRecord(
+        version_id=current_vid, key_id=credential.key_id(current), vault=str(target),
+        synced_at=credential.iso(rot.now()), vault_version=kv_version,
+    ))
+    log(vault_sync.SYNCED_EVENT, secret=rot.name, version=current_vid, key_id=credential.key_id(current),
+        vault=str(target), vault_version=kv_version)
+    return VAULT_SYNCED
+
+
+def sync_vault_quietly(rot: Rotation, *, verified_version: str | None = None) -> str:
+    """A failed sync never fails a promotion: it is logged (and alarmed), retried by the sweep, and
+    keeps the old key from being revoked (`vault_in_sync`)."""
+    try:
+        return sync_vault(rot, verified_version=verified_version)
+    except Exception as exc:
+        target = vault_target(rot)
+        log(vault_sync.SYNC_FAILED_EVENT, level=logging.ERROR, secret=rot.name, vault=str(target), error=error_code(exc),
+            hint="AWSCURRENT is unchanged and old keys stay valid until the Vault copy is written; the hourly sweep retries")
+        return VAULT_FAILED
+
+
+def vault_in_sync(rot: Rotation, current_vid: str | None) -> bool:
+    """True if the credential has no Vault copy, or the copy holds the AWSCURRENT version's value."""
+    if vault_target(rot) is None:
+        return True
+    record = vault_sync.read_record(rot.client, rot.secret_id)
+    return current_vid is not None and record is not None and record.version_id == current_vid
 
 
 # ---- ledger: schedule and perform revocations ----
@@ -307,6 +396,10 @@ def revoke_due(rot: Rotation, *, force: bool = False) -> list[str]:
     pending = _read(rot.client, rot.secret_id, version_id=pending_vid) if pending_vid else None
     if current is None:
         log("revoke_skipped", level=logging.WARNING, secret=rot.name, reason="no AWSCURRENT value")
+        return []
+    if not vault_in_sync(rot, _version_with(versions, CURRENT)):
+        log("revoke_skipped", level=logging.WARNING, secret=rot.name, reason="Vault copy does not hold AWSCURRENT yet",
+            vault=str(vault_target(rot)), keys=[e.key_id for e in due])
         return []
     try:
         rot.strategy.test(current)
@@ -484,7 +577,20 @@ def rotate_now(event: Mapping[str, Any], deps: Deps) -> dict[str, Any]:
         raise
     for step in ("setSecret", "testSecret", "finishSecret"):
         run_step({"Step": step, "SecretId": secret_id, "ClientRequestToken": rot.token, "Emergency": emergency}, deps)
-    return {"status": "rotated", "secret": rot.name, "token": rot.token, "emergency": emergency}
+    vault = VAULT_NOT_MAPPED
+    if vault_target(rot) is not None:
+        vault = VAULT_IN_SYNC if vault_in_sync(rot, rot.token) else VAULT_FAILED
+    unrevoked = [e.key_id for e in ledger_mod.read(rot.client, rot.secret_id).pending]
+    if emergency and (vault == VAULT_FAILED or unrevoked):
+        log("emergency_incomplete", level=logging.ERROR, secret=rot.name, token=rot.token, vault=vault, keys=unrevoked)
+        raise EmergencyIncomplete(
+            f"secret {rot.name}: the new key is verified and AWSCURRENT (version {rot.token}), but "
+            + ("its Vault copy was not updated, so " if vault == VAULT_FAILED else "")
+            + f"old key(s) {unrevoked or '(see ledger)'} are NOT revoked yet; fix the cause (vault_sync_failed /"
+            " revoke_failed log lines) and run {\"Action\":\"revokeDue\",\"SecretId\":...,\"Force\":true}"
+        )
+    return {"status": "rotated", "secret": rot.name, "token": rot.token, "emergency": emergency,
+            "vault": vault, "unrevoked": unrevoked}
 
 
 def revoke_due_action(event: Mapping[str, Any], deps: Deps) -> dict[str, Any]:
@@ -497,6 +603,7 @@ def revoke_due_action(event: Mapping[str, Any], deps: Deps) -> dict[str, Any]:
         ids = sorted(deps.config.strategy_map)
     force = bool(event.get("Force", False))
     revoked: dict[str, list[str]] = {}
+    vault: dict[str, str] = {}
     failures: list[str] = []
     for secret_id in ids:
         try:
@@ -506,6 +613,8 @@ def revoke_due_action(event: Mapping[str, Any], deps: Deps) -> dict[str, Any]:
                 clear_stale_pending(rot, versions)
             except RotationInProgress:
                 pass  # a live rotation: leave it alone, still revoke what is due
+            if vault_target(rot) is not None:
+                vault[rot.name] = sync_vault_quietly(rot)
             revoked[rot.name] = revoke_due(rot, force=force)
         except Exception as exc:
             failures.append(str(secret_id))
@@ -513,7 +622,7 @@ def revoke_due_action(event: Mapping[str, Any], deps: Deps) -> dict[str, Any]:
     log("sweep_completed", secrets=len(ids), failures=len(failures), forced=force)
     if failures:
         raise SweepError(f"{len(failures)} of {len(ids)} secrets failed; see sweep_failed log lines")
-    return {"status": "ok", "revoked": revoked}
+    return {"status": "ok", "revoked": revoked, "vault": vault}
 
 
 ACTIONS: dict[str, Callable[[Mapping[str, Any], Deps], dict[str, Any]]] = {
