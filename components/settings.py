@@ -43,15 +43,15 @@ def partition_of(region: str) -> str:
 class StackSettings(BaseModel):
     """Environment settings. Field docs are the config reference (README: Stack settings)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     stack: str
     environment: str = Field(pattern=r"^[a-z][a-z0-9-]{0,19}$")
-    """`agentfleet:environment` (default: the stack name). Part of every name and path."""
+    """`agentfleet:environment`: part of every name and path (default: the stack name)."""
     aws_region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
     """`aws:region` (required)."""
     aws_account_id: str = Field(pattern=r"^\d{12}$")
-    """`agentfleet:awsAccountId` (required): ARNs are computed, never looked up at run time."""
+    """`agentfleet:awsAccountId`: the account; ARNs are computed from it, never looked up at run time."""
     secret_prefix: str = Field(default="agents", pattern=r"^[a-z][a-z0-9-]{0,19}$")
     """`agentfleet:secretPrefix`: first segment of every secret name and IAM role name."""
     vault_mount: str = Field(default="kv", pattern=r"^[a-z][a-z0-9_-]{0,39}$")
@@ -223,3 +223,19 @@ def load_stack_settings(path: str | Path, stack: str) -> StackSettings:
         return settings_from_config(stack, config.get)
     except SettingsError as exc:
         raise SettingsError([f"{p}: {m}" for m in exc.problems]) from None
+
+
+def settings_markdown() -> str:
+    """The README's stack-settings table, generated from the field docstrings (tested in sync)."""
+    rows = ["| key | default | meaning |", "|---|---|---|", "| `aws:region` | (required) | the AWS region of the stack |"]
+    for key, (field, _) in _KEYS.items():
+        info = StackSettings.model_fields[field]
+        doc = " ".join((info.description or "").split())
+        meaning = (doc.split(": ", 1)[1] if doc.startswith("`") and ": " in doc else doc).replace("|", "\\|")
+        if info.is_required():
+            default = "(required)" if field != "environment" else "the stack name"
+        else:
+            value = info.get_default()
+            default = "none" if value is None else json.dumps(list(value) if isinstance(value, tuple) else value)
+        rows.append(f"| `{PROJECT}:{key}` | {default} | {meaning} |")
+    return "\n".join(rows) + "\n"
