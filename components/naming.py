@@ -200,6 +200,13 @@ def shared_rotation_function_name(s: StackSettings, strategy: str) -> str:
     return shared_rotation_role_name(s, strategy)
 
 
+def rotation_vault_name(rotation_role: str) -> str:
+    """The Vault policy and AWS-auth role of a rotation function: its IAM role's name. Never an agent's
+    Vault name (`<prefix>-<env>-<agent>`): that string is also the agent's role name whenever it is
+    short enough to equal a rotation role name, and `plan.check_unique_names` refuses those clashes."""
+    return rotation_role
+
+
 def lambda_log_group_name(function_name: str) -> str:
     """The log group Lambda writes to; created by the stack so it has a retention and tags."""
     return f"/aws/lambda/{function_name}"

@@ -15,6 +15,9 @@ Isolation modes (`rotationIsolation`):
 
 A credential rotates automatically when its strategy is not `manual` and it lives in Secrets
 Manager; every other credential gets a reminder schedule (and, in AWS, a secret-age alarm).
+If it also lives in Vault, its rotation function writes the new value there too: the function
+gets a Vault policy (create/update on exactly those KV paths), an AWS-auth role bound to its IAM
+role, and the mapping secret name -> Vault path in its environment (`ROTATION_VAULT_MAP`).
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from datetime import date, timedelta
 from typing import Any, Iterable, Sequence
 
 from components import iam, naming
+from components import vault as vault_hcl
 from components.model import PROVIDER_ADAPTERS, Fleet, ResolvedAgent, ResolvedCredential
 from components.monitoring_plan import AlarmSpec
 from components.plan import NameCollision
 from components.settings import StackSettings
 from rotation import age as age_contract
 from rotation import config as handler_config
+from rotation import vault_sync as vault_contract
 
 RUNTIME = "python3.12"
 ROTATION_HANDLER = "rotation.handler.lambda_handler"
@@ -50,7 +55,14 @@ SECRETS_MANAGER_PRINCIPAL = "secretsmanager.amazonaws.com"
 OWN_SECRETS_SWEEP = json.dumps({"Action": "revokeDue"}, separators=(",", ":"))
 """Per-agent sweep input: the function sweeps the secrets of its own ROTATION_STRATEGY_MAP."""
 REVOKE_FAILED_EVENT = "revoke_failed"
+VAULT_SYNC_FAILED_EVENT = vault_contract.SYNC_FAILED_EVENT
+FAILURE_EVENTS = (REVOKE_FAILED_EVENT, VAULT_SYNC_FAILED_EVENT)
+"""Log events counted into RevokeFailures: both keep an old key alive that should have been revoked."""
 REVOKE_FAILURES_METRIC = "RevokeFailures"
+LAMBDA_ENVIRONMENT_LIMIT = 4096
+"""Bytes of all Lambda environment variable names and values together (a hard AWS limit)."""
+VAULT_TOKEN_TTL_SECONDS = 300
+"""A rotation function's Vault token outlives its 120 s invocation, and nothing more."""
 INLINE_POLICY_NAME = "agentfleet-rotation"
 ADMIN_POLICY_NAME = "agentfleet-provider-admin"
 """A separate document: reading the provider's admin key is not a read of any agent's secret."""
@@ -76,6 +88,12 @@ class RotatedSecret:
     secret_arn_pattern: str
     days: int
     """`automatically_after_days` of its SecretRotation: the credential's rotation days."""
+    vault_path: str | None = None
+    """Path of its Vault copy under the KV mount, or None when it lives only in Secrets Manager."""
+
+
+class RotationPlanError(ValueError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -96,6 +114,16 @@ class RotatorSpec:
     """Inputs of the hourly revocation sweep schedules, each under the 8 KiB limit."""
     tags: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def vault_copies(self) -> tuple[RotatedSecret, ...]:
+        """The secrets whose Vault copy this function writes."""
+        return tuple(r for r in self.secrets if r.vault_path is not None)
+
+    @property
+    def vault_name(self) -> str:
+        """Its Vault policy and AWS-auth role name."""
+        return naming.rotation_vault_name(self.role_name)
+
 
 def rotated_secrets(s: StackSettings, agent: ResolvedAgent) -> list[RotatedSecret]:
     return [
@@ -103,6 +131,7 @@ def rotated_secrets(s: StackSettings, agent: ResolvedAgent) -> list[RotatedSecre
             agent=agent.name, credential=c.name, strategy=c.rotation_strategy,
             secret_name=naming.secret_name(s, agent.name, c.name),
             secret_arn_pattern=naming.secret_arn_pattern(s, agent.name, c.name), days=c.rotation_days,
+            vault_path=naming.vault_path(s, agent.name, c.name) if "vault" in c.stores else None,
         )
         for c in agent.credentials if is_automatic(c)
     ]
@@ -124,7 +153,9 @@ def _sweep_input(names: list[str]) -> str:
     return json.dumps({"Action": "revokeDue", "SecretIds": names}, separators=(",", ":"))
 
 
-def _environment(s: StackSettings, strategies: Iterable[str], extra: dict[str, str]) -> dict[str, str]:
+def _environment(
+    s: StackSettings, strategies: Iterable[str], extra: dict[str, str], secrets: Sequence[RotatedSecret], role_name: str,
+) -> dict[str, str]:
     env = {
         handler_config.ENV_GRACE_HOURS: str(s.rotation_grace_hours),
         handler_config.ENV_METRICS_NAMESPACE: naming.rotation_metrics_namespace(s),
@@ -133,7 +164,30 @@ def _environment(s: StackSettings, strategies: Iterable[str], extra: dict[str, s
     for strategy in sorted(set(strategies)):
         if strategy in handler_config.ADMIN_SECRET_ENV:
             env[handler_config.ADMIN_SECRET_ENV[strategy]] = naming.provider_admin_secret_name(s, strategy)
+    vault_map = {r.secret_name: {"mount": s.vault_mount, "path": r.vault_path} for r in secrets if r.vault_path}
+    if vault_map:
+        env[handler_config.ENV_VAULT_MAP] = json.dumps(dict(sorted(vault_map.items())), separators=(",", ":"))
+        env[handler_config.ENV_VAULT_AUTH_PATH] = s.vault_aws_auth_path
+        env[handler_config.ENV_VAULT_ROLE] = naming.rotation_vault_name(role_name)
     return dict(sorted(env.items()))
+
+
+def environment_size(env: dict[str, str]) -> int:
+    return sum(len(k.encode()) + len(v.encode()) for k, v in env.items())
+
+
+def _checked(spec: RotatorSpec, reserve: int = 512) -> RotatorSpec:
+    """Refuse a function whose environment cannot fit Lambda's 4 KB (leaving room for the Vault
+    address variables added at deployment): failing here names the cause, AWS would not."""
+    size = environment_size(spec.environment)
+    if size + reserve > LAMBDA_ENVIRONMENT_LIMIT:
+        raise RotationPlanError(
+            f"rotation function {spec.function_name}: its environment needs {size} bytes (+{reserve} reserved for the"
+            f" Vault address) of Lambda's {LAMBDA_ENVIRONMENT_LIMIT}; it rotates {len(spec.secrets)} secrets with"
+            f" {len(spec.vault_copies)} Vault copies. Use per-agent rotation isolation, or store fewer of these"
+            " credentials in Vault (docs/rotation.md#limitations)."
+        )
+    return spec
 
 
 def agent_rotator(s: StackSettings, agent: ResolvedAgent) -> RotatorSpec | None:
@@ -143,16 +197,17 @@ def agent_rotator(s: StackSettings, agent: ResolvedAgent) -> RotatorSpec | None:
         return None
     strategy_map = {r.secret_name: r.strategy for r in secrets}
     fn = naming.rotation_function_name(s, agent.name)
-    return RotatorSpec(
-        owner=agent.name, shared=False, function_name=fn, role_name=naming.rotation_role_name(s, agent.name),
+    role = naming.rotation_role_name(s, agent.name)
+    return _checked(RotatorSpec(
+        owner=agent.name, shared=False, function_name=fn, role_name=role,
         log_group_name=naming.lambda_log_group_name(fn),
         strategies=tuple(sorted({r.strategy for r in secrets})), secrets=tuple(secrets),
         environment=_environment(s, strategy_map.values(), {
             handler_config.ENV_STRATEGY_MAP: json.dumps(dict(sorted(strategy_map.items())), separators=(",", ":")),
-        }),
+        }, secrets, role),
         sweep_inputs=(OWN_SECRETS_SWEEP,),
         tags=naming.tags(s, agent=agent.name, owner=agent.owner),
-    )
+    ))
 
 
 def shared_rotators(s: StackSettings, agents: Iterable[ResolvedAgent]) -> list[RotatorSpec]:
@@ -164,14 +219,15 @@ def shared_rotators(s: StackSettings, agents: Iterable[ResolvedAgent]) -> list[R
     out = []
     for strategy, secrets in sorted(by_strategy.items()):
         fn = naming.shared_rotation_function_name(s, strategy)
+        role = naming.shared_rotation_role_name(s, strategy)
         ordered = tuple(sorted(secrets, key=lambda r: r.secret_name))
-        out.append(RotatorSpec(
-            owner=strategy, shared=True, function_name=fn, role_name=naming.shared_rotation_role_name(s, strategy),
+        out.append(_checked(RotatorSpec(
+            owner=strategy, shared=True, function_name=fn, role_name=role,
             log_group_name=naming.lambda_log_group_name(fn), strategies=(strategy,), secrets=ordered,
-            environment=_environment(s, [strategy], {handler_config.ENV_STRATEGY: strategy}),
+            environment=_environment(s, [strategy], {handler_config.ENV_STRATEGY: strategy}, ordered, role),
             sweep_inputs=sweep_inputs([r.secret_name for r in ordered]),
             tags=naming.tags(s, extra={"rotation-strategy": strategy}),
-        ))
+        )))
     return out
 
 
@@ -214,6 +270,29 @@ def provider_admin_policy(s: StackSettings, spec: RotatorSpec) -> dict[str, Any]
     return iam.Document((iam.secret_value_only("ReadProviderAdminKeys", arns),)).to_dict()
 
 
+def rotation_vault_policy(s: StackSettings, spec: RotatorSpec) -> str | None:
+    """The function's Vault policy: create/update on exactly the Vault copies it rotates; None if it has none."""
+    copies = [(r.agent, r.credential) for r in spec.vault_copies]
+    return vault_hcl.rotation_policy_hcl(s, spec.owner, copies) if copies else None
+
+
+def vault_connection_environment(address: str | None, namespace: str | None = None,
+                                 iam_server_id: str | None = None) -> dict[str, str]:
+    """How the function reaches Vault (known only at deployment: the stack's Vault address).
+
+    An address the handler would refuse (plain http to a non-loopback host) is left out, so the
+    function still rotates in AWS and reports every Vault sync as failed (alarm) instead of
+    failing to start."""
+    env: dict[str, str] = {}
+    if address and handler_config.safe_url(address.rstrip("/")):
+        env[handler_config.ENV_VAULT_ADDR] = address.rstrip("/")
+    if namespace:
+        env[handler_config.ENV_VAULT_NAMESPACE] = namespace
+    if iam_server_id:
+        env[handler_config.ENV_VAULT_IAM_SERVER_ID] = iam_server_id
+    return env
+
+
 def invoke_source_arn(s: StackSettings, spec: RotatorSpec) -> str | None:
     """Shared functions: one invoke permission for the environment's secrets. Per-agent: None
     (one permission per secret, on its exact ARN)."""
@@ -221,17 +300,18 @@ def invoke_source_arn(s: StackSettings, spec: RotatorSpec) -> str | None:
 
 
 def revoke_failed_pattern() -> str:
-    """CloudWatch Logs filter on the handler's JSON line `{"event": "revoke_failed", ...}`."""
-    return f'{{ $.event = "{REVOKE_FAILED_EVENT}" }}'
+    """CloudWatch Logs filter on the handler's JSON lines `{"event": "revoke_failed" | "vault_sync_failed", ...}`."""
+    return "{ " + " || ".join(f'($.event = "{e}")' for e in FAILURE_EVENTS) + " }"
 
 
 def revoke_failures_alarm(s: StackSettings) -> AlarmSpec:
     return AlarmSpec(
         name=naming.alarm_name(s, "rotation", "revoke-failures"),
         description=(
-            "A rotation function could not revoke an old key after its grace period. AWSCURRENT is"
-            " unaffected; the key stays in the revocation ledger and the hourly sweep retries. Check"
-            " the function's log for event=revoke_failed (key_id, error) and the provider's status."
+            "A rotation function could not revoke an old key after its grace period, or could not write a"
+            " new key to the credential's Vault copy (which holds back that revocation). AWSCURRENT is"
+            " unaffected; the old key keeps working and the hourly sweep retries. Check the function's log"
+            " for event=revoke_failed / vault_sync_failed (key_id, vault, error)."
         ),
         namespace=naming.rotation_metrics_namespace(s), metric_name=REVOKE_FAILURES_METRIC, threshold=1.0,
         comparison="GreaterThanOrEqualToThreshold", period=3600,
@@ -422,10 +502,13 @@ def role_count(s: StackSettings, fleet: Fleet) -> dict[str, int]:
     return {"agent": len(fleet.agents), "rotation": rotation, "environment_rotation": env}
 
 
-def unrotated_vault_copies(fleet: Fleet) -> list[tuple[str, str]]:
-    """(agent, credential) rotated automatically in Secrets Manager but also stored in Vault.
+def synced_vault_copies(s: StackSettings, fleet: Fleet) -> list[tuple[str, str]]:
+    """(agent, credential) whose Vault copy a rotation function writes."""
+    return sorted((r.agent, r.credential) for spec in rotators(s, fleet) for r in spec.vault_copies)
 
-    The rotation function writes only the Secrets Manager copy; the Vault copy keeps the old key,
-    which the provider revokes after the grace period. docs/rotation.md#limitations.
-    """
-    return sorted((a.name, c.name) for a in fleet.agents for c in a.credentials if is_automatic(c) and "vault" in c.stores)
+
+def unrotated_vault_copies(s: StackSettings, fleet: Fleet) -> list[tuple[str, str]]:
+    """(agent, credential) rotated automatically in Secrets Manager and stored in Vault, whose Vault
+    copy no rotation function writes: it would keep a key the provider revokes. Empty by construction."""
+    every = {(a.name, c.name) for a in fleet.agents for c in a.credentials if is_automatic(c) and "vault" in c.stores}
+    return sorted(every - set(synced_vault_copies(s, fleet)))

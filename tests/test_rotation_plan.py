@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,11 +14,13 @@ from components import naming
 from components import rotation_plan as rp
 from components.loader import parse_fleet
 from components.model import PROVIDER_ADAPTERS, Fleet
-from components.plan import NameCollision
-from components.settings import StackSettings
+from components.plan import NameCollision, check_unique_names
+from components.settings import StackSettings, load_stack_settings
 from policy.arnmatch import SAMPLE_SUFFIX, wildcard_match
+from policy.vault import parse_policy
 from rotation import config as handler_config
-from rotation.config import load_config
+from rotation import vault_sync
+from rotation.config import VaultTarget, load_config
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/abcd"
 
@@ -284,5 +288,126 @@ def test_sweeps_name_secrets_only_in_shared_mode(sample_fleet: Fleet, dev_settin
     assert json.loads(payload)["SecretIds"] == ["agents/dev/crm/openai", "agents/dev/research/openai"]
 
 
-def test_vault_copies_of_automatically_rotated_credentials_are_listed(sample_fleet: Fleet) -> None:
-    assert rp.unrotated_vault_copies(sample_fleet) == [("crm", "openai"), ("research", "openai")]
+# ---------------------------------------------------------------- Vault copies
+
+
+@pytest.mark.parametrize("isolation", ["per-agent", "shared"])
+def test_every_vault_copy_of_a_rotated_credential_is_written_by_its_function(
+    sample_fleet: Fleet, dev_settings: StackSettings, isolation: str,
+) -> None:
+    s = dev_settings.model_copy(update={"rotation_isolation": isolation})
+    assert rp.synced_vault_copies(s, sample_fleet) == [("crm", "openai"), ("research", "openai")]
+    assert rp.unrotated_vault_copies(s, sample_fleet) == []
+    # Manual or Vault-only credentials are not written by any function (a human rotates them).
+    written = set(rp.synced_vault_copies(s, sample_fleet))
+    assert ("release-notes", "github") not in written and ("crm", "salesforce") not in written
+
+
+def test_a_vault_copy_without_a_writer_would_be_reported(sample_fleet: Fleet, dev_settings: StackSettings,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rp, "synced_vault_copies", lambda s, f: [("crm", "openai")])
+    assert rp.unrotated_vault_copies(dev_settings, sample_fleet) == [("research", "openai")]
+
+
+def test_per_agent_vault_policy_writes_exactly_its_rotated_vault_copies(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    specs = {x.owner: x for x in rp.rotators(dev_settings, sample_fleet)}
+    got = {owner: parse_policy(hcl) if (hcl := rp.rotation_vault_policy(dev_settings, spec)) else None
+           for owner, spec in specs.items()}
+    assert got == {
+        "research": {"kv/data/dev/research/openai": ("create", "update")},  # not research/search (aws only, manual)
+        "crm": {"kv/data/dev/crm/openai": ("create", "update")},            # not crm/salesforce (manual)
+        "billing": None,                                                    # webhook-signing lives only in AWS
+    }
+    # Negative, on every Vault path of the fleet: only the function's own copies are writable, nothing is readable.
+    for owner, paths in got.items():
+        for a in sample_fleet.agents:
+            for c in a.credentials:
+                data = f"kv/data/{naming.vault_path(dev_settings, a.name, c.name)}"
+                writable = (a.name, c.name) in {(r.agent, r.credential) for r in specs[owner].vault_copies}
+                assert (data in (paths or {})) is writable, (owner, a.name, c.name)
+                assert f"kv/metadata/{naming.vault_path(dev_settings, a.name, c.name)}" not in (paths or {})
+        for caps in (paths or {}).values():
+            assert "read" not in caps and "list" not in caps and "delete" not in caps
+
+
+def test_shared_vault_policy_lists_exactly_the_strategys_copies(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    s = shared(dev_settings)
+    specs = {x.owner: x for x in rp.rotators(s, sample_fleet)}
+    openai = rp.rotation_vault_policy(s, specs["openai"])
+    assert openai is not None
+    assert parse_policy(openai) == {
+        "kv/data/dev/crm/openai": ("create", "update"),
+        "kv/data/dev/research/openai": ("create", "update"),
+    }
+    assert rp.rotation_vault_policy(s, specs["generated"]) is None
+    assert specs["openai"].vault_name == "agents-dev-rotation-openai"
+
+
+def test_vault_names_are_the_rotation_role_names_and_never_an_agents(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    agent_names = {naming.vault_policy_name(dev_settings, a.name) for a in sample_fleet.agents}
+    agent_names |= {naming.vault_auth_role_name(dev_settings, a.name) for a in sample_fleet.agents}
+    for s in (dev_settings, shared(dev_settings)):
+        for spec in rp.rotators(s, sample_fleet):
+            assert spec.vault_name == spec.role_name and spec.vault_name not in agent_names
+    # An agent whose Vault names would equal research's rotator's is refused like the IAM role clash.
+    clash = parse_fleet(
+        "version: 1\nagents:\n"
+        "  - name: research\n    runtime: {service: lambda.amazonaws.com}\n    credentials:\n"
+        "      - {name: key, service: openai, type: api_key, rotation: {strategy: openai}}\n"
+        "  - name: research-rotation\n    runtime: {service: lambda.amazonaws.com}\n    credentials:\n"
+        "      - {name: key, service: stripe, type: api_key, rotation: {strategy: manual}}\n",
+        "inline.yaml")
+    assert naming.vault_policy_name(dev_settings, "research-rotation") == rp.rotators(dev_settings, clash)[0].vault_name
+    with pytest.raises(NameCollision):
+        check_unique_names(dev_settings, clash)
+
+
+def test_function_environment_maps_exactly_its_vault_copies(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    for s in (dev_settings, shared(dev_settings)):
+        for spec in rp.rotators(s, sample_fleet):
+            cfg = load_config(spec.environment)
+            assert dict(cfg.vault_map) == {
+                r.secret_name: VaultTarget("kv", naming.vault_path(s, r.agent, r.credential)) for r in spec.vault_copies
+            }
+            if spec.vault_copies:
+                assert cfg.vault_role == spec.vault_name and cfg.vault_auth_path == s.vault_aws_auth_path
+            else:
+                assert not {k for k in spec.environment if k.startswith("VAULT_")}
+                assert handler_config.ENV_VAULT_MAP not in spec.environment
+    research = rp.agent_rotator(dev_settings, sample_fleet.agent("research"))
+    assert research is not None
+    assert set(load_config(research.environment).vault_map) == {"agents/dev/research/openai"}  # not crm's
+
+
+def test_a_shared_function_whose_vault_map_cannot_fit_lambdas_environment_is_refused(dev_settings: StackSettings) -> None:
+    agents = "".join(
+        f"  - name: agent-{i:03d}\n    runtime: {{service: lambda.amazonaws.com}}\n    credentials:\n"
+        f"      - {{name: openai, service: openai, type: api_key, rotation: {{strategy: openai}}, stores: [aws, vault]}}\n"
+        for i in range(80))
+    fleet = parse_fleet("version: 1\nagents:\n" + agents, "inline.yaml")
+    assert len(rp.rotators(dev_settings, fleet)) == 80  # per-agent: one small map each
+    with pytest.raises(rp.RotationPlanError, match="Lambda's 4096"):
+        rp.rotators(shared(dev_settings), fleet)
+
+
+def test_vault_connection_keeps_only_addresses_the_handler_accepts() -> None:
+    assert rp.vault_connection_environment("https://vault.example.com:8200/", "team-a", "vault.example.com") == {
+        "VAULT_ADDR": "https://vault.example.com:8200", "VAULT_NAMESPACE": "team-a", "VAULT_IAM_SERVER_ID": "vault.example.com"}
+    assert rp.vault_connection_environment("http://127.0.0.1:8200") == {"VAULT_ADDR": "http://127.0.0.1:8200"}
+    assert rp.vault_connection_environment("http://vault.internal:8200") == {}  # would send the token in clear
+    assert rp.vault_connection_environment(None) == {}
+    for env in ({"VAULT_ADDR": "https://vault.example.com"}, {"VAULT_ADDR": "http://127.0.0.1:8200"}):
+        assert load_config(env).vault_addr == env["VAULT_ADDR"]
+
+
+def test_failure_metric_counts_revoke_and_vault_sync_failures() -> None:
+    pattern = rp.revoke_failed_pattern()
+    assert re.fullmatch(r'\{ \(\$\.event = "[a-z_]+"\)( \|\| \(\$\.event = "[a-z_]+"\))* \}', pattern)
+    assert re.findall(r'\$\.event = "([a-z_]+)"', pattern) == ["revoke_failed", "vault_sync_failed"]
+    assert rp.VAULT_SYNC_FAILED_EVENT == vault_sync.SYNC_FAILED_EVENT
+    dev = load_stack_settings(Path(__file__).resolve().parent.parent / "Pulumi.dev.yaml", "dev")
+    assert "Vault" in rp.revoke_failures_alarm(dev).description
+
+
+def test_the_handlers_vault_value_key_is_the_layouts() -> None:
+    assert vault_sync.VAULT_VALUE_KEY == naming.VAULT_VALUE_KEY
