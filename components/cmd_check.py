@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any, TextIO
 
-from components import checkrun, mockrun
+from components import checkrun
 from components.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, read_fleet
-from components.cmd_preview import _settings
-from components.fleet import fleet_file_path
-from components.settings import PROJECT
+from components.cmd_program import add_program_args, program_inputs
 from policy.layout import policy_config
 
 
 def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    root = Path(args.root).resolve() if args.root else mockrun.ROOT
-    stack_config = mockrun.stack_config(args.stack, root) if (root / f"Pulumi.{args.stack}.yaml").exists() else {}
-    fleet_path = Path(args.fleet).resolve() if args.fleet else fleet_file_path(root, stack_config.get(f"{PROJECT}:fleetFile"))
-    fleet = read_fleet(str(fleet_path), err)
-    settings = _settings(root, args.stack, err)
+    inputs = program_inputs(args, err)
+    fleet, settings = inputs.fleet, inputs.settings
     pack_config: dict[str, Any] = {}
     if args.policy_config:
         try:
@@ -39,7 +33,7 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(json.dumps(checkrun.engine_policy_config(layout_config), indent=2) + "\n")
         return EXIT_OK
     try:
-        run = mockrun.run_program(args.stack, root=root, config_overrides={f"{PROJECT}:fleetFile": str(fleet_path)})
+        run = inputs.run()
     except Exception as exc:  # the program's own error, as the engine would report it
         print(f"check failed: the program did not run: {type(exc).__name__}: {exc}", file=err)
         return EXIT_INVALID
@@ -55,12 +49,10 @@ def register(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--stack", default="dev", help="reads Pulumi.<STACK>.yaml (default: dev)")
-    p.add_argument("--fleet", metavar="FILE", help=f"fleet file (default: config {PROJECT}:fleetFile or agents.yaml)")
+    add_program_args(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--policy-config", metavar="FILE",
                    help="policy config JSON, as for `pulumi preview --policy-pack-config` (enforcement levels)")
     p.add_argument("--print-policy-config", action="store_true",
                    help="print the policy config file for `pulumi preview --policy-pack policy --policy-pack-config FILE` and exit")
-    p.add_argument("--root", help=argparse.SUPPRESS)
     p.set_defaults(func=_check)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any, TextIO
 
 from components import mockrun
-from components.cli import EXIT_INVALID, EXIT_OK, CliExit, read_fleet
-from components.fleet import fleet_file_path
+from components.cli import EXIT_INVALID, EXIT_OK
+from components.cmd_program import add_program_args, program_inputs
 from components.plan import NameCollision, build_plan, value_commands
-from components.settings import PROJECT, SettingsError, StackSettings, load_stack_settings
+from components.settings import PROJECT
 
 # Display order of resource types inside one component (then by name).
 _TYPE_ORDER = (
@@ -152,22 +151,10 @@ def _legend(run: mockrun.ProgramRun) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _settings(root: Path, stack: str, err: TextIO) -> StackSettings:
-    try:
-        return load_stack_settings(root / f"Pulumi.{stack}.yaml", stack)
-    except SettingsError as exc:
-        for p in exc.problems:
-            print(p, file=err)
-        raise CliExit(EXIT_INVALID) from None
-
-
 def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    root = Path(args.root).resolve() if args.root else mockrun.ROOT
-    stack_config = mockrun.stack_config(args.stack, root) if (root / f"Pulumi.{args.stack}.yaml").exists() else {}
-    fleet_path = Path(args.fleet).resolve() if args.fleet else fleet_file_path(root, stack_config.get(f"{PROJECT}:fleetFile"))
     # Same errors and exit codes as `validate`/`plan` before anything runs.
-    fleet = read_fleet(str(fleet_path), err)
-    settings = _settings(root, args.stack, err)
+    inputs = program_inputs(args, err)
+    fleet, settings, fleet_path = inputs.fleet, inputs.settings, inputs.fleet_path
     try:
         plan = build_plan(fleet, settings)
     except NameCollision as exc:
@@ -185,7 +172,7 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
 
     try:
-        run = mockrun.run_program(args.stack, root=root, config_overrides={f"{PROJECT}:fleetFile": str(fleet_path)})
+        run = inputs.run()
     except Exception as exc:  # the program's own error, shown as the engine would show it
         print(f"preview failed: {type(exc).__name__}: {exc}", file=err)
         return EXIT_INVALID
@@ -232,11 +219,9 @@ def register(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--stack", default="dev", help="reads Pulumi.<STACK>.yaml (default: dev)")
-    p.add_argument("--fleet", metavar="FILE", help=f"fleet file (default: config {PROJECT}:fleetFile or agents.yaml)")
+    add_program_args(p)
     p.add_argument("--format", choices=("tree", "json"), default="tree")
     p.add_argument("--value-commands", action="store_true",
                    help="print the commands that write external credential values out of band")
-    p.add_argument("--root", help=argparse.SUPPRESS)
     p.set_defaults(func=_preview)
 
