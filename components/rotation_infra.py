@@ -5,7 +5,9 @@ Components:
   `AgentRotation`       one rotation Lambda with its own role and inline policy, the invoke
                         permissions for Secrets Manager, one `SecretRotation` per secret it rotates,
                         the hourly revocation sweep (an EventBridge Scheduler schedule) and its
-                        failure metric. Per agent (parented to the agent's AgentAccess) or, with
+                        failure metric; when it rotates credentials that also live in Vault, its
+                        Vault policy (write exactly those KV paths) and a Vault AWS-auth role bound
+                        to its IAM role. Per agent (parented to the agent's AgentAccess) or, with
                         `rotationIsolation: shared`, per environment and strategy (parented to the
                         fleet).
   `RotationReminders`   per agent with manual credentials: an EventBridge Scheduler schedule per
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_vault as vault
 
 from components import iam, monitoring, naming
 from components import rotation_plan as rp
@@ -48,6 +51,11 @@ REMINDERS_TOKEN = "agentfleet:index:RotationReminders"
 ENVIRONMENT_TOKEN = "agentfleet:index:RotationEnvironment"
 BUILD_DIR = Path(__file__).resolve().parent.parent / "build"
 STATE_KEY = "rotation"
+VAULT_ADDRESS_KEY = "rotationVaultAddress"
+"""`agentfleet:rotationVaultAddress`: the Vault address the rotation functions use, when it differs
+from the stack's `vault:address` (e.g. a private endpoint reachable from Lambda)."""
+VAULT_IAM_SERVER_ID_KEY = "vaultIamServerId"
+"""`agentfleet:vaultIamServerId`: X-Vault-AWS-IAM-Server-ID value, if the AWS auth backend requires one."""
 
 
 @lru_cache(maxsize=1)
@@ -64,7 +72,7 @@ def deploy_date() -> date:
     return datetime.now(timezone.utc).date()
 
 
-def _child(parent: pulumi.Resource, provider: aws.Provider, **kw: Any) -> pulumi.ResourceOptions:
+def _child(parent: pulumi.Resource, provider: pulumi.ProviderResource, **kw: Any) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, provider=provider, **kw)
 
 
@@ -85,6 +93,22 @@ class RotationTarget:
     """ARN of the `aws.secretsmanager.Secret` (an output of AgentAccess)."""
     days: int
     """`automatically_after_days`."""
+
+
+@dataclass(frozen=True)
+class RotationVaultArgs:
+    """The function's access to the Vault copies of the credentials it rotates."""
+
+    provider: vault.Provider
+    """Explicit Vault provider."""
+    name: str
+    """Its Vault policy and AWS-auth role name (`naming.rotation_vault_name`)."""
+    policy: str
+    """Vault policy HCL (`rotation_plan.rotation_vault_policy`): create/update on exactly those paths."""
+    auth_backend: pulumi.Input[str]
+    """Path of the environment's Vault AWS auth backend."""
+    token_ttl_seconds: int = rp.VAULT_TOKEN_TTL_SECONDS
+    """TTL of the function's Vault tokens (max = 2x; no renewals needed within one invocation)."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +154,9 @@ class AgentRotationArgs:
     provider: aws.Provider
     """Explicit AWS provider."""
     revoke_filter: bool = True
-    """Count `revoke_failed` log lines into the environment's RevokeFailures metric."""
+    """Count `revoke_failed` / `vault_sync_failed` log lines into the environment's RevokeFailures metric."""
+    vault: RotationVaultArgs | None = None
+    """Vault policy and login of the function; None when none of its credentials lives in Vault."""
 
 
 class AgentRotation(pulumi.ComponentResource):
@@ -141,6 +167,8 @@ class AgentRotation(pulumi.ComponentResource):
     role_arn: pulumi.Output[str]
     rotations: dict[str, aws.secretsmanager.SecretRotation]
     """`<agent>/<credential>` -> its SecretRotation."""
+    vault_policy: vault.Policy | None
+    vault_login: vault.aws.AuthBackendRole | None
 
     def __init__(self, name: str, args: AgentRotationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(ROTATION_TOKEN, name, None, opts)
@@ -160,12 +188,28 @@ class AgentRotation(pulumi.ComponentResource):
                 f"{name}/admin-policy", role=role.name, name=rp.ADMIN_POLICY_NAME, policy=args.admin_policy,
                 opts=_child(self, p),
             ))
+        self.vault_policy, self.vault_login = None, None
+        ready: list[pulumi.Resource] = [logs, *policies]
+        if args.vault is not None:
+            v = args.vault
+            self.vault_policy = vault.Policy(
+                f"{name}/vault-policy", name=v.name, policy=v.policy, opts=_child(self, v.provider),
+            )
+            self.vault_login = vault.aws.AuthBackendRole(
+                f"{name}/vault-login", backend=v.auth_backend, role=v.name, auth_type="iam",
+                bound_iam_principal_arns=[role.arn], resolve_aws_unique_ids=True,
+                # Referencing the policy's output makes the login wait for the policy.
+                token_policies=[self.vault_policy.name], token_no_default_policy=True,
+                token_ttl=v.token_ttl_seconds, token_max_ttl=2 * v.token_ttl_seconds,
+                opts=_child(self, v.provider),
+            )
+            ready.append(self.vault_login)  # the first rotation can log in
         fn = aws.lambda_.Function(
             f"{name}/function", name=args.function_name, role=role.arn, runtime=rp.RUNTIME,
             handler=rp.ROTATION_HANDLER, code=pulumi.FileArchive(args.archive_path), source_code_hash=args.code_hash,
             timeout=rp.TIMEOUT_SECONDS, memory_size=rp.MEMORY_MB,
             environment={"variables": dict(args.environment)}, tags=tags,
-            opts=_child(self, p, depends_on=[logs, *policies]),
+            opts=_child(self, p, depends_on=ready),
         )
         permissions: dict[str, aws.lambda_.Permission] = {}
         if args.invoke_source_arn is not None:
@@ -376,23 +420,52 @@ def _environment(fleet: "AgentFleet") -> RotationEnvironment:
     return state.environment
 
 
+def _vault_connection_config() -> tuple[str | None, str | None, str | None]:
+    project, vault_cfg = pulumi.Config(), pulumi.Config("vault")
+    return (project.get(VAULT_ADDRESS_KEY) or vault_cfg.get("address"), vault_cfg.get("namespace"),
+            project.get(VAULT_IAM_SERVER_ID_KEY))
+
+
+def vault_connection() -> dict[str, str]:
+    """VAULT_ADDR (and namespace / server ID) of the rotation functions, from the stack's config."""
+    address, namespace, server_id = _vault_connection_config()
+    env = rp.vault_connection_environment(address, namespace, server_id)
+    if "VAULT_ADDR" not in env:
+        pulumi.log.warn(
+            "rotation: credentials stored in Vault are rotated, but no usable Vault address is configured"
+            f" (`agentfleet:{VAULT_ADDRESS_KEY}` or `vault:address`, https:// or http to loopback): their Vault"
+            " copies will not be updated and old keys will not be revoked until it is set (alarm: rotation-revoke-failures)."
+        )
+    return env
+
+
 def rotation_args(
     s: StackSettings, spec: rp.RotatorSpec, targets: Sequence[RotationTarget], kms_key_arn: pulumi.Input[str],
     env: RotationEnvironment, topic_arn: pulumi.Input[str] | None, provider: aws.Provider,
+    vault_provider: vault.Provider | None = None, vault_auth_backend: pulumi.Input[str] | None = None,
 ) -> AgentRotationArgs:
     path, code_hash = lambda_archive()
     admin = rp.provider_admin_policy(s, spec)
+    vault_policy = rp.rotation_vault_policy(s, spec)
+    vault_args: RotationVaultArgs | None = None
+    environment = dict(spec.environment)
+    if vault_policy is not None:
+        if vault_provider is None or vault_auth_backend is None:
+            raise ValueError(f"rotation function {spec.function_name} writes Vault copies: pass the Vault provider and auth backend")
+        vault_args = RotationVaultArgs(provider=vault_provider, name=spec.vault_name, policy=vault_policy,
+                                       auth_backend=vault_auth_backend)
+        environment = dict(sorted({**environment, **vault_connection()}.items()))
     return AgentRotationArgs(
         function_name=spec.function_name, role_name=spec.role_name, log_group_name=spec.log_group_name,
         trust_policy=iam.to_json(rp.lambda_trust_policy()),
         role_policy=pulumi.Output.from_input(kms_key_arn).apply(lambda arn: iam.to_json(rp.rotation_role_policy(s, spec, arn))),
         admin_policy=iam.to_json(admin) if admin is not None else None,
-        environment=spec.environment, sweep_inputs=spec.sweep_inputs, targets=targets,
+        environment=environment, sweep_inputs=spec.sweep_inputs, targets=targets,
         schedule_group=env.group_name, scheduler_role_arn=env.scheduler_role_arn,
         invoke_source_arn=rp.invoke_source_arn(s, spec), account_id=s.aws_account_id,
         archive_path=path, code_hash=code_hash, metrics_namespace=naming.rotation_metrics_namespace(s),
         alarms=[rotation_errors_alarm(s, spec.owner, spec.function_name)] if s.alarms else [],
-        topic_arn=topic_arn, tags=spec.tags, provider=provider, revoke_filter=s.alarms,
+        topic_arn=topic_arn, tags=spec.tags, provider=provider, revoke_filter=s.alarms, vault=vault_args,
     )
 
 
@@ -414,7 +487,7 @@ def extend_agent(ctx: "AgentContext") -> None:
         rot = AgentRotation(
             naming.logical_agent(agent.name, "rotation"),
             rotation_args(s, spec, _targets(spec, {agent.name: ctx.access}), ctx.environment.key_arn, env, topic_arn,
-                          ctx.providers.aws),
+                          ctx.providers.aws, ctx.providers.vault, ctx.environment.aws_auth_path),
             opts=pulumi.ResourceOptions(parent=ctx.access),
         )
         state.functions[agent.name] = rot.function_arn
@@ -445,7 +518,7 @@ def extend_fleet(fleet: "AgentFleet") -> None:
             rot = AgentRotation(
                 naming.logical_agent(naming.SHARED_AGENT_TAG, f"rotation-{spec.owner}"),
                 rotation_args(s, spec, _targets(spec, accesses), fleet.kms_key_arn, _environment(fleet), topic_arn,
-                              fleet.providers.aws),
+                              fleet.providers.aws, fleet.providers.vault, fleet.environment.aws_auth_path),
                 opts=pulumi.ResourceOptions(parent=fleet),
             )
             state.functions[spec.owner] = rot.function_arn

@@ -2,6 +2,9 @@
 
 The allowed paths are `components.vault.agent_policy_paths` (data and metadata of
 `<mount>/.../<env>/<agent>/`); globs may appear only after that folder, never before it.
+A rotation function's policy (`components.vault.rotation_policy_hcl`, named like its IAM role) may
+also create/update literal `<mount>/data/<env>/<agent>/<credential>` paths: of its own agent
+(per-agent isolation), or of several agents (shared isolation, one policy per strategy).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import re
 from typing import Iterable
 
 from components import naming
-from components.vault import agent_policy_paths
+from components.model import ROTATION_STRATEGIES
+from components.settings import StackSettings
+from components.vault import WRITE, agent_policy_paths
 from policy.arnmatch import AgentScope
 from policy.base import Resource, resource_policy
 from policy.layout import Layout
@@ -81,6 +86,26 @@ def path_scope(path: str) -> tuple[str, AgentScope] | None:
     return parts[0], AgentScope("", parts[2], parts[3])
 
 
+def _rotation_write(path: str, caps: tuple[str, ...]) -> bool:
+    """create/update (nothing else) on one literal credential's KV v2 data path."""
+    parts = path.split("/")
+    return (bool(caps) and set(caps) <= set(WRITE) and len(parts) == 5 and parts[1] == "data"
+            and all(_glob_free(p) for p in parts))
+
+
+def _shared_rotation_names(s: StackSettings) -> set[str]:
+    if s.rotation_isolation != "shared":
+        return set()
+    return {naming.rotation_vault_name(naming.shared_rotation_role_name(s, st)) for st in ROTATION_STRATEGIES if st != "manual"}
+
+
+def _writer_names(s: StackSettings, agent: str) -> set[str]:
+    """Policies that may write this agent's credential values: its rotation function's."""
+    if s.rotation_isolation == "shared":
+        return _shared_rotation_names(s)
+    return {naming.rotation_vault_name(naming.rotation_role_name(s, agent))}
+
+
 def check_vault_policy(r: Resource, lay: Layout) -> Iterable[str]:
     source = get(r.props, "policy")
     if not isinstance(source, str):
@@ -112,10 +137,11 @@ def check_vault_policy(r: Resource, lay: Layout) -> Iterable[str]:
             if not any(path.startswith(a) for a in allowed):
                 yield f"{r.label} grants {list(caps)} on {path!r}, outside this stack's KV folders {allowed}. Fix: {fix}."
             expected = naming.vault_policy_name(s, scope.agent)
-            if name != expected:
+            if name != expected and not (_rotation_write(path, caps) and name in _writer_names(s, scope.agent)):
                 yield (f"{r.label} (Vault policy {name!r}) grants {list(caps)} on agent {scope.agent}'s path {path!r}; "
                        f"only that agent's policy {expected!r} may. Fix: {fix}.")
-    if len(owners) > 1:
+    shared_writer = lay.settings is not None and name in _shared_rotation_names(lay.settings)
+    if len(owners) > 1 and not shared_writer:
         listed = ", ".join(f"{m}/…/{e}/{a}/" for m, e, a in owners)
         yield f"{r.label} reaches the folders of {len(owners)} agents ({listed}). Fix: one policy per agent; {fix}."
 
@@ -124,7 +150,8 @@ vault_policy_confined = resource_policy(
     "vault-policy-confined",
     "Each agent's Vault policy only touches its own KV paths, with no sudo/root and no glob beyond its prefix.",
     [VAULT_POLICY], check_vault_policy,
-    remediation="Vault policies come from components.vault.agent_policy_hcl; do not hand-write them.",
+    remediation=("Vault policies come from components.vault.agent_policy_hcl (agents) and rotation_policy_hcl"
+                 " (rotation functions); do not hand-write them."),
 )
 
 POLICIES = (vault_policy_confined,)

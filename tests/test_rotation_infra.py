@@ -23,8 +23,13 @@ from components.mockrun import ProgramRun, RegisteredResource, run_program
 from components.model import Fleet
 from components.settings import StackSettings
 from policy.layout import policy_config
+from policy.vault import parse_policy, vault_policy_confined
 from rotation import package
-from tests.pulumi_harness import AGENT_ACCESS, AGENT_FLEET, ROLE, ROLE_POLICY, SECRET, json_prop
+from rotation.config import VaultTarget, load_config
+from tests.pulumi_harness import (
+    AGENT_ACCESS, AGENT_FLEET, ROLE, ROLE_POLICY, SECRET, VAULT_AUTH, VAULT_LOGIN, VAULT_POLICY, json_prop,
+)
+from tests.test_policy_support import validate_resource
 
 ROTATION = "agentfleet:index:AgentRotation"
 REMINDERS = "agentfleet:index:RotationReminders"
@@ -36,6 +41,7 @@ SCHEDULE = "aws:scheduler/schedule:Schedule"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TOPIC = "aws:sns/topic:Topic"
 DEPLOYED = date(2025, 1, 10)
+VAULT_ADDRESS = "https://vault.example.com:8200"
 ROTATION_TYPES = {ROTATION, REMINDERS, ROTATION_ENV}
 
 
@@ -54,7 +60,13 @@ def run() -> ProgramRun:
 
 @pytest.fixture(scope="module")
 def shared_run() -> ProgramRun:
-    return _run(**{"agentfleet:rotationIsolation": "shared"})
+    return _run(**{"agentfleet:rotationIsolation": "shared", "vault:address": VAULT_ADDRESS})
+
+
+@pytest.fixture(scope="module")
+def vault_run() -> ProgramRun:
+    """The dev stack with a Vault address (the sample's dev stack leaves it to VAULT_ADDR)."""
+    return _run(**{"vault:address": VAULT_ADDRESS})
 
 
 def shared(s: StackSettings) -> StackSettings:
@@ -179,7 +191,7 @@ def test_hourly_sweep_runs_through_the_environment_scheduler(run: ProgramRun) ->
     assert {p.props["principal"] for p in run.of_type(PERMISSION)} == {"secretsmanager.amazonaws.com"}
     assert not run.of_type("aws:cloudwatch/eventRule:EventRule")
     flt = run.named("research/rotation/revoke-failed")
-    assert flt.props["pattern"] == '{ $.event = "revoke_failed" }'
+    assert flt.props["pattern"] == '{ ($.event = "revoke_failed") || ($.event = "vault_sync_failed") }'
     assert flt.props["metricTransformation"]["namespace"] == "AgentFleet/dev/Rotation"
 
 
@@ -292,7 +304,8 @@ def test_every_rotation_resource_is_parented_tagged_and_has_a_provider(run: Prog
     for r in resources:
         if not r.custom:
             continue
-        assert r.provider_urn is not None and r.provider_urn.endswith("pulumi:providers:aws::aws"), r.name
+        package = "vault" if r.type.startswith("vault:") else "aws"
+        assert r.provider_urn is not None and r.provider_urn.endswith(f"pulumi:providers:{package}::{package}"), r.name
         if "tags" in r.props or r.type in (ROLE, FUNCTION, "aws:cloudwatch/logGroup:LogGroup"):
             assert set(naming.REQUIRED_TAGS) <= set(r.props.get("tags") or {}), r.name
 
@@ -315,3 +328,110 @@ def test_two_evaluations_declare_identical_rotation_resources(run: ProgramRun) -
 def test_iam_documents_are_serialised_in_one_place(run: ProgramRun) -> None:
     for policy in [r for r in rotation_resources(run) if r.type == ROLE_POLICY]:
         assert policy.props["policy"] == iam.to_json(json.loads(policy.props["policy"]))
+
+
+# ---------------------------------------------------------------- Vault copies
+
+
+def function_env(run: ProgramRun, component: str) -> dict[str, str]:
+    env: dict[str, str] = run.named(f"{component}/function", FUNCTION).props["environment"]["variables"]
+    return env
+
+
+def test_functions_with_vault_copies_get_a_write_only_policy_and_a_login_bound_to_their_role(
+    vault_run: ProgramRun, sample_fleet: Fleet, dev_settings: StackSettings,
+) -> None:
+    specs = {x.owner: x for x in rp.rotators(dev_settings, sample_fleet)}
+    [backend] = vault_run.of_type(VAULT_AUTH)
+    policies = {r.name: r for r in vault_run.of_type(VAULT_POLICY) if r.name.endswith("/rotation/vault-policy")}
+    logins = {r.name: r for r in vault_run.of_type(VAULT_LOGIN) if r.name.endswith("/rotation/vault-login")}
+    assert sorted(policies) == ["crm/rotation/vault-policy", "research/rotation/vault-policy"]  # not billing
+    assert sorted(logins) == ["crm/rotation/vault-login", "research/rotation/vault-login"]
+    for agent in ("crm", "research"):
+        spec = specs[agent]
+        policy, login = policies[f"{agent}/rotation/vault-policy"], logins[f"{agent}/rotation/vault-login"]
+        role = vault_run.named(f"{agent}/rotation/role", ROLE)
+        assert policy.props["name"] == spec.vault_name == naming.rotation_role_name(dev_settings, agent)
+        assert parse_policy(policy.props["policy"]) == {f"kv/data/dev/{agent}/openai": ("create", "update")}
+        assert login.props["boundIamPrincipalArns"] == [role.outputs["arn"]]
+        assert login.props["boundIamPrincipalArns"] != [vault_run.named(f"{agent}/role", ROLE).outputs["arn"]]
+        assert (login.props["role"], login.props["authType"], login.props["backend"]) == (spec.vault_name, "iam", backend.outputs["path"])
+        assert login.props["tokenPolicies"] == [policy.outputs["name"]]
+        assert login.props["tokenNoDefaultPolicy"] is True and login.props["resolveAwsUniqueIds"] is True
+        assert login.props["tokenTtl"] == rp.VAULT_TOKEN_TTL_SECONDS and login.props["tokenMaxTtl"] == 2 * rp.VAULT_TOKEN_TTL_SECONDS
+        for r in (policy, login):
+            assert parent_of(vault_run, r).name == f"{agent}/rotation"
+        fn = vault_run.named(f"{agent}/rotation/function", FUNCTION)
+        assert login.urn in fn.dependencies  # the first rotation can log in
+    assert not [r for r in vault_run.descendants(vault_run.named("billing/rotation", ROTATION).urn) if r.type.startswith("vault:")]
+    # The rotation roles appear in their own login only; agents' logins still bind the agents' roles.
+    rotation_roles = {str(r.outputs["arn"]) for r in vault_run.of_type(ROLE) if r.name.endswith("/rotation/role")}
+    for login in vault_run.of_type(VAULT_LOGIN):
+        bound = set(login.props["boundIamPrincipalArns"])
+        assert bool(bound & rotation_roles) == login.name.endswith("/rotation/vault-login"), login.name
+
+
+def test_function_environment_names_exactly_its_vault_copies(vault_run: ProgramRun, sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    for agent in ("crm", "research"):
+        env = function_env(vault_run, f"{agent}/rotation")
+        cfg = load_config(env)
+        assert dict(cfg.vault_map) == {f"agents/dev/{agent}/openai": VaultTarget("kv", f"dev/{agent}/openai")}
+        assert (cfg.vault_addr, cfg.vault_role, cfg.vault_auth_path) == (
+            VAULT_ADDRESS, naming.rotation_role_name(dev_settings, agent), dev_settings.vault_aws_auth_path)
+    assert not [k for k in function_env(vault_run, "billing/rotation") if k.startswith("VAULT_") or k == "ROTATION_VAULT_MAP"]
+
+
+def test_without_a_usable_vault_address_the_functions_still_deploy_and_report(run: ProgramRun) -> None:
+    env = function_env(run, "research/rotation")  # the dev stack sets no vault:address
+    assert "VAULT_ADDR" not in env and "ROTATION_VAULT_MAP" in env
+    assert load_config(env).vault_addr is None  # every sync fails loudly; AWS rotation goes on
+    insecure = _run(**{"vault:address": "http://vault.internal:8200"})
+    assert "VAULT_ADDR" not in function_env(insecure, "research/rotation")
+    override = _run(**{"vault:address": "http://127.0.0.1:8200", "agentfleet:rotationVaultAddress": "https://vault.private:8200"})
+    assert function_env(override, "research/rotation")["VAULT_ADDR"] == "https://vault.private:8200"
+
+
+def test_shared_mode_one_vault_policy_per_strategy_with_exactly_its_copies(shared_run: ProgramRun, sample_fleet: Fleet,
+                                                                          dev_settings: StackSettings) -> None:
+    rotation_policies = [r for r in shared_run.of_type(VAULT_POLICY) if "rotation" in r.name]
+    assert [r.name for r in rotation_policies] == ["_shared/rotation-openai/vault-policy"]
+    [policy] = rotation_policies
+    assert policy.props["name"] == "agents-dev-rotation-openai"
+    assert parse_policy(policy.props["policy"]) == {
+        "kv/data/dev/crm/openai": ("create", "update"), "kv/data/dev/research/openai": ("create", "update")}
+    login = shared_run.named("_shared/rotation-openai/vault-login", VAULT_LOGIN)
+    assert login.props["boundIamPrincipalArns"] == [shared_run.named("_shared/rotation-openai/role", ROLE).outputs["arn"]]
+    env = load_config(function_env(shared_run, "_shared/rotation-openai"))
+    assert set(env.vault_map) == {"agents/dev/crm/openai", "agents/dev/research/openai"}
+    assert not [k for k in function_env(shared_run, "_shared/rotation-generated") if k.startswith("VAULT_")]
+
+
+def test_the_pack_refuses_rotation_policies_that_reach_further(vault_run: ProgramRun, sample_fleet: Fleet,
+                                                               dev_settings: StackSettings) -> None:
+    config = policy_config(dev_settings, sample_fleet.classifications)
+    good = vault_run.named("research/rotation/vault-policy", VAULT_POLICY).props
+    assert validate_resource(vault_policy_confined, VAULT_POLICY, good, config=config) == []
+
+    def block(path: str, *caps: str) -> str:
+        return f'path "{path}" {{\n  capabilities = [{", ".join(repr(c).replace(chr(39), chr(34)) for c in caps)}]\n}}\n'
+
+    bad = {
+        "another agent's credential": block("kv/data/dev/crm/openai", "create", "update"),
+        "read its own value": block("kv/data/dev/research/openai", "read"),
+        "delete": block("kv/data/dev/research/openai", "create", "update", "delete"),
+        "a glob in its folder": block("kv/data/dev/research/*", "create", "update"),
+        "metadata": block("kv/metadata/dev/research/openai", "update"),
+    }
+    for label, extra in bad.items():
+        msgs = validate_resource(vault_policy_confined, VAULT_POLICY, {**good, "policy": good["policy"] + extra}, config=config)
+        assert msgs, label
+    # Shared-mode names are not accepted in per-agent mode, and vice versa.
+    shared_props = {"name": "agents-dev-rotation-openai", "policy": block("kv/data/dev/crm/openai", "create", "update")
+                    + block("kv/data/dev/research/openai", "create", "update")}
+    assert validate_resource(vault_policy_confined, VAULT_POLICY, shared_props, config=config)
+    shared_config = policy_config(shared(dev_settings), sample_fleet.classifications)
+    assert validate_resource(vault_policy_confined, VAULT_POLICY, shared_props, config=shared_config) == []
+    assert validate_resource(vault_policy_confined, VAULT_POLICY, good, config=shared_config)
+    # An agent's own policy name still may not write another agent's credential.
+    agent_props = {"name": naming.vault_policy_name(dev_settings, "research"), "policy": block("kv/data/dev/crm/openai", "update")}
+    assert validate_resource(vault_policy_confined, VAULT_POLICY, agent_props, config=config)
