@@ -293,6 +293,55 @@ def vault_connection_environment(address: str | None, namespace: str | None = No
     return env
 
 
+@dataclass(frozen=True)
+class EmergencyRotation:
+    """The one command that rotates a credential now and revokes its old key(s) once the new key is
+    verified, current in Secrets Manager and written to its Vault copy (handler `rotateNow`)."""
+
+    agent: str
+    credential: str
+    function_name: str
+    secret_name: str
+    vault: str | None
+    """`<mount>/<path>` of its Vault copy (also rewritten), or None."""
+    payload: str
+    command: str
+    follow_up: str
+    """The forced sweep to run if the emergency reports it could not finish (Vault or provider down)."""
+
+
+def emergency_rotation(s: StackSettings, fleet: Fleet, agent_name: str, credential_name: str) -> EmergencyRotation:
+    """Raise LookupError for an unknown agent/credential, ValueError for one no function rotates."""
+    agent = next((a for a in fleet.agents if a.name == agent_name), None)
+    if agent is None:
+        raise LookupError(f"no agent {agent_name!r} in the fleet")
+    cred = next((c for c in agent.credentials if c.name == credential_name), None)
+    if cred is None:
+        raise LookupError(f"agent {agent_name!r} has no credential {credential_name!r}")
+    if not is_automatic(cred):
+        raise ValueError(
+            f"{agent_name}/{credential_name} is rotated by a human (strategy {cred.rotation_strategy}, stores"
+            f" {list(cred.stores)}): mint a new key, write it with the runbook of docs/rotation.md#manual-credentials,"
+            " then revoke the old key at the provider"
+        )
+    spec = next(x for x in rotators(s, fleet) if any(r.agent == agent_name and r.credential == credential_name for r in x.secrets))
+    secret = naming.secret_name(s, agent_name, credential_name)
+    [rotated] = [r for r in spec.secrets if r.secret_name == secret]
+
+    def invoke(event: dict[str, Any]) -> str:
+        body = json.dumps(event, separators=(",", ":"))
+        return (f"aws lambda invoke --region {s.aws_region} --function-name {spec.function_name}"
+                f" --cli-binary-format raw-in-base64-out --payload '{body}' /dev/stdout")
+
+    payload = {"Action": "rotateNow", "SecretId": secret, "Emergency": True}
+    return EmergencyRotation(
+        agent=agent_name, credential=credential_name, function_name=spec.function_name, secret_name=secret,
+        vault=f"{s.vault_mount}/{rotated.vault_path}" if rotated.vault_path else None,
+        payload=json.dumps(payload, separators=(",", ":")), command=invoke(payload),
+        follow_up=invoke({"Action": "revokeDue", "SecretId": secret, "Force": True}),
+    )
+
+
 def invoke_source_arn(s: StackSettings, spec: RotatorSpec) -> str | None:
     """Shared functions: one invoke permission for the environment's secrets. Per-agent: None
     (one permission per secret, on its exact ARN)."""

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import shlex
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from components import naming
+from components import cli, naming
 from components import rotation_plan as rp
-from components.loader import parse_fleet
+from components.loader import load_fleet, parse_fleet
 from components.model import PROVIDER_ADAPTERS, Fleet
 from components.plan import NameCollision, check_unique_names
 from components.settings import StackSettings, load_stack_settings
@@ -411,3 +413,55 @@ def test_failure_metric_counts_revoke_and_vault_sync_failures() -> None:
 
 def test_the_handlers_vault_value_key_is_the_layouts() -> None:
     assert vault_sync.VAULT_VALUE_KEY == naming.VAULT_VALUE_KEY
+
+
+# ---------------------------------------------------------------- emergency command
+
+
+@pytest.mark.parametrize("isolation", ["per-agent", "shared"])
+def test_emergency_command_names_the_function_that_rotates_the_credential(sample_fleet: Fleet, dev_settings: StackSettings,
+                                                                          isolation: str) -> None:
+    s = dev_settings.model_copy(update={"rotation_isolation": isolation})
+    plan = rp.emergency_rotation(s, sample_fleet, "research", "openai")
+    expected_fn = (naming.rotation_function_name(s, "research") if isolation == "per-agent"
+                   else naming.shared_rotation_function_name(s, "openai"))
+    argv = shlex.split(plan.command)
+    assert argv[argv.index("--function-name") + 1] == expected_fn == plan.function_name
+    assert argv[argv.index("--region") + 1] == s.aws_region
+    assert json.loads(argv[argv.index("--payload") + 1]) == {
+        "Action": "rotateNow", "SecretId": naming.secret_name(s, "research", "openai"), "Emergency": True}
+    assert plan.vault == "kv/dev/research/openai"
+    webhook = rp.emergency_rotation(s, sample_fleet, "billing", "webhook-signing")
+    assert webhook.vault is None  # lives only in Secrets Manager
+    for agent, cred in (("crm", "salesforce"), ("release-notes", "github")):  # manual; Vault only
+        with pytest.raises(ValueError, match="rotated by a human"):
+            rp.emergency_rotation(s, sample_fleet, agent, cred)
+    with pytest.raises(LookupError):
+        rp.emergency_rotation(s, sample_fleet, "research", "nope")
+    with pytest.raises(LookupError):
+        rp.emergency_rotation(s, sample_fleet, "nobody", "openai")
+
+
+def test_emergency_rotate_verb_prints_the_command(root: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm", "--credential", "openai"], out, err) == 0
+    dev = load_stack_settings(root / "Pulumi.dev.yaml", "dev")
+    plan = rp.emergency_rotation(dev, load_fleet(root / "agents.yaml"), "crm", "openai")
+    commands = [line for line in out.getvalue().splitlines() if line.startswith("aws lambda invoke")]
+    assert commands == [plan.command]
+    out = io.StringIO()
+    assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm", "--credential", "openai",
+                     "--format", "json"], out, err) == 0
+    assert json.loads(out.getvalue())["command"] == plan.command
+    err = io.StringIO()
+    assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm", "--credential", "salesforce"],
+                    io.StringIO(), err) == 1
+    assert "rotated by a human" in err.getvalue()
+    assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm"], io.StringIO(), io.StringIO()) == 2
+
+
+def test_the_docs_show_the_exact_command(root: Path) -> None:
+    dev = load_stack_settings(root / "Pulumi.dev.yaml", "dev")
+    plan = rp.emergency_rotation(dev, load_fleet(root / "agents.yaml"), "research", "openai")
+    text = (root / "docs" / "rotation.md").read_text(encoding="utf-8")
+    assert plan.command in " ".join(text.replace("\\\n", " ").split())

@@ -20,6 +20,7 @@ import hmac
 import json
 import logging
 import re
+import shlex
 import socket
 import threading
 import uuid
@@ -540,6 +541,22 @@ def test_an_emergency_that_cannot_update_vault_fails_loudly_and_revokes_nothing(
     assert result["revoked"] == {RESEARCH: [before["key_id"]]}
     assert world.bao.agent_reads("research", "openai") == after["api_key"]
     assert_safe_revocations(world)
+
+
+@pytest.mark.openbao
+def test_the_documented_one_command_is_what_the_handler_runs(world: World, sample_fleet: Fleet) -> None:
+    plan = rp.emergency_rotation(world.bao.s, sample_fleet, "research", "openai")
+    argv = shlex.split(plan.command)
+    assert argv[:3] == ["aws", "lambda", "invoke"]
+    assert argv[argv.index("--function-name") + 1] == naming.rotation_function_name(world.bao.s, "research")
+    event = json.loads(argv[argv.index("--payload") + 1])
+    before = world.current()
+    result = handle(event, world.deps())  # what the Lambda receives from that command
+    assert result["emergency"] is True and result["vault"] == "in_sync"
+    assert world.bao.agent_reads("research", "openai") == world.current()["api_key"] != before["api_key"]
+    assert not world.fake.works(before["api_key"])
+    follow_up = shlex.split(plan.follow_up)
+    assert json.loads(follow_up[follow_up.index("--payload") + 1]) == {"Action": "revokeDue", "SecretId": RESEARCH, "Force": True}
 
 
 # ---------------------------------------------------------------- logs
