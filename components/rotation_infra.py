@@ -105,8 +105,9 @@ class RotationVaultArgs:
     """Its Vault policy and AWS-auth role name (`naming.rotation_vault_name`)."""
     policy: str
     """Vault policy HCL (`rotation_plan.rotation_vault_policy`): create/update on exactly those paths."""
-    auth_backend: pulumi.Input[str]
-    """Path of the environment's Vault AWS auth backend."""
+    auth_backend: pulumi.Input[str] | None
+    """Path of the environment's Vault AWS auth backend; None when the stack has none
+    (`agentfleet:vaultAwsAuth: false`): the policy is still created, no login role."""
     token_ttl_seconds: int = rp.VAULT_TOKEN_TTL_SECONDS
     """TTL of the function's Vault tokens (max = 2x; no renewals needed within one invocation)."""
 
@@ -190,20 +191,21 @@ class AgentRotation(pulumi.ComponentResource):
             ))
         self.vault_policy, self.vault_login = None, None
         ready: list[pulumi.Resource] = [logs, *policies]
-        if args.vault is not None:
-            v = args.vault
+        v = args.vault
+        if v is not None:
             self.vault_policy = vault.Policy(
                 f"{name}/vault-policy", name=v.name, policy=v.policy, opts=_child(self, v.provider),
             )
-            self.vault_login = vault.aws.AuthBackendRole(
-                f"{name}/vault-login", backend=v.auth_backend, role=v.name, auth_type="iam",
-                bound_iam_principal_arns=[role.arn], resolve_aws_unique_ids=True,
-                # Referencing the policy's output makes the login wait for the policy.
-                token_policies=[self.vault_policy.name], token_no_default_policy=True,
-                token_ttl=v.token_ttl_seconds, token_max_ttl=2 * v.token_ttl_seconds,
-                opts=_child(self, v.provider),
-            )
-            ready.append(self.vault_login)  # the first rotation can log in
+            if v.auth_backend is not None:
+                self.vault_login = vault.aws.AuthBackendRole(
+                    f"{name}/vault-login", backend=v.auth_backend, role=v.name, auth_type="iam",
+                    bound_iam_principal_arns=[role.arn], resolve_aws_unique_ids=True,
+                    # Referencing the policy's output makes the login wait for the policy.
+                    token_policies=[self.vault_policy.name], token_no_default_policy=True,
+                    token_ttl=v.token_ttl_seconds, token_max_ttl=2 * v.token_ttl_seconds,
+                    opts=_child(self, v.provider),
+                )
+                ready.append(self.vault_login)  # the first rotation can log in
         fn = aws.lambda_.Function(
             f"{name}/function", name=args.function_name, role=role.arn, runtime=rp.RUNTIME,
             handler=rp.ROTATION_HANDLER, code=pulumi.FileArchive(args.archive_path), source_code_hash=args.code_hash,
@@ -450,8 +452,14 @@ def rotation_args(
     vault_args: RotationVaultArgs | None = None
     environment = dict(spec.environment)
     if vault_policy is not None:
-        if vault_provider is None or vault_auth_backend is None:
-            raise ValueError(f"rotation function {spec.function_name} writes Vault copies: pass the Vault provider and auth backend")
+        if vault_provider is None:
+            raise ValueError(f"rotation function {spec.function_name} writes Vault copies: pass the Vault provider")
+        if vault_auth_backend is None:
+            pulumi.log.warn(
+                f"rotation: {spec.function_name} rotates credentials stored in Vault, but the stack has no Vault AWS auth"
+                " (agentfleet:vaultAwsAuth: false), so it cannot log in: their Vault copies will not be updated and"
+                " their old keys will not be revoked (alarm: rotation-revoke-failures)."
+            )
         vault_args = RotationVaultArgs(provider=vault_provider, name=spec.vault_name, policy=vault_policy,
                                        auth_backend=vault_auth_backend)
         environment = dict(sorted({**environment, **vault_connection()}.items()))

@@ -435,3 +435,13 @@ def test_the_pack_refuses_rotation_policies_that_reach_further(vault_run: Progra
     # An agent's own policy name still may not write another agent's credential.
     agent_props = {"name": naming.vault_policy_name(dev_settings, "research"), "policy": block("kv/data/dev/crm/openai", "update")}
     assert validate_resource(vault_policy_confined, VAULT_POLICY, agent_props, config=config)
+
+
+def test_a_stack_without_vault_aws_auth_keeps_the_policy_and_the_map_but_no_login() -> None:
+    no_auth = _run(**{"agentfleet:vaultAwsAuth": False, "vault:address": VAULT_ADDRESS})
+    assert sorted(r.name for r in no_auth.of_type(VAULT_POLICY) if r.name.endswith("/rotation/vault-policy")) == [
+        "crm/rotation/vault-policy", "research/rotation/vault-policy"]
+    assert not [r for r in no_auth.of_type(VAULT_LOGIN) if r.name.endswith("/rotation/vault-login")]
+    # The function still knows its Vault copies: without a login every sync fails (alarm) and
+    # old keys stay valid, instead of being revoked under agents that read Vault.
+    assert set(load_config(function_env(no_auth, "research/rotation")).vault_map) == {"agents/dev/research/openai"}
