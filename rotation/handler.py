@@ -52,6 +52,7 @@ StrategyFactory = Callable[[str, Any, Config], Strategy]
 VaultFactory = Callable[[Config], Optional[VaultWriter]]
 
 VAULT_NOT_MAPPED, VAULT_IN_SYNC, VAULT_SYNCED, VAULT_FAILED = "not_mapped", "in_sync", "synced", "failed"
+VAULT_NO_VALUE = "no_value"
 
 
 class EmergencyIncomplete(RotationError):
@@ -311,7 +312,7 @@ def sync_vault(rot: Rotation, *, verified_version: str | None = None) -> str:
     versions, _ = _versions(rot.client, rot.secret_id)
     current_vid = _version_with(versions, CURRENT)
     if current_vid is None:
-        raise RotationError(f"secret {rot.name} has no AWSCURRENT version to copy to Vault")
+        return VAULT_NO_VALUE  # a new secret whose first value a human has not written yet
     record = vault_sync.read_record(rot.client, rot.secret_id)
     if record is not None and record.version_id == current_vid:
         return VAULT_IN_SYNC

@@ -315,6 +315,19 @@ def test_secrets_without_a_vault_copy_never_reach_vault(world: World, bao: Bao) 
 
 
 @pytest.mark.openbao
+def test_sweeps_copy_a_hand_written_first_value_and_stay_quiet_before_there_is_one(world: World) -> None:
+    name = "agents/dev/research/fresh"
+    world.raw.create_secret(Name=name)  # created by the stack, no value yet
+    world.config = replace(world.config, strategy_map={**world.config.strategy_map, name: "openai"},
+                           vault_map={**world.config.vault_map, name: VaultTarget(MOUNT, "dev/research/openai")})
+    assert world.sweep(name)["vault"] == {name: "no_value"} and not world.events("vault_sync_failed")
+    first = world.fake.mint_initial()
+    world.raw.put_secret_value(SecretId=name, SecretString=json.dumps(first))  # the operator's first value
+    assert world.sweep(name)["vault"] == {name: "synced"}  # Secrets Manager is the source of truth
+    assert world.bao.agent_reads("research", "openai") == first["api_key"]
+
+
+@pytest.mark.openbao
 def test_a_generated_dual_store_credential_is_synced(world: World, bao: Bao, dev_settings: StackSettings) -> None:
     fleet = parse_fleet(
         "version: 1\nagents:\n  - name: hooks\n    runtime: {service: lambda.amazonaws.com}\n    credentials:\n"
