@@ -21,7 +21,7 @@ from components.settings import SettingsError, StackSettings, load_stack_setting
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 # Modules that add verbs: each defines `register(subparsers)` and sets `func` on its parser.
-COMMAND_MODULES: tuple[str, ...] = ("components.cmd_review", "components.cmd_preview", "components.cmd_check")
+COMMAND_MODULES: tuple[str, ...] = ("components.cmd_review", "components.cmd_preview", "components.cmd_check", "components.cmd_rotation")
 
 
 class CliExit(Exception):
