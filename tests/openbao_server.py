@@ -20,7 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import hvac
 import hvac.exceptions
@@ -154,3 +154,16 @@ def openbao() -> Iterator[OpenBao]:
     finally:
         _stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def outcome(call: Callable[[], Any]) -> str:
+    """`ok`, `forbidden`, `missing` or the unexpected exception's name."""
+    try:
+        call()
+    except hvac.exceptions.Forbidden:
+        return "forbidden"
+    except hvac.exceptions.InvalidPath:
+        return "missing"
+    except hvac.exceptions.VaultError as exc:
+        return type(exc).__name__
+    return "ok"

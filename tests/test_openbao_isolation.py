@@ -12,7 +12,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 import hvac
 import hvac.exceptions
@@ -23,7 +23,7 @@ from components.model import Fleet
 from components.plan import build_plan
 from components.settings import StackSettings
 from tests.fleetgen import generate_fleet
-from tests.openbao_server import OpenBao, mount_kv_v2
+from tests.openbao_server import OpenBao, mount_kv_v2, outcome
 
 pytestmark = pytest.mark.openbao
 
@@ -60,19 +60,6 @@ class World:
 
 def settings_for(base: StackSettings, environment: str) -> StackSettings:
     return StackSettings.model_validate({**base.model_dump(), "environment": environment})
-
-
-def outcome(call: Callable[[], Any]) -> str:
-    """`ok`, `forbidden`, `missing` or the unexpected exception's name."""
-    try:
-        call()
-    except hvac.exceptions.Forbidden:
-        return "forbidden"
-    except hvac.exceptions.InvalidPath:
-        return "missing"
-    except hvac.exceptions.VaultError as exc:
-        return type(exc).__name__
-    return "ok"
 
 
 @pytest.fixture(scope="module")

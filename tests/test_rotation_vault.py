@@ -47,7 +47,7 @@ from rotation.handler import Deps, EmergencyIncomplete, handle
 from rotation.logs import LOGGER_NAME
 from rotation.strategies import Strategy, build_strategy
 from rotation.vault_sync import AwsIamLogin, TokenLogin, VaultClient, VaultError, VaultNotConfigured, VaultWriter
-from tests.openbao_server import OpenBao, mount_kv_v2
+from tests.openbao_server import OpenBao, mount_kv_v2, outcome
 from tests.test_rotation_fakes import (  # noqa: F401  (fixtures)
     ADMIN_SECRET, PROJECT, Clock, FakeOpenAI, Service, StrictSecrets, aws, fake_openai,
 )
@@ -350,16 +350,6 @@ def test_a_generated_dual_store_credential_is_synced(world: World, bao: Bao, dev
 
 
 # ---------------------------------------------------------------- the rotation role's Vault policy in OpenBao
-
-
-def outcome(call: Callable[[], Any]) -> str:
-    try:
-        call()
-    except hvac.exceptions.Forbidden:
-        return "forbidden"
-    except hvac.exceptions.InvalidPath:
-        return "missing"
-    return "ok"
 
 
 @pytest.mark.openbao
