@@ -51,11 +51,6 @@ REMINDERS_TOKEN = "agentfleet:index:RotationReminders"
 ENVIRONMENT_TOKEN = "agentfleet:index:RotationEnvironment"
 BUILD_DIR = Path(__file__).resolve().parent.parent / "build"
 STATE_KEY = "rotation"
-VAULT_ADDRESS_KEY = "rotationVaultAddress"
-"""`agentfleet:rotationVaultAddress`: the Vault address the rotation functions use, when it differs
-from the stack's `vault:address` (e.g. a private endpoint reachable from Lambda)."""
-VAULT_IAM_SERVER_ID_KEY = "vaultIamServerId"
-"""`agentfleet:vaultIamServerId`: X-Vault-AWS-IAM-Server-ID value, if the AWS auth backend requires one."""
 
 
 @lru_cache(maxsize=1)
@@ -422,20 +417,15 @@ def _environment(fleet: "AgentFleet") -> RotationEnvironment:
     return state.environment
 
 
-def _vault_connection_config() -> tuple[str | None, str | None, str | None]:
-    project, vault_cfg = pulumi.Config(), pulumi.Config("vault")
-    return (project.get(VAULT_ADDRESS_KEY) or vault_cfg.get("address"), vault_cfg.get("namespace"),
-            project.get(VAULT_IAM_SERVER_ID_KEY))
-
-
-def vault_connection() -> dict[str, str]:
+def vault_connection(s: StackSettings) -> dict[str, str]:
     """VAULT_ADDR (and namespace / server ID) of the rotation functions, from the stack's config."""
-    address, namespace, server_id = _vault_connection_config()
-    env = rp.vault_connection_environment(address, namespace, server_id)
+    vault_cfg = pulumi.Config("vault")  # the provider's own namespace
+    address = s.rotation_vault_address or vault_cfg.get("address")
+    env = rp.vault_connection_environment(address, vault_cfg.get("namespace"), s.vault_iam_server_id)
     if "VAULT_ADDR" not in env:
         pulumi.log.warn(
             "rotation: credentials stored in Vault are rotated, but no usable Vault address is configured"
-            f" (`agentfleet:{VAULT_ADDRESS_KEY}` or `vault:address`, https:// or http to loopback): their Vault"
+            " (`agentfleet:rotationVaultAddress` or `vault:address`, https:// or http to loopback): their Vault"
             " copies will not be updated and old keys will not be revoked until it is set (alarm: rotation-revoke-failures)."
         )
     return env
@@ -462,7 +452,7 @@ def rotation_args(
             )
         vault_args = RotationVaultArgs(provider=vault_provider, name=spec.vault_name, policy=vault_policy,
                                        auth_backend=vault_auth_backend)
-        environment = dict(sorted({**environment, **vault_connection()}.items()))
+        environment = dict(sorted({**environment, **vault_connection(s)}.items()))
     return AgentRotationArgs(
         function_name=spec.function_name, role_name=spec.role_name, log_group_name=spec.log_group_name,
         trust_policy=iam.to_json(rp.lambda_trust_policy()),

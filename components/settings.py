@@ -79,6 +79,11 @@ class StackSettings(BaseModel):
     """`agentfleet:rotationIsolation`: one rotation function per agent, or per strategy."""
     rotation_grace_hours: int = Field(default=24, ge=0, le=720)
     """`agentfleet:rotationGraceHours`: how long an old key keeps working after a rotation."""
+    rotation_vault_address: str | None = None
+    """`agentfleet:rotationVaultAddress`: Vault address for the rotation functions when it differs
+    from `vault:address` (e.g. a private endpoint reachable from Lambda)."""
+    vault_iam_server_id: str | None = None
+    """`agentfleet:vaultIamServerId`: X-Vault-AWS-IAM-Server-ID value, if the AWS auth backend requires one."""
     usage_metrics: bool = True
     """`agentfleet:usageMetrics`: let each agent publish call counts to its own namespace."""
     alarms: bool = True
@@ -143,6 +148,8 @@ _KEYS: dict[str, tuple[str, str]] = {
     "maxSessionSeconds": ("max_session_seconds", "int"),
     "rotationIsolation": ("rotation_isolation", "str"),
     "rotationGraceHours": ("rotation_grace_hours", "int"),
+    "rotationVaultAddress": ("rotation_vault_address", "str"),
+    "vaultIamServerId": ("vault_iam_server_id", "str"),
     "usageMetrics": ("usage_metrics", "bool"),
     "alarms": ("alarms", "bool"),
     "usageAlarmMultiplier": ("usage_alarm_multiplier", "float"),

@@ -382,7 +382,8 @@ def test_function_environment_names_exactly_its_vault_copies(vault_run: ProgramR
 
 
 def test_without_a_usable_vault_address_the_functions_still_deploy_and_report(run: ProgramRun) -> None:
-    env = function_env(run, "research/rotation")  # the dev stack sets no vault:address
+    assert function_env(run, "research/rotation")["VAULT_ADDR"] == "https://vault-dev.example.internal:8200"
+    env = function_env(_run(**{"vault:address": ""}), "research/rotation")  # no address at all
     assert "VAULT_ADDR" not in env and "ROTATION_VAULT_MAP" in env
     assert load_config(env).vault_addr is None  # every sync fails loudly; AWS rotation goes on
     insecure = _run(**{"vault:address": "http://vault.internal:8200"})
