@@ -1,6 +1,6 @@
 """Rotation verbs: `emergency-rotate` prints the one command for a credential suspected leaked.
 
-    python -m components.cmd_rotation emergency-rotate agents.yaml --agent research --credential openai
+    python -m components emergency-rotate agents.yaml --agent research --credential openai
 
 (`register` also fits `components.cli.COMMAND_MODULES`, which would make it
 `python -m components emergency-rotate ...` once the README lists the verb.)
@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, TextIO
 
 from components import rotation_plan as rp
-from components.cli import EXIT_INVALID, EXIT_OK, CliExit, read_fleet, read_settings
+from components.cli import EXIT_INVALID, EXIT_OK, read_fleet, read_settings
 
 
 def _emergency(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -59,24 +58,3 @@ def register(sub: Any) -> None:
     p.add_argument("--stack", default="dev", help="reads Pulumi.<STACK>.yaml next to FILE (default: dev)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=_emergency)
-
-
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Same exit codes as `python -m components`: 0 ok, 1 invalid input, 2 usage error."""
-    out, err = out or sys.stdout, err or sys.stderr
-    parser = argparse.ArgumentParser(prog="python -m components.cmd_rotation", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    func: Callable[[argparse.Namespace, TextIO, TextIO], int] = args.func
-    try:
-        return func(args, out, err)
-    except CliExit as exc:
-        return exc.code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from components import cmd_rotation, naming
+from components import cli, naming
 from components import rotation_plan as rp
 from components.loader import load_fleet, parse_fleet
 from components.model import PROVIDER_ADAPTERS, Fleet
@@ -446,21 +446,21 @@ def test_emergency_command_names_the_function_that_rotates_the_credential(sample
 
 def test_emergency_rotate_verb_prints_the_command(root: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
-    assert cmd_rotation.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm", "--credential", "openai"], out, err) == 0
+    assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm", "--credential", "openai"], out, err) == 0
     dev = load_stack_settings(root / "Pulumi.dev.yaml", "dev")
     plan = rp.emergency_rotation(dev, load_fleet(root / "agents.yaml"), "crm", "openai")
     commands = [line for line in out.getvalue().splitlines() if line.startswith("aws lambda invoke")]
     assert commands == [plan.command]
     out = io.StringIO()
-    assert cmd_rotation.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm", "--credential", "openai",
+    assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm", "--credential", "openai",
                      "--format", "json"], out, err) == 0
     assert json.loads(out.getvalue())["command"] == plan.command
     err = io.StringIO()
-    assert cmd_rotation.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm", "--credential", "salesforce"],
+    assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm", "--credential", "salesforce"],
                     io.StringIO(), err) == 1
     assert "rotated by a human" in err.getvalue()
-    assert cmd_rotation.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm"], io.StringIO(), io.StringIO()) == 2
-    ran = subprocess.run([sys.executable, "-m", "components.cmd_rotation", "emergency-rotate", str(root / "agents.yaml"),
+    assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm"], io.StringIO(), io.StringIO()) == 2
+    ran = subprocess.run([sys.executable, "-m", "components", "emergency-rotate", str(root / "agents.yaml"),
                           "--agent", "crm", "--credential", "openai"], capture_output=True, text=True, cwd=root, check=False)
     assert ran.returncode == 0 and plan.command in ran.stdout.splitlines()
 
