@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import threading
@@ -34,6 +35,17 @@ PROJECT = "proj_fleet"
 
 
 # ---------------------------------------------------------------- fake OpenAI admin API
+
+
+class LogCapture(logging.Handler):
+    """Keeps every log line a test provokes, to assert on events and on values never logged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 class FakeOpenAI:

@@ -21,6 +21,7 @@ from rotation.handler import Deps, handle
 from rotation.logs import LOGGER_NAME
 from rotation.strategies import Strategy, build_strategy
 from tests.test_rotation_fakes import (  # noqa: F401  (fixtures)
+    LogCapture,
     ADMIN_SECRET, PROJECT, Clock, FakeOpenAI, Service, StrictSecrets, aws, fake_openai,
 )
 
@@ -30,15 +31,6 @@ MANUAL = "agents/dev/billing/stripe"
 STEP_ORDER = ("createSecret", "setSecret", "testSecret", "finishSecret")
 
 
-class _Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 @dataclass
 class World:
     raw: Any
@@ -46,7 +38,7 @@ class World:
     svc: Service
     fake: FakeOpenAI
     clock: Clock
-    logs: _Capture
+    logs: LogCapture
     config: Config
     wrap: dict[str, Any] = field(default_factory=dict)
 
@@ -89,7 +81,7 @@ class World:
 
 @pytest.fixture()
 def world(aws: Any, fake_openai: FakeOpenAI) -> Iterator[World]:
-    capture = _Capture()
+    capture = LogCapture()
     logger = logging.getLogger(LOGGER_NAME)
     logger.addHandler(capture)
     tags = [{"Key": "managed-by", "Value": "agentfleet"}, {"Key": "environment", "Value": "dev"}]

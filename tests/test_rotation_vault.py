@@ -49,6 +49,7 @@ from rotation.strategies import Strategy, build_strategy
 from rotation.vault_sync import AwsIamLogin, TokenLogin, VaultClient, VaultError, VaultNotConfigured, VaultWriter
 from tests.openbao_server import OpenBao, mount_kv_v2, outcome
 from tests.test_rotation_fakes import (  # noqa: F401  (fixtures)
+    LogCapture,
     ADMIN_SECRET, PROJECT, Clock, FakeOpenAI, Service, StrictSecrets, aws, fake_openai,
 )
 
@@ -126,15 +127,6 @@ def bao(openbao: OpenBao, sample_fleet: Fleet, dev_settings: StackSettings) -> I
 # ---------------------------------------------------------------- the world of one test
 
 
-class _Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 class LostResponse(VaultWriter):
     """Writes for real, then fails as if the response was lost (the value IS in Vault)."""
 
@@ -158,7 +150,7 @@ class World:
     fake: FakeOpenAI
     bao: Bao
     clock: Clock
-    logs: _Capture
+    logs: LogCapture
     config: Config
     vault_token: str
     vault_address: str
@@ -228,7 +220,7 @@ class Witness:
 
 @pytest.fixture()
 def world(aws: Any, fake_openai: FakeOpenAI, bao: Bao, sample_fleet: Fleet) -> Iterator[World]:
-    capture = _Capture()
+    capture = LogCapture()
     logger = logging.getLogger(LOGGER_NAME)
     logger.addHandler(capture)
     tags = [{"Key": "managed-by", "Value": "agentfleet"}, {"Key": "environment", "Value": "dev"}]
