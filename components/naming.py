@@ -41,8 +41,13 @@ def role_arn(s: StackSettings, name: str) -> str:
     return f"arn:{s.partition}:iam::{s.aws_account_id}:role/{name}"
 
 
+def secret_env_prefix(s: StackSettings) -> str:
+    """Every managed secret's name starts with this (the age reporter lists by it)."""
+    return f"{s.secret_prefix}/{s.environment}/"
+
+
 def secret_name(s: StackSettings, agent: str, credential: str) -> str:
-    return f"{s.secret_prefix}/{s.environment}/{agent}/{credential}"
+    return f"{secret_env_prefix(s)}{agent}/{credential}"
 
 
 def secret_arn_pattern(s: StackSettings, agent: str, credential: str) -> str:

@@ -499,7 +499,7 @@ def scheduler_role_policy(s: StackSettings) -> dict[str, Any]:
 
 def age_reporter_environment(s: StackSettings) -> dict[str, str]:
     return {
-        age_contract.ENV_PREFIX: f"{s.secret_prefix}/{s.environment}/",
+        age_contract.ENV_PREFIX: naming.secret_env_prefix(s),
         age_contract.ENV_ENVIRONMENT: s.environment,
         age_contract.ENV_NAMESPACE: naming.rotation_metrics_namespace(s),
     }
