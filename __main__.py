@@ -1,18 +1,16 @@
 """The Pulumi program: stack config -> settings -> validated fleet -> AgentFleet -> outputs.
 
-Everything else lives in `components/`. Offline, `python -m components preview` runs this very
-file under Pulumi's mock runtime.
+The library lives in the `agentfleet` package (components/ holds its Pulumi component
+resources). Offline, `agentfleet preview` runs this very file under Pulumi's mock runtime.
 """
 
 from pathlib import Path
 
 import pulumi
 
-from components import naming
-from components.fleet import FLEET_FILE_KEY, AgentFleet, AgentFleetArgs, fleet_file_path
-from components.loader import load_fleet
-from components.providers import providers_from_config
-from components.settings import PROJECT, settings_from_config
+from agentfleet import AgentFleet, AgentFleetArgs, load_fleet, naming, providers_from_config, settings_from_config
+from agentfleet.core.project import FLEET_FILE_KEY, fleet_file_path
+from agentfleet.core.settings import PROJECT
 
 
 def _config(key: str) -> str | None:
@@ -21,10 +19,14 @@ def _config(key: str) -> str | None:
 
 
 settings = settings_from_config(pulumi.get_stack(), _config)
-fleet_file = fleet_file_path(Path(__file__).resolve().parent, pulumi.Config(PROJECT).get(FLEET_FILE_KEY))
+project_dir = Path(pulumi.get_root_directory())  # where Pulumi.yaml is, as `pulumi up` runs it
 fleet = AgentFleet(
     naming.FLEET_COMPONENT,
-    AgentFleetArgs(fleet=load_fleet(fleet_file), settings=settings, providers=providers_from_config(settings)),
+    AgentFleetArgs(
+        fleet=load_fleet(fleet_file_path(project_dir, pulumi.Config(PROJECT).get(FLEET_FILE_KEY))),
+        settings=settings,
+        providers=providers_from_config(settings),
+    ),
 )
 
 pulumi.export("environment", settings.environment)

@@ -5,7 +5,7 @@
     .venv/bin/python bench/bench_eval.py --full         # also the program with rotation/monitoring
 
 For each size it generates a fleet (stores and strategies rotate, so every resource kind
-appears), then evaluates it under Pulumi's mock runtime (`components.mockrun`) twice per
+appears), then evaluates it under Pulumi's mock runtime (`agentfleet.runner.mockrun`) twice per
 repetition, interleaved: `components` runs the real `__main__.py` (AgentFleet -> EnvironmentBase
 + AgentAccess per agent); `raw` runs `bench/raw_main.py`, which declares the very same custom
 resources with the same inputs flat under the stack and exports the same stack outputs, with no
@@ -69,12 +69,12 @@ def raw_main() -> None:
 
 def worker(mode: str, fleet_path: Path) -> dict[str, Any]:
     """One evaluation in this (fresh) interpreter."""
-    from components.mockrun import ProgramRun, run_program
+    from agentfleet.runner.mockrun import ProgramRun, run_program
 
     if mode == "components":
         # This package's components only: extension modules (rotation, monitoring) add resources
         # the raw baseline does not declare. `--full` times the whole program as informative.
-        from components import fleet
+        from agentfleet.components import fleet
 
         fleet.EXTENSION_MODULES = ()
 

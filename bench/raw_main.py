@@ -14,14 +14,16 @@ import pulumi_aws as aws
 import pulumi_random as random
 import pulumi_vault as vault
 
-from components import iam, naming, plan
-from components.agent_access import AWS_VALUE_IGNORED, GENERATED_LENGTH, VAULT_VALUE_IGNORED
-from components.environment import KMS_DELETION_WINDOW_DAYS
-from components.fleet import FLEET_FILE_KEY, fleet_file_path
-from components.loader import load_fleet
-from components.model import ResolvedAgent
-from components.providers import providers_from_config
-from components.settings import PROJECT, settings_from_config
+from agentfleet.core import iam_documents as iam
+from agentfleet.core import naming
+from agentfleet.core import plan
+from agentfleet.components.agent_access import AWS_VALUE_IGNORED, GENERATED_LENGTH, VAULT_VALUE_IGNORED
+from agentfleet.components.environment import KMS_DELETION_WINDOW_DAYS
+from agentfleet.core.project import FLEET_FILE_KEY, fleet_file_path
+from agentfleet.core.loader import load_fleet
+from agentfleet.core.model import ResolvedAgent
+from agentfleet.components.providers import providers_from_config
+from agentfleet.core.settings import PROJECT, settings_from_config
 
 
 def _config(key: str) -> str | None:
@@ -30,7 +32,7 @@ def _config(key: str) -> str | None:
 
 
 s = settings_from_config(pulumi.get_stack(), _config)
-fleet = load_fleet(fleet_file_path(Path(__file__).resolve().parent.parent, pulumi.Config(PROJECT).get(FLEET_FILE_KEY)))
+fleet = load_fleet(fleet_file_path(Path(pulumi.get_root_directory()), pulumi.Config(PROJECT).get(FLEET_FILE_KEY)))
 plan.check_unique_names(s, fleet)
 p = providers_from_config(s)
 

@@ -1,6 +1,6 @@
 """`AgentAccess`: one agent's IAM role, its secrets and its Vault login, wired from plain values.
 
-Every name and document arrives precomputed (see `components.fleet.agent_access_args`, which
+Every name and document arrives precomputed (see `agentfleet.components.fleet.agent_access_args`, which
 calls the builders); this module only turns them into resources. Logical names derive from the
 agent and credential names alone (`naming.logical_agent` / `logical_credential`), so adding,
 removing or reordering other agents never touches this agent's resources.
@@ -20,8 +20,8 @@ import pulumi_aws as aws
 import pulumi_random as random
 import pulumi_vault as vault
 
-from components import naming
-from components.providers import ProviderSet
+from agentfleet.core import naming
+from agentfleet.components.providers import ProviderSet
 
 TOKEN = "agentfleet:index:AgentAccess"
 GENERATED_LENGTH = 48

@@ -14,9 +14,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_vault as vault
 
-from components import iam, naming, plan
-from components.providers import ProviderSet
-from components.settings import StackSettings
+from agentfleet.core import iam_documents as iam
+from agentfleet.core import naming
+from agentfleet.core import plan
+from agentfleet.components.providers import ProviderSet
+from agentfleet.core.settings import StackSettings
 
 TOKEN = "agentfleet:index:EnvironmentBase"
 KMS_DELETION_WINDOW_DAYS = 30

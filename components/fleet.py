@@ -24,32 +24,27 @@ from typing import Any
 
 import pulumi
 
-from components import iam, naming, plan
-from components.agent_access import AgentAccess, AgentAccessArgs, SecretSpec
-from components.environment import EnvironmentBase, EnvironmentBaseArgs
-from components.model import Fleet, ResolvedAgent, ResolvedCredential
-from components.providers import ProviderSet, aws_endpoint_overrides
-from components.settings import StackSettings
+from agentfleet.core import iam_documents as iam
+from agentfleet.core import naming
+from agentfleet.core import plan
+from agentfleet.components.agent_access import AgentAccess, AgentAccessArgs, SecretSpec
+from agentfleet.components.environment import EnvironmentBase, EnvironmentBaseArgs
+from agentfleet.core.model import Fleet, ResolvedAgent, ResolvedCredential
+from agentfleet.components.providers import ProviderSet, aws_endpoint_overrides
+from agentfleet.core.settings import StackSettings
 
 TOKEN = "agentfleet:index:AgentFleet"
 
-FLEET_FILE_KEY = "fleetFile"
-"""Config key (`agentfleet:fleetFile`) naming the fleet file, relative to the project directory."""
-DEFAULT_FLEET_FILE = "agents.yaml"
 
-EXTENSION_MODULES: tuple[str, ...] = ("components.monitoring", "components.rotation_infra")
+EXTENSION_MODULES: tuple[str, ...] = ("agentfleet.components.monitoring", "agentfleet.components.rotation_infra")
 """Modules adding per-agent / per-environment resources (see the module docstring)."""
 
-
-def fleet_file_path(project_dir: Path, configured: str | None) -> Path:
-    """The fleet file the program reads: relative to the project, whatever the working directory."""
-    return project_dir / (configured or DEFAULT_FLEET_FILE)
 
 
 @dataclass(frozen=True)
 class AgentFleetArgs:
     fleet: Fleet
-    """The validated fleet (only `components.loader.load_fleet` makes one)."""
+    """The validated fleet (only `agentfleet.core.loader.load_fleet` makes one)."""
     settings: StackSettings
     """The stack's settings (`settings_from_config`)."""
     providers: ProviderSet

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components import naming
-from components.monitoring_plan import (
+from agentfleet.core import naming
+from agentfleet.core.monitoring_plan import (
     AlarmSpec,
     MetricFilterSpec,
     alert_topic_policy,
@@ -23,11 +23,11 @@ from components.monitoring_plan import (
     trail_logs_policy,
     trail_logs_trust,
 )
-from components.monitoring_plan import agent_alarms, metric_filters
-from components.settings import StackSettings
+from agentfleet.core.monitoring_plan import agent_alarms, metric_filters
+from agentfleet.core.settings import StackSettings
 
 if TYPE_CHECKING:
-    from components.fleet import AgentContext, AgentFleet
+    from agentfleet.components.fleet import AgentContext, AgentFleet
 
 TRAIL_LOG_RETENTION_DAYS = 365
 ALERTS_COMPONENT = "alerts"
@@ -144,7 +144,7 @@ def add_alarm(
     )
 
 
-# ---- AgentFleet extension (components.fleet.EXTENSION_MODULES) ----
+# ---- AgentFleet extension (agentfleet.components.fleet.EXTENSION_MODULES) ----
 
 
 def alerts_for(fleet: "AgentFleet") -> FleetAlerts:

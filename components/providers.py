@@ -16,7 +16,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 import pulumi_vault as vault
 
-from components.settings import StackSettings
+from agentfleet.core.settings import StackSettings
 
 AWS_PROVIDER, VAULT_PROVIDER, RANDOM_PROVIDER = "aws", "vault", "random"
 """Logical names of the providers; renaming one would replace every resource using it."""

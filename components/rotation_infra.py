@@ -1,5 +1,5 @@
 """Rotation resources: functions, roles, schedules, reminders and alarms (thin: plans come from
-`components.rotation_plan`).
+`agentfleet.core.rotation_plan`).
 
 Components:
   `AgentRotation`       one rotation Lambda with its own role and inline policy, the invoke
@@ -17,8 +17,8 @@ Components:
                         (reminders to SNS, sweeps to Lambda), the daily secret-age reporter, the
                         revoke-failure alarm.
 
-Wired into `AgentFleet` through `components.fleet.EXTENSION_MODULES` (`extend_agent`,
-`extend_fleet`). The environment's SNS topic is the one `components.monitoring` owns
+Wired into `AgentFleet` through `agentfleet.components.fleet.EXTENSION_MODULES` (`extend_agent`,
+`extend_fleet`). The environment's SNS topic is the one `agentfleet.components.monitoring` owns
 (`alerts_for`); this module only publishes to it.
 """
 
@@ -35,16 +35,18 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_vault as vault
 
-from components import iam, monitoring, naming
-from components import rotation_plan as rp
-from components.model import Fleet, ResolvedAgent
-from components.monitoring_plan import AlarmSpec, rotation_errors_alarm
-from components.settings import StackSettings
-from rotation import package
+from agentfleet.core import iam_documents as iam
+from agentfleet.components import monitoring
+from agentfleet.core import naming
+from agentfleet.core import rotation_plan as rp
+from agentfleet.core.model import Fleet, ResolvedAgent
+from agentfleet.core.monitoring_plan import AlarmSpec, rotation_errors_alarm
+from agentfleet.core.settings import StackSettings
+from agentfleet.rotation import package
 
 if TYPE_CHECKING:
-    from components.agent_access import AgentAccess
-    from components.fleet import AgentContext, AgentFleet
+    from agentfleet.components.agent_access import AgentAccess
+    from agentfleet.components.fleet import AgentContext, AgentFleet
 
 ROTATION_TOKEN = "agentfleet:index:AgentRotation"
 REMINDERS_TOKEN = "agentfleet:index:RotationReminders"

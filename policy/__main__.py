@@ -1,18 +1,12 @@
 """CrossGuard entry point (`pulumi preview --policy-pack policy`): only assembles the pack.
 
 `PolicyPack(...)` serves the engine over gRPC and never returns, so nothing imports this file;
-the policies live in the domain modules, listed by `policy.registry`.
+the policies live in the installed `agentfleet.policy` package (see `agentfleet.policy.registry`),
+which `requirements.txt` in this folder installs into the pack's own virtualenv.
 """
 
-import sys
-from pathlib import Path
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-# The engine runs this file with the pack folder on sys.path; import from the repo root instead,
-# so `policy` and `components` resolve as packages and no module here shadows another.
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
-
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
-
-from policy.registry import ALL_POLICIES, PACK_NAME  # noqa: E402
+from agentfleet.policy.registry import ALL_POLICIES, PACK_NAME
 
 PolicyPack(name=PACK_NAME, enforcement_level=EnforcementLevel.ADVISORY, policies=list(ALL_POLICIES))

@@ -15,3 +15,8 @@ if [ "$want" != "$have" ]; then
   .venv/bin/python -m pip check
   echo "$want" > .venv/.requirements.sha256
 fi
+# The project itself, editable: the `agentfleet` command and `import agentfleet` from any folder
+# (no dependencies: the pinned set above is the one that is tested).
+if [ ! -x .venv/bin/agentfleet ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+fi

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from components.loader import parse_fleet
-from components.model import BUILTIN_CLASSIFICATIONS, NAME_RE, ROTATION_STRATEGIES, Fleet
+from agentfleet.core.loader import parse_fleet
+from agentfleet.core.model import BUILTIN_CLASSIFICATIONS, NAME_RE, ROTATION_STRATEGIES, Fleet
 
 # Hand-picked confusables: prefixes, suffixes and dash/no-dash twins of each other.
 LOOKALIKE_STEMS: tuple[str, ...] = (

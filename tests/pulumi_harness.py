@@ -1,4 +1,4 @@
-"""Helpers for tests that run the Pulumi program under mocks (via `components.mockrun`).
+"""Helpers for tests that run the Pulumi program under mocks (via `agentfleet.runner.mockrun`).
 
     run = run_fleet(tmp_path, fleet_doc, stack="prod")    # a modified fleet, real __main__.py
     role = only(run, ROLE, "research/role")
@@ -13,7 +13,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from components.mockrun import ROOT, ProgramRun, RegisteredResource, run_program
+from agentfleet.runner.mockrun import ProgramRun, RegisteredResource, run_program
+from tests.conftest import REPO, ROOT
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -51,7 +52,7 @@ def write_fleet(folder: Path, doc: dict[str, Any], name: str = "agents.yaml") ->
 def run_fleet(folder: Path, doc: dict[str, Any], stack: str = "dev", **overrides: Any) -> ProgramRun:
     """Run the real program on a fleet document with the repo's `Pulumi.<stack>.yaml`."""
     path = write_fleet(folder, doc, f"agents-{len(list(folder.iterdir()))}.yaml")
-    return run_program(stack, config_overrides={"agentfleet:fleetFile": str(path), **overrides})
+    return run_program(stack, root=ROOT, config_overrides={"agentfleet:fleetFile": str(path), **overrides})
 
 
 def only(run: ProgramRun, type_: str, name: str) -> RegisteredResource:

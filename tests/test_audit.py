@@ -9,12 +9,12 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from components.audit import COLUMNS, audit_rows
-from components.cli import main
-from components.loader import load_fleet
-from components.model import Fleet
-from components.plan import build_plan
-from components.settings import StackSettings
+from agentfleet.review.audit import COLUMNS, audit_rows
+from agentfleet.cli.main import main
+from agentfleet.core.loader import load_fleet
+from agentfleet.core.model import Fleet
+from agentfleet.core.plan import build_plan
+from agentfleet.core.settings import StackSettings
 
 
 def run(*argv: str) -> tuple[int, str, str]:

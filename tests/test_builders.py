@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from components import naming
-from components.loader import parse_fleet
-from components.model import Fleet, ResolvedAgent
-from components.plan import build_plan, plan_json, secret_readers, secret_resource_policy, trust_policy, vault_policy
-from components.settings import StackSettings
+from agentfleet.core import naming
+from agentfleet.core.loader import parse_fleet
+from agentfleet.core.model import Fleet, ResolvedAgent
+from agentfleet.core.plan import build_plan, plan_json, secret_readers, secret_resource_policy, trust_policy, vault_policy
+from agentfleet.core.settings import StackSettings
 from tests.fleetgen import generate_fleet
 from tests.iam_eval import wildcard_match
 

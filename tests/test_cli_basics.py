@@ -6,7 +6,7 @@ import io
 import json
 from pathlib import Path
 
-from components.cli import main
+from agentfleet.cli.main import main
 
 
 def run(*argv: str) -> tuple[int, str, str]:

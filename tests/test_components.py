@@ -1,6 +1,6 @@
 """The Pulumi program under mocks: inventory, wiring, documents, options, stability.
 
-Every test runs the real `__main__.py` through `components.mockrun` (offline), then checks what
+Every test runs the real `__main__.py` through `agentfleet.runner.mockrun` (offline), then checks what
 the engine would have received. Exact inventories are about this package's own components, so
 those runs switch the fleet's extensions (rotation, monitoring) off; whole-program properties
 (explicit providers, unique names, add/remove/reorder stability, no invokes) run with every
@@ -15,19 +15,21 @@ from typing import Any, Iterator
 
 import pytest
 
-from components import fleet as fleet_module
-from components import iam, naming, plan
-from components.loader import load_fleet
-from components.mockrun import ProgramRun, RegisteredResource, run_program
-from components.model import Fleet
-from components.settings import StackSettings, load_stack_settings
+from agentfleet.components import fleet as fleet_module
+from agentfleet.core import iam_documents as iam
+from agentfleet.core import naming
+from agentfleet.core import plan
+from agentfleet.core.loader import load_fleet
+from agentfleet.runner.mockrun import ProgramRun, RegisteredResource, run_program
+from agentfleet.core.model import Fleet
+from agentfleet.core.settings import StackSettings, load_stack_settings
 from tests.pulumi_harness import (
     AGENT_ACCESS, AGENT_FLEET, ENVIRONMENT, KMS_ALIAS, KMS_KEY, RANDOM_PASSWORD, ROLE, ROLE_POLICY,
     SECRET, SECRET_POLICY, SECRET_VERSION, VAULT_AUTH, VAULT_LOGIN, VAULT_MOUNT, VAULT_POLICY,
     VAULT_SECRET, agent_resources, fingerprint, json_prop, only, run_fleet, sample_doc, write_fleet,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 # A fleet exercising every store/strategy combination, a paused agent and a vault-only agent.
 EXTRA_AGENTS: list[dict[str, Any]] = [

@@ -10,11 +10,11 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from components import fleet as fleet_module
-from components.agent_access import AgentAccess, AgentAccessArgs, SecretSpec
-from components.fleet import AgentContext, AgentFleet
-from components.mockrun import run_program
-from components.providers import ProviderSet
+from agentfleet.components import fleet as fleet_module
+from agentfleet.components.agent_access import AgentAccess, AgentAccessArgs, SecretSpec
+from agentfleet.components.fleet import AgentContext, AgentFleet
+from agentfleet.runner.mockrun import run_program
+from agentfleet.components.providers import ProviderSet
 from tests.pulumi_harness import AGENT_ACCESS, AGENT_FLEET, ROLE, SECRET, SECRET_POLICY, SECRET_VERSION
 
 TOPIC = "aws:sns/topic:Topic"

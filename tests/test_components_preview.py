@@ -10,10 +10,10 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from components import fleet as fleet_module
-from components import naming
-from components.cli import main
-from components.mockrun import MockRunError, ProgramRun, run_program
+from agentfleet.components import fleet as fleet_module
+from agentfleet.core import naming
+from agentfleet.cli.main import main
+from agentfleet.runner.mockrun import MockRunError, ProgramRun, run_program
 from tests.pulumi_harness import AGENT_ACCESS, ROLE, SECRET, sample_doc, write_fleet
 
 
@@ -176,10 +176,10 @@ def test_benchmark_baseline_declares_the_same_resources(core: None) -> None:
     benchmark's overhead figure means nothing."""
     import runpy
 
-    from components.mockrun import ROOT
+    from tests.conftest import REPO
 
     def raw_main() -> None:
-        runpy.run_path(str(ROOT / "bench" / "raw_main.py"), run_name="__main__")
+        runpy.run_path(str(REPO / "bench" / "raw_main.py"), run_name="__main__")
 
     comp, raw = run_program("dev"), run_program("dev", program=raw_main)
 

@@ -15,8 +15,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from components import fleet as fleet_module
-from components.mockrun import run_program
+from agentfleet.components import fleet as fleet_module
+from agentfleet.runner.mockrun import run_program
 from tests.pulumi_harness import SECRET, SECRET_VERSION
 
 

@@ -14,11 +14,11 @@ from typing import Any, Callable
 import pytest
 from ruamel.yaml import YAML
 
-from components.cli import build_parser, main
-from components.diff import diff_plans, rotation_rank, trust_principals
-from components.loader import parse_fleet
-from components.plan import build_plan
-from components.settings import StackSettings
+from agentfleet.cli.main import build_parser, main
+from agentfleet.review.diff import diff_plans, rotation_rank, trust_principals
+from agentfleet.core.loader import parse_fleet
+from agentfleet.core.plan import build_plan
+from agentfleet.core.settings import StackSettings
 
 BASE = """\
 version: 1
@@ -370,16 +370,19 @@ def test_base_revision_mode(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_rev_path_form_on_both_sides(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(repo)
-    code, out, err = run("diff", "HEAD~1:infra/agents.yaml", "HEAD:infra/agents.yaml", "--format", "json")
+    # Stack settings come from the project (`--project`, else the nearest Pulumi.yaml), not from
+    # next to either fleet file.
+    project = ("--project", str(repo / "infra"))
+    code, out, err = run("diff", "HEAD~1:infra/agents.yaml", "HEAD:infra/agents.yaml", "--format", "json", *project)
     assert code == 0, err
     doc = json.loads(out)
     assert doc["new"] == "HEAD:infra/agents.yaml"
     assert doc["summary"] == {"agents": 1, "changes": 1, "escalations": 1}
-    same = json.loads(run("diff", "HEAD:infra/agents.yaml", str(repo / "infra" / "agents.yaml"), "--format", "json")[1])
+    same = json.loads(run("diff", "HEAD:infra/agents.yaml", str(repo / "infra" / "agents.yaml"), "--format", "json", *project)[1])
     assert same["summary"]["changes"] == 0
     # An absolute path after REV: works from anywhere.
     monkeypatch.chdir(repo.parent)
-    absolute = run("diff", f"HEAD~1:{repo / 'infra' / 'agents.yaml'}", f"HEAD:{repo / 'infra' / 'agents.yaml'}", "--format", "json")
+    absolute = run("diff", f"HEAD~1:{repo / 'infra' / 'agents.yaml'}", f"HEAD:{repo / 'infra' / 'agents.yaml'}", "--format", "json", *project)
     assert json.loads(absolute[1])["agents"] == doc["agents"]
 
 
@@ -419,7 +422,7 @@ WORKFLOW = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "p
 
 
 def workflow_commands() -> dict[str, list[list[str]]]:
-    """`python -m components ...` invocations per job, with the workflow's variables filled in."""
+    """`agentfleet ...` invocations per job, with the workflow's variables filled in."""
     doc = YAML(typ="safe").load(WORKFLOW.read_text())
     values = {**doc["env"], "BASE_REF": "main", "SCAN_PATHS": "agents"}
     out: dict[str, list[list[str]]] = {}
@@ -427,9 +430,9 @@ def workflow_commands() -> dict[str, list[list[str]]]:
         for step in spec["steps"]:
             script = str(step.get("run", "")).replace("\\\n", " ")
             for line in script.splitlines():
-                if "python -m components" not in line:
+                if ".venv/bin/agentfleet " not in line:
                     continue
-                words = shlex.split(line.split("python -m components", 1)[1])
+                words = shlex.split(line.split(".venv/bin/agentfleet ", 1)[1])
                 words = [re.sub(r"\$(\w+)", lambda m: str(values[m.group(1)]), w) for w in words]
                 if ">" in words:
                     words = words[: words.index(">")]

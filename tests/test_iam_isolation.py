@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from components import naming
-from components.model import Fleet
-from components.plan import build_plan, secret_readers, secret_resource_policy
-from components.settings import StackSettings
+from agentfleet.core import naming
+from agentfleet.core.model import Fleet
+from agentfleet.core.plan import build_plan, secret_readers, secret_resource_policy
+from agentfleet.core.settings import StackSettings
 from tests.fleetgen import generate_fleet
 from tests.iam_eval import Request, allows, condition_holds, evaluate, wildcard_match
 

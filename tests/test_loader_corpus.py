@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from components.cli import main
-from components.loader import SECRET_KEYS, FleetError, Problem, load_fleet
-from components.model import (
+from agentfleet.cli.main import main
+from agentfleet.core.loader import SECRET_KEYS, FleetError, Problem, load_fleet
+from agentfleet.core.model import (
     BUILTIN_CLASSIFICATIONS,
     NAME_RE,
     NAME_RULE,
@@ -39,7 +39,7 @@ from components.model import (
     Runtime,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO as ROOT
 BAD = ROOT / "tests" / "fleets" / "bad"
 DOC = ROOT / "docs" / "fleet-format.md"
 CORPUS = sorted(BAD.glob("*.yaml"))
@@ -195,7 +195,7 @@ def test_cli_validate_prints_file_line_message_and_exits_1(path: Path) -> None:
 def test_cli_validate_exit_codes_in_a_real_process(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "components", "validate", *args],
+            [sys.executable, "-m", "agentfleet", "validate", *args],
             cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
         )
 
@@ -203,9 +203,10 @@ def test_cli_validate_exit_codes_in_a_real_process(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert bad.stdout == ""
     assert len([ln for ln in bad.stderr.splitlines() if re.match(r"^tests/fleets/bad/many-problems\.yaml:\d+: ", ln)]) == 17
-    good = run("agents.yaml")
+    good = run("tests/project/agents.yaml")
     assert good.returncode == 0, good.stderr
-    assert good.stdout.startswith("agents.yaml: ok (5 agents")
+    n = len(load_fleet(ROOT / "tests/project/agents.yaml").agents)
+    assert good.stdout.startswith(f"tests/project/agents.yaml: ok ({n} agents")
     missing = run(str(tmp_path / "nope.yaml"))
     assert missing.returncode == 2
     assert "cannot read fleet file" in missing.stderr

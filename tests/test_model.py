@@ -7,11 +7,11 @@ import itertools
 import pytest
 from pydantic import ValidationError
 
-from components import naming
-from components.loader import parse_fleet
-from components.model import BUILTIN_CLASSIFICATIONS, Fleet
-from components.plan import NameCollision, build_plan, check_unique_names
-from components.settings import StackSettings
+from agentfleet.core import naming
+from agentfleet.core.loader import parse_fleet
+from agentfleet.core.model import BUILTIN_CLASSIFICATIONS, Fleet
+from agentfleet.core.plan import NameCollision, build_plan, check_unique_names
+from agentfleet.core.settings import StackSettings
 from tests.fleetgen import LONG_PREFIX, generate_fleet
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from components import naming
-from components.mockrun import ProgramRun, RegisteredResource, run_program
-from components.settings import StackSettings
+from agentfleet.core import naming
+from agentfleet.runner.mockrun import ProgramRun, RegisteredResource, run_program
+from agentfleet.core.settings import StackSettings
 from tests.pulumi_harness import AGENT_ACCESS, ROLE_POLICY, json_prop, run_fleet, sample_doc
 
 FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"

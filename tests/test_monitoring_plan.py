@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 
-from components import naming
-from components.model import Fleet
-from components.monitoring_plan import (
+from agentfleet.core import naming
+from agentfleet.core.model import Fleet
+from agentfleet.core.monitoring_plan import (
     access_denied_filter,
     agent_alarms,
     secret_reads_filter,
     usage_alarm,
 )
-from components.settings import StackSettings
+from agentfleet.core.settings import StackSettings
 
 
 def _issuer_arns(pattern: str) -> list[str]:

@@ -18,10 +18,10 @@ import hvac
 import hvac.exceptions
 import pytest
 
-from components import naming
-from components.model import Fleet
-from components.plan import build_plan
-from components.settings import StackSettings
+from agentfleet.core import naming
+from agentfleet.core.model import Fleet
+from agentfleet.core.plan import build_plan
+from agentfleet.core.settings import StackSettings
 from tests.fleetgen import generate_fleet
 from tests.openbao_server import OpenBao, mount_kv_v2, outcome
 

@@ -15,11 +15,11 @@ import hvac
 import hvac.exceptions
 import pytest
 
-from components import naming
-from components.mockrun import ProgramRun
-from components.model import Fleet
-from components.plan import build_plan, vault_token_policies
-from components.settings import StackSettings
+from agentfleet.core import naming
+from agentfleet.runner.mockrun import ProgramRun
+from agentfleet.core.model import Fleet
+from agentfleet.core.plan import build_plan, vault_token_policies
+from agentfleet.core.settings import StackSettings
 from tests.openbao_server import OpenBao, mount_kv_v2
 from tests.pulumi_harness import (
     ROLE_POLICY,

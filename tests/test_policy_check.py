@@ -1,4 +1,4 @@
-"""`python -m components check` end to end: the real program under mocks, the real policy pack.
+"""`agentfleet check` end to end: the real program under mocks, the real policy pack.
 
 Broken variants are introduced outside agents.yaml, the way a careless change would: a raw
 resource appended to the program (`run_program(program=...)`, and once through the CLI with an
@@ -18,11 +18,14 @@ from typing import Any, Callable
 import pulumi_aws as aws
 import pytest
 
-from components import checkrun, iam, mockrun, naming
-from components.cli import main
-from components.model import Fleet
-from components.settings import StackSettings
-from policy.layout import policy_config
+from agentfleet.runner import checkrun
+from agentfleet.core import iam_documents as iam
+from agentfleet.runner import mockrun
+from agentfleet.core import naming
+from agentfleet.cli.main import main
+from agentfleet.core.model import Fleet
+from agentfleet.core.settings import StackSettings
+from agentfleet.policy.layout import policy_config
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
@@ -145,11 +148,11 @@ def test_trust_to_everyone_fails(root: Path, config: dict[str, Any], baseline: c
     assert v.policy == "trust-policy-scoped" and v.agent == "support" and "every AWS principal" in v.message
 
 
-def test_raw_resource_in_main_is_caught_through_the_cli(root: Path, tmp_path: Path) -> None:
+def test_raw_resource_in_main_is_caught_through_the_cli(root: Path, repo: Path, tmp_path: Path) -> None:
     """The issue's example: a raw aws.iam.RolePolicy with Resource "*" added to __main__.py."""
-    for f in ("__main__.py", "agents.yaml", "Pulumi.yaml", "Pulumi.dev.yaml"):
-        if (root / f).exists():
-            shutil.copy(root / f, tmp_path / f)
+    shutil.copy(repo / "__main__.py", tmp_path / "__main__.py")  # the real program, not the fixture's shim
+    for f in ("agents.yaml", "Pulumi.yaml", "Pulumi.dev.yaml"):
+        shutil.copy(root / f, tmp_path / f)
     raw = iam.Document((iam.secret_read("ReadEverything", ["*"]),)).to_json()
     with (tmp_path / "__main__.py").open("a", encoding="utf-8") as fh:
         fh.write(f"\nimport pulumi_aws as _aws\n_aws.iam.RolePolicy('quick-fix', role='agents-dev-billing', policy={raw!r})\n")
@@ -189,8 +192,8 @@ def test_invalid_fleet_gives_validate_errors(root: Path, tmp_path: Path) -> None
 
 
 def test_printed_engine_config_matches_what_check_uses(root: Path, config: dict[str, Any], tmp_path: Path) -> None:
-    from policy.layout import layout
-    from policy.registry import by_name
+    from agentfleet.policy.layout import layout
+    from agentfleet.policy.registry import by_name
 
     code, out, _ = run_cli("check", "--stack", "dev", "--root", str(root), "--print-policy-config")
     assert code == 0

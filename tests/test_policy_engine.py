@@ -17,11 +17,12 @@ from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
-from components import iam, naming
-from components.model import Fleet
-from components.settings import StackSettings
-from policy.layout import policy_config
-from policy.registry import ALL_POLICIES, PACK_NAME
+from agentfleet.core import iam_documents as iam
+from agentfleet.core import naming
+from agentfleet.core.model import Fleet
+from agentfleet.core.settings import StackSettings
+from agentfleet.policy.layout import policy_config
+from agentfleet.policy.registry import ALL_POLICIES, PACK_NAME
 
 
 def struct(value: dict[str, Any]) -> dict[str, Any]:

@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 
-from components import iam, naming, plan
-from components.model import Fleet
-from components.settings import StackSettings
-from policy.iam import no_wildcard_secret_read, rotation_role_scoped, trust_policy_scoped
+from agentfleet.core import iam_documents as iam
+from agentfleet.core import naming
+from agentfleet.core import plan
+from agentfleet.core.model import Fleet
+from agentfleet.core.settings import StackSettings
+from agentfleet.policy.iam import no_wildcard_secret_read, rotation_role_scoped, trust_policy_scoped
 from tests.test_policy_support import (
     KMS_KEY_ARN,
     ROLE,
@@ -229,6 +231,6 @@ def test_agent_read_policies_are_not_rotation_grants(sample_fleet: Fleet, dev_se
 
 
 def test_secret_arn_helper_matches_builder_pattern(dev_settings: StackSettings) -> None:
-    from policy.arnmatch import wildcard_match
+    from agentfleet.policy.arnmatch import wildcard_match
 
     assert wildcard_match(naming.secret_arn_pattern(dev_settings, "crm", "openai"), secret_arn(dev_settings, "crm", "openai"))

@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from components import iam, plan
-from components.model import Fleet
-from components.settings import StackSettings
-from policy.lint import iam_policy_lint
+from agentfleet.core import iam_documents as iam
+from agentfleet.core import plan
+from agentfleet.core.model import Fleet
+from agentfleet.core.settings import StackSettings
+from agentfleet.policy.lint import iam_policy_lint
 from tests.test_policy_support import (
     KMS_KEY_ARN,
     ROLE,
@@ -88,7 +89,7 @@ def test_missing_or_unknown_do_not_crash(config: dict[str, Any], props: dict[str
 
 
 def test_environment_resource_policies_pass(dev_settings: StackSettings, config: dict[str, Any]) -> None:
-    from components import monitoring_plan
+    from agentfleet.core import monitoring_plan
 
     docs = [("aws:kms/key:Key", plan.kms_key_policy(dev_settings)),
             ("aws:sns/topicPolicy:TopicPolicy", monitoring_plan.alert_topic_policy(dev_settings)),

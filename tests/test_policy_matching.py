@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from components.model import Fleet
-from components.settings import StackSettings
-from policy.arnmatch import AgentScope, action_match, secret_scope, wildcard_match
-from policy.layout import layout, policy_config
-from policy.values import UNKNOWN, BadDocument, document, get, plain
+from agentfleet.core.model import Fleet
+from agentfleet.core.settings import StackSettings
+from agentfleet.policy.arnmatch import AgentScope, action_match, secret_scope, wildcard_match
+from agentfleet.policy.layout import layout, policy_config
+from agentfleet.policy.values import UNKNOWN, BadDocument, document, get, plain
 
 
 @pytest.mark.parametrize("pattern,value,expected", [
@@ -95,7 +95,7 @@ def test_wildcard_match_agrees_with_the_isolation_evaluator() -> None:
 
 
 def test_invalid_config_is_reported_by_stack_policies() -> None:
-    from policy.rotation import secret_rotation_within_class
+    from agentfleet.policy.rotation import secret_rotation_within_class
     from tests.test_policy_support import Stack
 
     bad = {"awsRegion": "us-east-1", "awsAccountId": "not-an-account"}

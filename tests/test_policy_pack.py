@@ -11,10 +11,11 @@ from pathlib import Path
 from pulumi_policy import EnforcementLevel, Policy, PolicyPack, StackValidationPolicy
 from ruamel.yaml import YAML
 
-import policy
-from policy.registry import ALL_POLICIES, DOMAIN_MODULES
+import agentfleet.policy
+from agentfleet.policy.registry import ALL_POLICIES, DOMAIN_MODULES
 
-PACK_DIR = Path(policy.__file__).resolve().parent
+RULES_DIR = Path(agentfleet.policy.__file__).resolve().parent
+PACK_DIR = Path(__file__).resolve().parents[1] / "policy"
 ISSUE_POLICIES = {
     "secret-rotation-within-class", "no-wildcard-secret-read", "one-reader-per-secret", "secret-encrypted-with-cmk",
     "secret-resource-policy-denies-others", "trust-policy-scoped", "vault-policy-confined", "rotation-role-scoped",
@@ -30,12 +31,12 @@ def _policy_objects(module: object) -> list[Policy]:
 def test_every_policy_object_of_every_module_is_registered() -> None:
     registered = {id(p) for p in ALL_POLICIES}
     modules_with_policies = set()
-    for info in pkgutil.iter_modules([str(PACK_DIR)]):
+    for info in pkgutil.iter_modules([str(RULES_DIR)]):
         if info.name == "__main__":
             continue  # blocks forever when imported
-        module = importlib.import_module(f"policy.{info.name}")
+        module = importlib.import_module(f"agentfleet.policy.{info.name}")
         objects = _policy_objects(module)
-        if objects and module.__name__ not in ("policy.registry",):
+        if objects and module.__name__ not in ("agentfleet.policy.registry",):
             modules_with_policies.add(module.__name__)
         missing = [p.name for p in objects if id(p) not in registered]
         assert not missing, f"{module.__name__} defines policies missing from registry.ALL_POLICIES: {missing}"
@@ -64,7 +65,7 @@ def test_descriptions_are_one_sentence_and_levels_are_set() -> None:
 def test_main_only_assembles_the_registry() -> None:
     tree = ast.parse((PACK_DIR / "__main__.py").read_text(encoding="utf-8"))
     imports = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
-    assert ("policy.registry", "ALL_POLICIES") in imports
+    assert ("agentfleet.policy.registry", "ALL_POLICIES") in imports
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == PolicyPack.__name__]
     assert len(calls) == 1
     kwargs = {k.arg: k.value for k in calls[0].keywords}

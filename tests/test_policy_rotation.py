@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from components import naming
-from components.model import BUILTIN_CLASSIFICATIONS, Fleet
-from components.settings import StackSettings
-from policy.rotation import schedule_days, secret_rotation_within_class
+from agentfleet.core import naming
+from agentfleet.core.model import BUILTIN_CLASSIFICATIONS, Fleet
+from agentfleet.core.settings import StackSettings
+from agentfleet.policy.rotation import schedule_days, secret_rotation_within_class
 from tests.test_policy_support import SECRET, SECRET_ROTATION, UNKNOWN, Stack, config_for, fleet_stack
 
 SCHEDULE = "aws:scheduler/schedule:Schedule"
@@ -131,6 +131,6 @@ def test_schedule_expressions() -> None:
 
 
 def test_builtin_limits_are_the_models() -> None:
-    from policy.layout import layout
+    from agentfleet.policy.layout import layout
 
     assert dict(layout(None).classifications) == BUILTIN_CLASSIFICATIONS

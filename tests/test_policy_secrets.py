@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 
-from components import iam, naming, plan
-from components.model import Fleet
-from components.settings import StackSettings
-from policy.secretsmanager import (
+from agentfleet.core import iam_documents as iam
+from agentfleet.core import naming
+from agentfleet.core import plan
+from agentfleet.core.model import Fleet
+from agentfleet.core.settings import StackSettings
+from agentfleet.policy.secretsmanager import (
     no_literal_secret_values,
     one_reader_per_secret,
     secret_encrypted_with_cmk,

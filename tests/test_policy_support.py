@@ -2,7 +2,7 @@
 
 Props are wrapped in pulumi-policy's `unknown_checking_proxy` (as the engine does), unknown
 values use the engine's sentinel, and compliant documents come from the project's own builders
-(`components.plan`, `components.vault`), so "compliant" means "what the program generates".
+(`agentfleet.core.plan`, `agentfleet.core.vault_policies`), so "compliant" means "what the program generates".
 No test lives here.
 """
 
@@ -23,10 +23,12 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from components import iam, naming, plan
-from components.model import Fleet, ResolvedAgent
-from components.settings import StackSettings
-from policy.layout import policy_config
+from agentfleet.core import iam_documents as iam
+from agentfleet.core import naming
+from agentfleet.core import plan
+from agentfleet.core.model import Fleet, ResolvedAgent
+from agentfleet.core.settings import StackSettings
+from agentfleet.policy.layout import policy_config
 
 UNKNOWN = UNKNOWN_STRING_VALUE
 """What the engine sends for a value computed during the update (preview)."""
@@ -146,7 +148,7 @@ def fleet_stack(s: StackSettings, fleet: Fleet, *, rotation: bool = True) -> Sta
 
 
 def rotation_role_policy(s: StackSettings, agent: ResolvedAgent) -> str:
-    """A per-agent rotation role's policy, built from the typed statements of components.iam."""
+    """A per-agent rotation role's policy, built from the typed statements of agentfleet.core.iam_documents."""
     arns = plan.agent_secret_arns(s, agent)
     return iam.Document((
         iam.Statement("RotateOwnSecrets", iam.ROTATION_SECRET_ACTIONS, tuple(arns)),

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from pulumi_policy import EnforcementLevel
 
-from components import naming
-from components.model import Fleet
-from components.settings import StackSettings
-from policy.tagging import required_tags
+from agentfleet.core import naming
+from agentfleet.core.model import Fleet
+from agentfleet.core.settings import StackSettings
+from agentfleet.policy.tagging import required_tags
 from tests.test_policy_support import ROLE, ROLE_POLICY, SECRET, UNKNOWN, config_for, validate_resource
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from components import naming
-from components.model import Fleet
-from components.settings import StackSettings
-from components.vault import agent_policy_hcl, agent_policy_paths
-from policy.vault import HclError, parse_policy, vault_policy_confined
+from agentfleet.core import naming
+from agentfleet.core.model import Fleet
+from agentfleet.core.settings import StackSettings
+from agentfleet.core.vault_policies import agent_policy_hcl, agent_policy_paths
+from agentfleet.policy.vault import HclError, parse_policy, vault_policy_confined
 from tests.test_policy_support import UNKNOWN, VAULT_POLICY, config_for, validate_resource
 
 

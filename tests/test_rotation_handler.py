@@ -14,12 +14,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from rotation import credential, ledger
-from rotation.config import Config
-from rotation.errors import GuardError, ManualRotationRequired, ProviderError, RotationInProgress, SweepError
-from rotation.handler import Deps, handle
-from rotation.logs import LOGGER_NAME
-from rotation.strategies import Strategy, build_strategy
+from agentfleet.rotation import credential, ledger
+from agentfleet.rotation.config import Config
+from agentfleet.rotation.errors import GuardError, ManualRotationRequired, ProviderError, RotationInProgress, SweepError
+from agentfleet.rotation.handler import Deps, handle
+from agentfleet.rotation.logs import LOGGER_NAME
+from agentfleet.rotation.strategies import Strategy, build_strategy
 from tests.test_rotation_fakes import (  # noqa: F401  (fixtures)
     LogCapture,
     ADMIN_SECRET, PROJECT, Clock, FakeOpenAI, Service, StrictSecrets, aws, fake_openai,

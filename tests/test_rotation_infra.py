@@ -1,6 +1,6 @@
 """The rotation components under Pulumi mocks: the real program, with the rotation extension on.
 
-Runs `__main__.py` through `components.mockrun` (offline) for the sample fleet, per-agent and
+Runs `__main__.py` through `agentfleet.runner.mockrun` (offline) for the sample fleet, per-agent and
 shared isolation, and checks what the engine would receive: roles and policies (parsed),
 invoke permissions, SecretRotations, reminder schedules, alarms, the Lambda archive.
 """
@@ -14,18 +14,19 @@ from typing import Any, Iterator
 
 import pytest
 
-from components import fleet as fleet_module
-from components import iam, naming
-from components import rotation_infra
-from components import rotation_plan as rp
-from components.checkrun import check_program
-from components.mockrun import ProgramRun, RegisteredResource, run_program
-from components.model import Fleet
-from components.settings import StackSettings
-from policy.layout import policy_config
-from policy.vault import parse_policy, vault_policy_confined
-from rotation import package
-from rotation.config import VaultTarget, load_config
+from agentfleet.components import fleet as fleet_module
+from agentfleet.core import iam_documents as iam
+from agentfleet.core import naming
+from agentfleet.components import rotation_infra
+from agentfleet.core import rotation_plan as rp
+from agentfleet.runner.checkrun import check_program
+from agentfleet.runner.mockrun import ProgramRun, RegisteredResource, run_program
+from agentfleet.core.model import Fleet
+from agentfleet.core.settings import StackSettings
+from agentfleet.policy.layout import policy_config
+from agentfleet.policy.vault import parse_policy, vault_policy_confined
+from agentfleet.rotation import package
+from agentfleet.rotation.config import VaultTarget, load_config
 from tests.pulumi_harness import (
     AGENT_ACCESS, AGENT_FLEET, ROLE, ROLE_POLICY, SECRET, VAULT_AUTH, VAULT_LOGIN, VAULT_POLICY, json_prop,
 )
@@ -47,7 +48,7 @@ ROTATION_TYPES = {ROTATION, REMINDERS, ROTATION_ENV}
 
 def _run(**config: Any) -> ProgramRun:
     with pytest.MonkeyPatch.context() as mp:
-        modules = tuple(dict.fromkeys((*fleet_module.EXTENSION_MODULES, "components.rotation_infra")))
+        modules = tuple(dict.fromkeys((*fleet_module.EXTENSION_MODULES, "agentfleet.components.rotation_infra")))
         mp.setattr(fleet_module, "EXTENSION_MODULES", modules)
         mp.setattr(rotation_infra, "deploy_date", lambda: DEPLOYED)
         return run_program("dev", config_overrides=config)
@@ -278,7 +279,7 @@ def test_shared_mode_one_function_per_strategy(shared_run: ProgramRun, sample_fl
 
 
 def test_the_program_includes_rotation_by_default() -> None:
-    assert "components.rotation_infra" in fleet_module.EXTENSION_MODULES
+    assert "agentfleet.components.rotation_infra" in fleet_module.EXTENSION_MODULES
     plain = run_program("dev")
     assert len(plain.of_type(ROTATION)) == 3 and len(plain.of_type(REMINDERS)) == 5
 

@@ -8,7 +8,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from rotation import package
+from agentfleet.rotation import package
 
 
 def test_two_builds_give_identical_bytes_and_hash() -> None:

@@ -14,17 +14,19 @@ from typing import Any
 
 import pytest
 
-from components import cli, naming
-from components import rotation_plan as rp
-from components.loader import load_fleet, parse_fleet
-from components.model import PROVIDER_ADAPTERS, Fleet
-from components.plan import NameCollision, check_unique_names
-from components.settings import StackSettings, load_stack_settings
-from policy.arnmatch import SAMPLE_SUFFIX, wildcard_match
-from policy.vault import parse_policy
-from rotation import config as handler_config
-from rotation import vault_sync
-from rotation.config import VaultTarget, load_config
+from agentfleet.cli import main as cli
+from agentfleet.core import naming
+from agentfleet.core import rotation_plan as rp
+from agentfleet.core.loader import load_fleet, parse_fleet
+from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet
+from agentfleet.core.plan import NameCollision, check_unique_names
+from agentfleet.core.settings import StackSettings, load_stack_settings
+from agentfleet.policy.arnmatch import SAMPLE_SUFFIX, wildcard_match
+from agentfleet.policy.vault import parse_policy
+from agentfleet.rotation import config as handler_config
+from agentfleet.rotation import vault_sync
+from agentfleet.rotation.config import VaultTarget, load_config
+from tests.conftest import ROOT
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/abcd"
 
@@ -409,7 +411,7 @@ def test_failure_metric_counts_revoke_and_vault_sync_failures() -> None:
     assert re.fullmatch(r'\{ \(\$\.event = "[a-z_]+"\)( \|\| \(\$\.event = "[a-z_]+"\))* \}', pattern)
     assert re.findall(r'\$\.event = "([a-z_]+)"', pattern) == ["revoke_failed", "vault_sync_failed"]
     assert rp.VAULT_SYNC_FAILED_EVENT == vault_sync.SYNC_FAILED_EVENT
-    dev = load_stack_settings(Path(__file__).resolve().parent.parent / "Pulumi.dev.yaml", "dev")
+    dev = load_stack_settings(ROOT / "Pulumi.dev.yaml", "dev")
     assert "Vault" in rp.revoke_failures_alarm(dev).description
 
 
@@ -460,13 +462,13 @@ def test_emergency_rotate_verb_prints_the_command(root: Path) -> None:
                     io.StringIO(), err) == 1
     assert "rotated by a human" in err.getvalue()
     assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm"], io.StringIO(), io.StringIO()) == 2
-    ran = subprocess.run([sys.executable, "-m", "components", "emergency-rotate", str(root / "agents.yaml"),
+    ran = subprocess.run([sys.executable, "-m", "agentfleet", "emergency-rotate", str(root / "agents.yaml"),
                           "--agent", "crm", "--credential", "openai"], capture_output=True, text=True, cwd=root, check=False)
     assert ran.returncode == 0 and plan.command in ran.stdout.splitlines()
 
 
-def test_the_docs_show_the_exact_command(root: Path) -> None:
+def test_the_docs_show_the_exact_command(root: Path, repo: Path) -> None:
     dev = load_stack_settings(root / "Pulumi.dev.yaml", "dev")
     plan = rp.emergency_rotation(dev, load_fleet(root / "agents.yaml"), "research", "openai")
-    text = (root / "docs" / "rotation.md").read_text(encoding="utf-8")
+    text = (repo / "docs" / "rotation.md").read_text(encoding="utf-8")
     assert plan.command in " ".join(text.replace("\\\n", " ").split())

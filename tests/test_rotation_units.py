@@ -11,13 +11,13 @@ from typing import Any
 import boto3
 import pytest
 
-from components.model import ROTATION_STRATEGIES
-from rotation import age, credential
-from rotation.config import DEFAULT_OPENAI_BASE_URL, Config, load_config
-from rotation.errors import ConfigError, GuardError, ProviderError
-from rotation.handler import Deps, handle, lambda_handler
-from rotation.openai_admin import OpenAIStrategy
-from rotation.strategies import STRATEGY_NAMES, GeneratedStrategy, build_strategy
+from agentfleet.core.model import ROTATION_STRATEGIES
+from agentfleet.rotation import age, credential
+from agentfleet.rotation.config import DEFAULT_OPENAI_BASE_URL, Config, load_config
+from agentfleet.rotation.errors import ConfigError, GuardError, ProviderError
+from agentfleet.rotation.handler import Deps, handle, lambda_handler
+from agentfleet.rotation.openai_admin import OpenAIStrategy
+from agentfleet.rotation.strategies import STRATEGY_NAMES, GeneratedStrategy, build_strategy
 from tests.test_rotation_fakes import (  # noqa: F401  (fixtures)
     ADMIN_SECRET, PROJECT, REGION, FakeOpenAI, Service, aws, fake_openai,
 )

@@ -34,19 +34,19 @@ import hvac.exceptions
 import pytest
 from botocore.credentials import Credentials
 
-from components import naming
-from components import rotation_plan as rp
-from components.loader import parse_fleet
-from components.model import Fleet
-from components.plan import vault_policy
-from components.settings import StackSettings
-from rotation import credential, ledger, vault_sync
-from rotation.config import Config, VaultTarget, load_config
-from rotation.errors import ConfigError
-from rotation.handler import Deps, EmergencyIncomplete, handle
-from rotation.logs import LOGGER_NAME
-from rotation.strategies import Strategy, build_strategy
-from rotation.vault_sync import AwsIamLogin, TokenLogin, VaultClient, VaultError, VaultNotConfigured, VaultWriter
+from agentfleet.core import naming
+from agentfleet.core import rotation_plan as rp
+from agentfleet.core.loader import parse_fleet
+from agentfleet.core.model import Fleet
+from agentfleet.core.plan import vault_policy
+from agentfleet.core.settings import StackSettings
+from agentfleet.rotation import credential, ledger, vault_sync
+from agentfleet.rotation.config import Config, VaultTarget, load_config
+from agentfleet.rotation.errors import ConfigError
+from agentfleet.rotation.handler import Deps, EmergencyIncomplete, handle
+from agentfleet.rotation.logs import LOGGER_NAME
+from agentfleet.rotation.strategies import Strategy, build_strategy
+from agentfleet.rotation.vault_sync import AwsIamLogin, TokenLogin, VaultClient, VaultError, VaultNotConfigured, VaultWriter
 from tests.openbao_server import OpenBao, mount_kv_v2, outcome
 from tests.test_rotation_fakes import (  # noqa: F401  (fixtures)
     LogCapture,

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import main
-from components.model import Fleet
-from components.plan import build_plan
-from components.scan import Finding, is_env_file, scan_paths
-from components.settings import StackSettings
+from agentfleet.cli.main import main
+from agentfleet.core.model import Fleet
+from agentfleet.core.plan import build_plan
+from agentfleet.review.scan import Finding, is_env_file, scan_paths
+from agentfleet.core.settings import StackSettings
 
 ALNUM = string.ascii_letters + string.digits
 UPPER = string.ascii_uppercase + string.digits

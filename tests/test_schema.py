@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from components.cli import main
-from components.cmd_review import SCHEMA_FILE, fleet_json_schema, schema_text
-from components.loader import FleetError, parse_fleet
-from components.model import ROTATION_STRATEGIES, FleetFile
+from agentfleet.cli.main import main
+from agentfleet.cli.cmd_review import SCHEMA_FILE, fleet_json_schema, schema_text
+from agentfleet.core.loader import FleetError, parse_fleet
+from agentfleet.core.model import ROTATION_STRATEGIES, FleetFile
 
 HINT = f"# yaml-language-server: $schema=./{SCHEMA_FILE}"
 SUPPORTED = {
@@ -108,10 +108,10 @@ def load_yaml(text: str) -> Any:
     return json.loads(json.dumps(YAML(typ="safe").load(text)))
 
 
-def test_committed_schema_is_up_to_date(root: Path) -> None:
-    committed = (root / SCHEMA_FILE).read_text()
+def test_committed_schema_is_up_to_date(repo: Path) -> None:
+    committed = (repo / SCHEMA_FILE).read_text()
     assert committed == schema_text(), (
-        f"{SCHEMA_FILE} is stale: run `.venv/bin/python -m components schema > {SCHEMA_FILE}` and commit it"
+        f"{SCHEMA_FILE} is stale: run `.venv/bin/agentfleet schema > {SCHEMA_FILE}` and commit it"
     )
     code, out, err = run("schema")
     assert (code, out, err) == (0, committed, "")
@@ -135,12 +135,12 @@ def test_mini_validator_covers_every_keyword_the_schema_uses() -> None:
     assert keywords(fleet_json_schema()) <= SUPPORTED
 
 
-def test_agents_yaml_carries_the_hint_and_validates(root: Path) -> None:
+def test_agents_yaml_carries_the_hint_and_validates(root: Path, repo: Path) -> None:
     text = (root / "agents.yaml").read_text()
     assert text.splitlines()[0] == HINT
-    assert (root / SCHEMA_FILE).is_file()
+    assert (repo / SCHEMA_FILE).is_file()
     data = load_yaml(text)
-    schema = json.loads((root / SCHEMA_FILE).read_text())
+    schema = json.loads((repo / SCHEMA_FILE).read_text())
     assert errors(data, schema, schema) == []
     FleetFile.model_validate_json(json.dumps(data), strict=True)  # the model the schema came from
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from components.settings import SettingsError, load_stack_settings, settings_from_config
+from agentfleet.core.settings import SettingsError, load_stack_settings, settings_from_config
 
 
 def write(tmp_path: Path, body: str) -> Path:

@@ -1,0 +1,58 @@
+"""`agentfleet check [--stack STACK] [--format text|json]`: the policy pack, offline.
+
+Runs the Pulumi program under the mock runtime and applies every policy of `policy/` to what it
+declares (agentfleet/runner/checkrun.py). Exit 1 when a mandatory policy is violated (or the fleet,
+settings or program are invalid), 0 otherwise; advisory violations are printed but pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, TextIO
+
+from agentfleet.runner import checkrun
+from agentfleet.cli.main import EXIT_INVALID, EXIT_OK, EXIT_USAGE, read_fleet
+from agentfleet.cli.cmd_program import add_program_args, program_inputs
+from agentfleet.policy.layout import policy_config
+
+
+def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    inputs = program_inputs(args, err)
+    fleet, settings = inputs.fleet, inputs.settings
+    pack_config: dict[str, Any] = {}
+    if args.policy_config:
+        try:
+            pack_config = checkrun.load_pack_config(args.policy_config)
+            checkrun.split_config(pack_config)
+        except (OSError, ValueError) as exc:
+            print(f"{args.policy_config}: {exc}", file=err)
+            return EXIT_USAGE
+    layout_config = policy_config(settings, fleet.classifications)
+    if args.print_policy_config:
+        out.write(json.dumps(checkrun.engine_policy_config(layout_config), indent=2) + "\n")
+        return EXIT_OK
+    try:
+        run = inputs.run()
+    except Exception as exc:  # the program's own error, as the engine would report it
+        print(f"check failed: the program did not run: {type(exc).__name__}: {exc}", file=err)
+        return EXIT_INVALID
+    result = checkrun.check_program(run, layout_config, pack_config)
+    out.write(checkrun.render_json(result) if args.format == "json" else checkrun.render_text(result))
+    return result.exit_code
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "check",
+        help="apply the CrossGuard policy pack to the program offline; exit 1 on a mandatory violation",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_program_args(p)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--policy-config", metavar="FILE",
+                   help="policy config JSON, as for `pulumi preview --policy-pack-config` (enforcement levels)")
+    p.add_argument("--print-policy-config", action="store_true",
+                   help="print the policy config file for `pulumi preview --policy-pack policy --policy-pack-config FILE` and exit")
+    p.set_defaults(func=_check)

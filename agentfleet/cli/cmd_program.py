@@ -1,0 +1,48 @@
+"""What the verbs that run the Pulumi program offline (`preview`, `check`) share.
+
+Both take `--stack`/`--fleet`, read the fleet and the stack settings with the same errors and
+exit codes as `validate`/`plan` before anything runs, and then run the real program via mockrun.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from agentfleet.runner import mockrun
+from agentfleet.cli.main import STACK_HELP, add_project_arg, project_dir, read_fleet, read_settings
+from agentfleet.core.model import Fleet
+from agentfleet.core.project import FLEET_FILE_KEY, fleet_file_path
+from agentfleet.core.settings import PROJECT, StackSettings
+
+
+@dataclass(frozen=True)
+class ProgramInputs:
+    root: Path
+    stack: str
+    fleet_path: Path
+    fleet: Fleet
+    settings: StackSettings
+
+    def run(self) -> mockrun.ProgramRun:
+        return mockrun.run_program(
+            self.stack, root=self.root, config_overrides={f"{PROJECT}:{FLEET_FILE_KEY}": str(self.fleet_path)}
+        )
+
+
+def add_program_args(p: Any) -> None:
+    p.add_argument("--stack", default="dev", help=STACK_HELP)
+    p.add_argument("--fleet", metavar="FILE", help=f"fleet file (default: config {PROJECT}:{FLEET_FILE_KEY} or agents.yaml)")
+    add_project_arg(p)
+
+
+def program_inputs(args: argparse.Namespace, err: TextIO) -> ProgramInputs:
+    """Fleet and settings exactly as the program will see them, or exit with their errors."""
+    root = project_dir(args)
+    settings = read_settings(root, args.stack, err)
+    config = mockrun.stack_config(args.stack, root)
+    fleet_path = Path(args.fleet).resolve() if args.fleet else fleet_file_path(root, config.get(f"{PROJECT}:{FLEET_FILE_KEY}"))
+    fleet = read_fleet(str(fleet_path), err)
+    return ProgramInputs(root, args.stack, fleet_path, fleet, settings)

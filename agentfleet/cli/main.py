@@ -1,0 +1,169 @@
+"""The offline CLI. Exit codes: 0 ok, 1 invalid input or a finding, 2 usage error.
+
+Every verb reads the fleet through `load_fleet`, so an invalid file gives the same
+`FILE:LINE: message` lines and exit 1 everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence, TextIO
+
+from agentfleet.core.loader import FleetError, load_fleet
+from agentfleet.core.model import Fleet
+from agentfleet.core.plan import NameCollision, build_plan, plan_json
+from agentfleet.core.project import find_project_dir, stack_file
+from agentfleet.core.settings import SettingsError, StackSettings, load_stack_settings
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+STACK_HELP = "reads Pulumi.<STACK>.yaml of the project (default: dev)"
+
+# Modules that add verbs: each defines `register(subparsers)` and sets `func` on its parser.
+COMMAND_MODULES: tuple[str, ...] = ("agentfleet.cli.cmd_review", "agentfleet.cli.cmd_preview", "agentfleet.cli.cmd_check", "agentfleet.cli.cmd_rotation")
+
+
+class CliExit(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+def read_fleet(path: str, err: TextIO) -> Fleet:
+    """Load or exit: 1 with every problem for an invalid file, 2 when it cannot be read."""
+    try:
+        return load_fleet(path)
+    except FleetError as exc:
+        for p in exc.problems:
+            print(p, file=err)
+        print(f"{path}: {len(exc.problems)} problem(s); nothing was planned", file=err)
+        raise CliExit(EXIT_INVALID) from None
+    except OSError as exc:
+        print(f"{path}: cannot read fleet file: {exc.strerror}", file=err)
+        raise CliExit(EXIT_USAGE) from None
+
+
+def add_project_arg(p: argparse.ArgumentParser) -> None:
+    """`--project DIR`: the Pulumi project whose `Pulumi.<STACK>.yaml` every verb reads."""
+    p.add_argument(
+        "--project", "--root", dest="project", metavar="DIR",
+        help="the Pulumi project (default: the nearest folder with a Pulumi.yaml, from here up)",
+    )
+
+
+def project_dir(args: argparse.Namespace) -> Path:
+    """The one rule for where stack settings come from, shared by every verb."""
+    given = getattr(args, "project", None)
+    return Path(given).resolve() if given else find_project_dir()
+
+
+def read_settings(project: Path, stack: str, err: TextIO) -> StackSettings:
+    try:
+        return load_stack_settings(stack_file(project, stack), stack)
+    except SettingsError as exc:
+        for p in exc.problems:
+            print(p, file=err)
+        raise CliExit(EXIT_INVALID) from None
+
+
+def read_plan(fleet_path: str, project: Path, stack: str, err: TextIO) -> dict[str, Any]:
+    fleet = read_fleet(fleet_path, err)
+    settings = read_settings(project, stack, err)
+    try:
+        return build_plan(fleet, settings)
+    except NameCollision as exc:
+        print(f"{fleet_path}:0: {exc}", file=err)
+        raise CliExit(EXIT_INVALID) from None
+
+
+def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    fleet = read_fleet(args.file, err)
+    creds = sum(len(a.credentials) for a in fleet.agents)
+    print(f"{args.file}: ok ({len(fleet.agents)} agents, {creds} credentials)", file=out)
+    return EXIT_OK
+
+
+def _runtime_words(trust: dict[str, Any]) -> str:
+    stmt = trust["Statement"][0]
+    principal = stmt["Principal"]
+    if "Service" in principal:
+        return f"service {principal['Service']}"
+    if "AWS" in principal:
+        roles = principal["AWS"] if isinstance(principal["AWS"], list) else [principal["AWS"]]
+        return "roles " + ", ".join(r.split(":role/")[-1] for r in roles)
+    sub = stmt["Condition"]["StringEquals"]
+    return "github " + str(next(v for k, v in sub.items() if k.endswith(":sub")))
+
+
+def plan_table(plan: dict[str, Any]) -> str:
+    lines = [
+        f"stack {plan['stack']}  environment {plan['environment']}  "
+        f"{plan['aws_region']} / {plan['aws_account_id']}  kms {plan['kms_key_alias']}",
+        "",
+    ]
+    for a in plan["agents"]:
+        state = "  [PAUSED: all access denied]" if a["paused"] else ""
+        lines.append(f"{a['name']}  (owner {a['owner']}){state}")
+        lines.append(f"  role         {a['iam_role_name']}  <- {_runtime_words(a['trust_policy'])}")
+        lines.append(f"  vault policy {a['vault_policy_name']}")
+        for c in a["credentials"]:
+            where = []
+            if c["secret_name"]:
+                where.append(f"aws:{c['secret_name']}")
+            if c["vault_path"]:
+                where.append(f"vault:{c['vault_mount']}/{c['vault_path']}")
+            lines.append(
+                f"  - {c['name']:<16} {c['service']:<11} {c['type']:<11} {c['classification']:<13} "
+                f"{c['rotation_strategy']:>9}/{c['rotation_days']}d  {'  '.join(where)}"
+            )
+        lines.append("")
+    n = sum(len(a["credentials"]) for a in plan["agents"])
+    lines.append(f"{len(plan['agents'])} agents, {n} credentials")
+    return "\n".join(lines) + "\n"
+
+
+def _plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    plan = read_plan(args.file, project_dir(args), args.stack, err)
+    out.write(plan_json(plan) if args.format == "json" else plan_table(plan))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentfleet",
+        description="Per-agent least-privilege credentials: offline checks and plans of agents.yaml.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("validate", help="check a fleet file; one FILE:LINE: message per problem")
+    p.add_argument("file", metavar="FILE")
+    p.set_defaults(func=_validate)
+    p = sub.add_parser("plan", help="print every name, path and policy the fleet gets on a stack")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--stack", default="dev", help=STACK_HELP)
+    add_project_arg(p)
+    p.add_argument("--format", choices=("json", "table"), default="table")
+    p.set_defaults(func=_plan)
+    for mod in COMMAND_MODULES:
+        importlib.import_module(mod).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+        return int(exc.code or 0)
+    func: Callable[[argparse.Namespace, TextIO, TextIO], int] = args.func
+    try:
+        return func(args, out, err)
+    except CliExit as exc:
+        return exc.code
+
+
+def run() -> None:
+    """Console-script entry point (`agentfleet ...`)."""
+    sys.exit(main())

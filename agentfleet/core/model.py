@@ -1,0 +1,172 @@
+"""The fleet model: what `agents.yaml` may say, as frozen pydantic objects.
+
+Only `agentfleet.core.loader.load_fleet` builds these from a file, so a value of type `Fleet` has
+passed every check (schema, cross-field rules, secret-shaped strings). Nothing here imports
+Pulumi: the CLI, the policy pack and the builders use the model without the engine.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+FORMAT_VERSION = 1
+
+# Built-in classes and their maximum rotation age in days. A fleet file may add classes and
+# tighten these, never loosen them.
+BUILTIN_CLASSIFICATIONS: dict[str, int] = {
+    "internal": 90,
+    "confidential": 90,
+    "customer-data": 30,
+    "payments": 30,
+}
+
+# Rotation strategies. `manual`: a human mints the key, the stack reminds them. `generated`:
+# the project owns the value (random). Every other name is a provider adapter implemented in
+# the `rotation` package (it mints and revokes keys through the provider's admin API).
+ROTATION_STRATEGIES: tuple[str, ...] = ("manual", "generated", "openai")
+PROVIDER_ADAPTERS: tuple[str, ...] = tuple(s for s in ROTATION_STRATEGIES if s not in ("manual", "generated"))
+
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])$")
+NAME_RULE = "2-40 characters of a-z, 0-9 and '-', starting and ending with a letter or digit"
+
+Name = Annotated[str, StringConstraints(pattern=NAME_RE.pattern)]
+Days = Annotated[int, Field(ge=1, le=1000)]
+
+
+# Where a credential lives: AWS Secrets Manager or a Vault/OpenBao KV v2 mount.
+Store = Literal["aws", "vault"]
+STORES: tuple[Store, ...] = ("aws", "vault")
+CredentialType = Literal["api_key", "oauth_token", "secret_key", "token", "password"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Rotation(_Strict):
+    strategy: str = "manual"
+    days: Days | None = None
+    """Maximum age in days; defaults to the classification's maximum and may not exceed it."""
+
+
+class Credential(_Strict):
+    name: Name
+    service: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
+    """The external service it authenticates to (openai, stripe, salesforce ...)."""
+    type: CredentialType
+    classification: str = "internal"
+    rotation: Rotation = Rotation()
+    stores: tuple[Store, ...] | None = Field(default=None, min_length=1)
+    description: str | None = None
+
+
+class GithubOidc(_Strict):
+    repository: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+    ref: Annotated[str, StringConstraints(pattern=r"^refs/(heads|tags)/[A-Za-z0-9_./-]+$")] | None = None
+    environment: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> "GithubOidc":
+        if (self.ref is None) == (self.environment is None):
+            raise ValueError(
+                "github_oidc needs exactly one of `ref` (e.g. refs/heads/main) or `environment`:"
+                " trusting every ref of a repository lets any branch assume the role"
+            )
+        return self
+
+
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
+SERVICE_RE = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com(\.cn)?$")
+
+
+class Runtime(_Strict):
+    """Who may assume the agent's role: exactly one kind."""
+
+    service: str | None = None
+    role_arns: tuple[str, ...] | None = Field(default=None, min_length=1)
+    github_oidc: GithubOidc | None = None
+
+    @property
+    def kind(self) -> Literal["service", "role_arns", "github_oidc"]:
+        if self.service is not None:
+            return "service"
+        if self.role_arns is not None:
+            return "role_arns"
+        return "github_oidc"
+
+
+class Agent(_Strict):
+    name: Name
+    owner: str | None = None
+    description: str | None = None
+    runtime: Runtime
+    paused: bool = False
+    credentials: tuple[Credential, ...] = Field(min_length=1)
+
+
+class Defaults(_Strict):
+    owner: str | None = None
+    stores: tuple[Store, ...] = Field(default=STORES, min_length=1)
+
+
+class ClassificationSpec(_Strict):
+    max_rotation_days: Days
+
+
+class FleetFile(_Strict):
+    """The file exactly as written (before defaults are applied)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    schema_hint: str | None = Field(default=None, alias="$schema")
+    version: Literal[1]
+    defaults: Defaults = Defaults()
+    classifications: dict[Name, ClassificationSpec] = {}
+    agents: tuple[Agent, ...] = Field(min_length=1)
+
+
+# ---- the resolved model: defaults applied, every credential knows its class and stores ----
+
+
+class ResolvedCredential(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    service: str
+    type: CredentialType
+    classification: str
+    max_rotation_days: int
+    rotation_strategy: str
+    rotation_days: int
+    stores: tuple[Store, ...]
+    description: str | None = None
+
+
+class ResolvedAgent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    owner: str
+    description: str | None
+    runtime: Runtime
+    paused: bool
+    credentials: tuple[ResolvedCredential, ...]
+
+
+class Fleet(BaseModel):
+    """A validated fleet. Agents keep file order; builders sort where order must not matter."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    classifications: dict[str, int]
+    agents: tuple[ResolvedAgent, ...]
+
+    def agent(self, name: str) -> ResolvedAgent:
+        for a in self.agents:
+            if a.name == name:
+                return a
+        raise KeyError(name)

@@ -1,0 +1,274 @@
+"""Every name and path of the layout, computed in this one module.
+
+Names derive from (prefix, environment, agent, credential) only, never from list positions, so
+adding, removing or reordering agents never renames another agent's resources. Names that are
+fine for the fleet file but too long for AWS are shortened deterministically (truncate + hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from agentfleet.core.settings import StackSettings
+
+ROLE_NAME_MAX = 64  # IAM role name limit
+MANAGED_BY = "agentfleet"
+"""Value of the `managed-by` tag on every resource this project creates."""
+
+
+def shorten(name: str, limit: int) -> str:
+    """Keep `name` if it fits; else truncate and append 8 hex chars of its SHA-256 (unique)."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: limit - 9].rstrip('-')}-{digest}"
+
+
+def role_name(s: StackSettings, agent: str) -> str:
+    return shorten(f"{s.secret_prefix}-{s.environment}-{agent}", ROLE_NAME_MAX)
+
+
+def rotation_role_name(s: StackSettings, agent: str) -> str:
+    return shorten(f"{s.secret_prefix}-{s.environment}-{agent}-rotation", ROLE_NAME_MAX)
+
+
+def shared_rotation_role_name(s: StackSettings, strategy: str) -> str:
+    return shorten(f"{s.secret_prefix}-{s.environment}-rotation-{strategy}", ROLE_NAME_MAX)
+
+
+def role_arn(s: StackSettings, name: str) -> str:
+    """Roles are created without a path, so their ARN follows from the name: no lookup needed."""
+    return f"arn:{s.partition}:iam::{s.aws_account_id}:role/{name}"
+
+
+def secret_env_prefix(s: StackSettings) -> str:
+    """Every managed secret's name starts with this (the age reporter lists by it)."""
+    return f"{s.secret_prefix}/{s.environment}/"
+
+
+def secret_name(s: StackSettings, agent: str, credential: str) -> str:
+    return f"{secret_env_prefix(s)}{agent}/{credential}"
+
+
+def secret_arn_pattern(s: StackSettings, agent: str, credential: str) -> str:
+    """The secret's ARN with AWS's 6-character random suffix as `??????`: this secret only."""
+    return (
+        f"arn:{s.partition}:secretsmanager:{s.aws_region}:{s.aws_account_id}:secret:"
+        f"{secret_name(s, agent, credential)}-??????"
+    )
+
+
+def vault_path(s: StackSettings, agent: str, credential: str) -> str:
+    """Path under the KV v2 mount (the API adds `data/` or `metadata/` after the mount)."""
+    return f"{s.environment}/{agent}/{credential}"
+
+
+def vault_agent_prefix(s: StackSettings, agent: str) -> str:
+    """The agent's folder; the trailing slash keeps `bill/` from matching `billing/`."""
+    return f"{s.environment}/{agent}/"
+
+
+def vault_policy_name(s: StackSettings, agent: str) -> str:
+    return f"{s.secret_prefix}-{s.environment}-{agent}"
+
+
+def vault_auth_role_name(s: StackSettings, agent: str) -> str:
+    return f"{s.secret_prefix}-{s.environment}-{agent}"
+
+
+def kms_alias(s: StackSettings) -> str:
+    return f"alias/{s.secret_prefix}-{s.environment}"
+
+
+def metrics_namespace(s: StackSettings, agent: str) -> str:
+    """CloudWatch namespace an agent may publish its own call counts to."""
+    return f"AgentFleet/{s.environment}/{agent}"
+
+
+def kms_key_placeholder(s: StackSettings) -> str:
+    """Stands for the environment key's ARN in offline plans (the real one exists after `up`)."""
+    return f"arn:{s.partition}:kms:{s.aws_region}:{s.aws_account_id}:key/<{kms_alias(s)}>"
+
+
+TAG_AGENT, TAG_OWNER, TAG_ENVIRONMENT, TAG_CLASSIFICATION, TAG_MANAGED_BY = (
+    "agent", "owner", "environment", "classification", "managed-by",
+)
+SHARED_AGENT_TAG = "_shared"
+REQUIRED_TAGS = (TAG_AGENT, TAG_OWNER, TAG_ENVIRONMENT, TAG_MANAGED_BY)
+
+
+def tags(
+    s: StackSettings, *, agent: str | None = None, owner: str | None = None,
+    classification: str | None = None, extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The tag set of a resource. Environment-wide resources carry agent `_shared` (no agent name can start with `_`)."""
+    out = {
+        TAG_AGENT: agent or SHARED_AGENT_TAG,
+        TAG_OWNER: owner or "platform",
+        TAG_ENVIRONMENT: s.environment,
+        TAG_MANAGED_BY: MANAGED_BY,
+    }
+    if classification is not None:
+        out[TAG_CLASSIFICATION] = classification
+    out.update(extra or {})
+    return dict(sorted(out.items()))
+
+
+def audit_namespace(s: StackSettings, agent: str) -> str:
+    """CloudTrail-derived metrics of one agent; agents cannot write here (only to their own)."""
+    return f"AgentFleetAudit/{s.environment}/{agent}"
+
+
+def alarm_name(s: StackSettings, agent: str, kind: str) -> str:
+    return f"{s.secret_prefix}-{s.environment}-{agent}-{kind}"
+
+
+def alarm_topic_name(s: StackSettings) -> str:
+    return f"{s.secret_prefix}-{s.environment}-alerts"
+
+
+def trail_name(s: StackSettings) -> str:
+    return f"{s.secret_prefix}-{s.environment}-trail"
+
+
+def trail_log_group_name(s: StackSettings) -> str:
+    return f"/{s.secret_prefix}/{s.environment}/cloudtrail"
+
+
+def trail_bucket_name(s: StackSettings) -> str:
+    """S3 names are global: the account id keeps two accounts' trails apart."""
+    return f"{s.secret_prefix}-{s.environment}-trail-{s.aws_account_id}"
+
+
+def trail_arn(s: StackSettings) -> str:
+    return f"arn:{s.partition}:cloudtrail:{s.aws_region}:{s.aws_account_id}:trail/{trail_name(s)}"
+
+
+def log_group_arn(s: StackSettings, name: str) -> str:
+    return f"arn:{s.partition}:logs:{s.aws_region}:{s.aws_account_id}:log-group:{name}"
+
+
+def alarm_topic_arn(s: StackSettings) -> str:
+    return f"arn:{s.partition}:sns:{s.aws_region}:{s.aws_account_id}:{alarm_topic_name(s)}"
+
+
+def trail_logs_role_name(s: StackSettings) -> str:
+    return shorten(f"{s.secret_prefix}-{s.environment}-trail-logs", ROLE_NAME_MAX)
+
+
+# ---- Pulumi logical names (URN names) of the components' resources ----
+# Agent and credential names cannot contain '/', so `<agent>/<credential>/<what>` is unambiguous
+# where `<agent>-<credential>-<what>` is not (agent `a` + credential `b-c` vs agent `a-b` + `c`).
+# They depend on nothing else: adding, removing or reordering agents renames nothing.
+
+FLEET_COMPONENT = "fleet"
+ENVIRONMENT_COMPONENT = "environment"
+INLINE_POLICY_NAME = "agentfleet-least-privilege"
+"""Name of the agent role's inline policy (inline names are per role)."""
+INITIAL_VERSION_STAGE = "agentfleet-initial"
+"""Staging label of a generated secret's first version: AWS makes the first version AWSCURRENT
+by itself, and a label keeps the version from being deprecated and deleted, so Pulumi never
+sees it vanish and never writes it again over a rotated value."""
+VAULT_VALUE_KEY = "value"
+"""Key of the credential inside its Vault KV v2 secret (`bao kv get -field=value ...`)."""
+
+
+def logical_agent(agent: str, what: str) -> str:
+    return f"{agent}/{what}"
+
+
+def logical_credential(agent: str, credential: str, what: str) -> str:
+    return f"{agent}/{credential}/{what}"
+
+
+def account_root_arn(s: StackSettings) -> str:
+    """The account principal: in a key policy it delegates access control to IAM policies."""
+    return f"arn:{s.partition}:iam::{s.aws_account_id}:root"
+
+
+def kms_key_description(s: StackSettings) -> str:
+    return f"agentfleet {s.environment}: encrypts every agent secret of the environment"
+
+
+# ---- rotation (agentfleet/core/rotation_plan.py, components/rotation_infra.py) ----
+
+SHARED_SECRET_FOLDER = "_rotation"
+"""Folder of environment-level rotation secrets (provider admin keys): no agent name starts with `_`."""
+
+
+def rotation_function_name(s: StackSettings, agent: str) -> str:
+    """Per-agent rotation Lambda: same name as its role (Lambda names are also <= 64 chars)."""
+    return rotation_role_name(s, agent)
+
+
+def shared_rotation_function_name(s: StackSettings, strategy: str) -> str:
+    return shared_rotation_role_name(s, strategy)
+
+
+def rotation_vault_name(rotation_role: str) -> str:
+    """The Vault policy and AWS-auth role of a rotation function: its IAM role's name. Never an agent's
+    Vault name (`<prefix>-<env>-<agent>`): that string is also the agent's role name whenever it is
+    short enough to equal a rotation role name, and `plan.check_unique_names` refuses those clashes."""
+    return rotation_role
+
+
+def lambda_log_group_name(function_name: str) -> str:
+    """The log group Lambda writes to; created by the stack so it has a retention and tags."""
+    return f"/aws/lambda/{function_name}"
+
+
+def lambda_function_arn(s: StackSettings, function_name: str) -> str:
+    return f"arn:{s.partition}:lambda:{s.aws_region}:{s.aws_account_id}:function:{function_name}"
+
+
+def rotation_metrics_namespace(s: StackSettings) -> str:
+    """Rotation health metrics of the environment (secret age, revoke failures)."""
+    return f"AgentFleet/{s.environment}/Rotation"
+
+
+def environment_secrets_arn_pattern(s: StackSettings) -> str:
+    """Every secret of the environment: only ever granted with tag conditions (shared rotation mode)."""
+    return f"arn:{s.partition}:secretsmanager:{s.aws_region}:{s.aws_account_id}:secret:{s.secret_prefix}/{s.environment}/*"
+
+
+def provider_admin_secret_name(s: StackSettings, provider: str) -> str:
+    """The provider's admin key (e.g. OpenAI admin API key), read only by rotation functions."""
+    return f"{s.secret_prefix}/{s.environment}/{SHARED_SECRET_FOLDER}/{provider}-admin"
+
+
+def provider_admin_secret_arn_pattern(s: StackSettings, provider: str) -> str:
+    return (
+        f"arn:{s.partition}:secretsmanager:{s.aws_region}:{s.aws_account_id}:secret:"
+        f"{provider_admin_secret_name(s, provider)}-??????"
+    )
+
+
+def environment_functions_arn_pattern(s: StackSettings) -> str:
+    """The environment's Lambda functions (only ever granted with tag conditions)."""
+    return f"arn:{s.partition}:lambda:{s.aws_region}:{s.aws_account_id}:function:{s.secret_prefix}-{s.environment}-*"
+
+
+def rotation_sweep_schedule_name(function_name: str, index: int) -> str:
+    return shorten(f"{function_name}-sweep-{index}", ROLE_NAME_MAX)
+
+
+def reminder_schedule_name(s: StackSettings, agent: str, credential: str) -> str:
+    return shorten(f"{s.secret_prefix}-{s.environment}-{agent}-{credential}-rotate", ROLE_NAME_MAX)
+
+
+def reminder_schedule_group_name(s: StackSettings) -> str:
+    return f"{s.secret_prefix}-{s.environment}-rotation"
+
+
+def scheduler_role_name(s: StackSettings) -> str:
+    """The role EventBridge Scheduler uses for reminders (SNS) and revocation sweeps (Lambda)."""
+    return shorten(f"{s.secret_prefix}-{s.environment}-rotation-scheduler", ROLE_NAME_MAX)
+
+
+def age_reporter_name(s: StackSettings) -> str:
+    """Function and role of the daily secret-age reporter."""
+    return shorten(f"{s.secret_prefix}-{s.environment}-rotation-age", ROLE_NAME_MAX)
+
+
+def age_report_schedule_name(s: StackSettings) -> str:
+    return shorten(f"{s.secret_prefix}-{s.environment}-rotation-age-daily", ROLE_NAME_MAX)

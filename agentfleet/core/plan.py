@@ -1,0 +1,227 @@
+"""The pure builders: from a validated fleet and stack settings to every document and name.
+
+`build_plan` is the single source the CLI (`plan`, `audit`, `diff`), the policy pack, the
+components and the tests read. Each per-agent builder takes plain strings (the KMS key ARN is a
+parameter, because it exists only after deployment; offline plans pass a placeholder).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from agentfleet.core import iam_documents as iam
+from agentfleet.core import naming
+from agentfleet.core.model import ROTATION_STRATEGIES, Fleet, ResolvedAgent, ResolvedCredential
+from agentfleet.core.settings import StackSettings
+from agentfleet.core.vault_policies import agent_policy_hcl
+
+
+def trust_policy(s: StackSettings, agent: ResolvedAgent) -> dict[str, Any]:
+    rt = agent.runtime
+    if rt.kind == "service":
+        assert rt.service is not None
+        stmt = iam.assume_by_service("AgentRuntime", rt.service)
+    elif rt.kind == "role_arns":
+        assert rt.role_arns is not None
+        stmt = iam.assume_by_roles("AgentRuntime", rt.role_arns)
+    else:
+        gh = rt.github_oidc
+        assert gh is not None
+        subject = f"ref:{gh.ref}" if gh.ref else f"environment:{gh.environment}"
+        stmt = iam.assume_by_github("AgentRuntime", s.partition, s.aws_account_id, gh.repository, subject)
+    return iam.Document((stmt,)).to_dict()
+
+
+def aws_credentials(agent: ResolvedAgent) -> tuple[ResolvedCredential, ...]:
+    return tuple(c for c in agent.credentials if "aws" in c.stores)
+
+
+def vault_credentials(agent: ResolvedAgent) -> tuple[ResolvedCredential, ...]:
+    return tuple(c for c in agent.credentials if "vault" in c.stores)
+
+
+def agent_secret_arns(s: StackSettings, agent: ResolvedAgent) -> list[str]:
+    return sorted(naming.secret_arn_pattern(s, agent.name, c.name) for c in aws_credentials(agent))
+
+
+def agent_iam_policy(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -> dict[str, Any]:
+    """Least privilege: read its own secrets, decrypt only via Secrets Manager, own metrics."""
+    statements: list[iam.Statement] = []
+    if agent.paused:
+        statements.append(iam.deny_everything("AgentPaused"))
+    arns = agent_secret_arns(s, agent)
+    if arns:
+        statements.append(iam.secret_read("ReadOwnSecrets", arns))
+        statements.append(iam.kms_decrypt_via_secretsmanager("DecryptOwnSecretsViaSecretsManager", kms_key_arn, s.aws_region))
+    if s.usage_metrics:
+        statements.append(iam.put_own_metrics("PublishOwnUsageMetrics", naming.metrics_namespace(s, agent.name)))
+    return iam.Document(tuple(statements)).to_dict()
+
+
+def rotation_role_for(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -> str | None:
+    """Name of the role that rotates this credential; None for manual ones (a human rotates)."""
+    if cred.rotation_strategy == "manual":
+        return None
+    if s.rotation_isolation == "shared":
+        return naming.shared_rotation_role_name(s, cred.rotation_strategy)
+    return naming.rotation_role_name(s, agent.name)
+
+
+def secret_readers(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -> list[str]:
+    """Every principal ARN allowed to read this secret: agent, its rotator, configured admins."""
+    readers = {naming.role_arn(s, naming.role_name(s, agent.name))}
+    rot = rotation_role_for(s, agent, cred)
+    if rot:
+        readers.add(naming.role_arn(s, rot))
+    readers.update(s.admin_principals)
+    return sorted(readers)
+
+
+def secret_resource_policy(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -> dict[str, Any]:
+    return iam.Document((iam.deny_read_except("DenyReadExceptOwner", secret_readers(s, agent, cred)),)).to_dict()
+
+
+def vault_policy(s: StackSettings, agent: ResolvedAgent) -> str:
+    return agent_policy_hcl(s, agent.name, paused=agent.paused)
+
+
+@dataclass(frozen=True)
+class CredentialPlan:
+    name: str
+    service: str
+    type: str
+    classification: str
+    rotation_strategy: str
+    rotation_days: int
+    stores: list[str]
+    secret_name: str | None
+    vault_mount: str | None
+    vault_path: str | None
+
+
+@dataclass(frozen=True)
+class AgentPlan:
+    name: str
+    owner: str
+    paused: bool
+    iam_role_name: str
+    iam_role_arn: str
+    trust_policy: dict[str, Any]
+    iam_policy: dict[str, Any]
+    vault_policy_name: str
+    vault_policy: str
+    credentials: list[CredentialPlan]
+
+
+def credential_plan(s: StackSettings, agent: ResolvedAgent, c: ResolvedCredential) -> CredentialPlan:
+    in_aws, in_vault = "aws" in c.stores, "vault" in c.stores
+    return CredentialPlan(
+        name=c.name, service=c.service, type=c.type, classification=c.classification,
+        rotation_strategy=c.rotation_strategy, rotation_days=c.rotation_days, stores=list(c.stores),
+        secret_name=naming.secret_name(s, agent.name, c.name) if in_aws else None,
+        vault_mount=s.vault_mount if in_vault else None,
+        vault_path=naming.vault_path(s, agent.name, c.name) if in_vault else None,
+    )
+
+
+def agent_plan(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -> AgentPlan:
+    role = naming.role_name(s, agent.name)
+    return AgentPlan(
+        name=agent.name, owner=agent.owner, paused=agent.paused,
+        iam_role_name=role, iam_role_arn=naming.role_arn(s, role),
+        trust_policy=trust_policy(s, agent),
+        iam_policy=agent_iam_policy(s, agent, kms_key_arn),
+        vault_policy_name=naming.vault_policy_name(s, agent.name),
+        vault_policy=vault_policy(s, agent),
+        credentials=[credential_plan(s, agent, c) for c in agent.credentials],
+    )
+
+
+class NameCollision(ValueError):
+    pass
+
+
+def check_unique_names(s: StackSettings, fleet: Fleet) -> None:
+    """Role names must stay unique, shortened or not, across agent roles, per-agent rotation
+    roles and shared rotation roles (agent `rotation-openai` vs the shared `openai` rotator):
+    a collision would merge two principals' access."""
+    seen: dict[str, str] = {}
+
+    def claim(name: str, owner: str) -> None:
+        if name in seen and seen[name] != owner:
+            raise NameCollision(f"{seen[name]} and {owner} both map to IAM role {name!r}; rename one")
+        seen[name] = owner
+
+    if s.rotation_isolation == "shared":
+        for strategy in ROTATION_STRATEGIES:
+            if strategy != "manual":
+                claim(naming.shared_rotation_role_name(s, strategy), f"the shared {strategy!r} rotation role")
+    for a in fleet.agents:
+        claim(naming.role_name(s, a.name), f"agent {a.name!r}")
+        claim(naming.rotation_role_name(s, a.name), f"the rotation role of agent {a.name!r}")
+
+
+def build_plan(fleet: Fleet, s: StackSettings, kms_key_arn: str | None = None) -> dict[str, Any]:
+    """The plan contract (`plan --format json`): agents sorted by name for stable output."""
+    check_unique_names(s, fleet)
+    key = kms_key_arn or naming.kms_key_placeholder(s)
+    agents = [asdict(agent_plan(s, a, key)) for a in sorted(fleet.agents, key=lambda a: a.name)]
+    return {
+        "stack": s.stack, "environment": s.environment, "aws_region": s.aws_region,
+        "aws_account_id": s.aws_account_id, "secret_prefix": s.secret_prefix,
+        "vault_mount": s.vault_mount, "kms_key_alias": naming.kms_alias(s), "agents": agents,
+    }
+
+
+def plan_json(plan: dict[str, Any]) -> str:
+    return json.dumps(plan, indent=2, sort_keys=False) + "\n"
+
+
+def kms_key_policy(s: StackSettings) -> dict[str, Any]:
+    """The environment key's policy: the account administers it; every use is granted by IAM."""
+    return iam.Document((iam.key_admin_by_account("AccountAdministersKeyViaIam", naming.account_root_arn(s)),)).to_dict()
+
+
+def vault_token_policies(s: StackSettings, agent: ResolvedAgent) -> list[str]:
+    """Policies a Vault login of the agent's role receives; none while paused."""
+    return [] if agent.paused else [naming.vault_policy_name(s, agent.name)]
+
+
+def has_generated_value(rotation_strategy: str) -> bool:
+    """`generated` credentials get their first value from the program; all others from a human."""
+    return rotation_strategy == "generated"
+
+
+@dataclass(frozen=True)
+class ValueCommand:
+    agent: str
+    credential: str
+    store: str
+    command: str
+
+
+def value_commands(plan: dict[str, Any]) -> list[ValueCommand]:
+    """Commands that write each external credential's value out of band, one per store.
+
+    The value is typed at a hidden prompt (`read -rs`) and piped on stdin, so it never lands in
+    the shell history, the process list, a file or the Pulumi state.
+    """
+    out: list[ValueCommand] = []
+    for a in plan["agents"]:
+        for c in a["credentials"]:
+            if has_generated_value(c["rotation_strategy"]):
+                continue
+            if c["secret_name"]:
+                out.append(ValueCommand(a["name"], c["name"], "aws", (
+                    f"read -rs V && printf %s \"$V\" | aws secretsmanager put-secret-value"
+                    f" --region {plan['aws_region']} --secret-id {c['secret_name']}"
+                    f" --secret-string file:///dev/stdin; unset V"
+                )))
+            if c["vault_path"]:
+                out.append(ValueCommand(a["name"], c["name"], "vault", (
+                    f"read -rs V && printf %s \"$V\" | bao kv put -mount={c['vault_mount']} {c['vault_path']}"
+                    f" {naming.VAULT_VALUE_KEY}=-; unset V"
+                )))
+    return out

@@ -1,0 +1,140 @@
+"""Recognise strings shaped like real credentials.
+
+Shared by the fleet loader (a key pasted into agents.yaml is refused) and the source scanner
+(`agentfleet scan`). detect-secrets supplies the maintained detectors; a few extra
+shapes it misses (dash-style `sk-live-...`, Anthropic keys, generic `sk-` keys) are added here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterator
+
+from detect_secrets.plugins.aws import AWSKeyDetector
+from detect_secrets.plugins.base import BasePlugin
+from detect_secrets.plugins.github_token import GitHubTokenDetector
+from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
+from detect_secrets.plugins.jwt import JwtTokenDetector
+from detect_secrets.plugins.openai import OpenAIDetector
+from detect_secrets.plugins.private_key import PrivateKeyDetector
+from detect_secrets.plugins.sendgrid import SendGridDetector
+from detect_secrets.plugins.slack import SlackDetector
+from detect_secrets.plugins.stripe import StripeDetector
+from detect_secrets.plugins.twilio import TwilioKeyDetector
+
+# Shapes detect-secrets 1.5 does not know. Each maps to the service it most likely belongs to.
+_EXTRA: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    ("Stripe-style key", "stripe", re.compile(r"\b[sr]k[-_](?:live|test)[-_][A-Za-z0-9]{16,}")),
+    ("Anthropic key", "anthropic", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
+    ("OpenAI-style key", "openai", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}")),
+    ("AWS access key id", "aws", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("PEM private key", "pem", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
+)
+
+# detect-secrets secret_type -> likely service name (as used in agents.yaml `service:`).
+_SERVICE_OF_TYPE: dict[str, str] = {
+    "AWS Access Key": "aws",
+    "GitHub Token": "github",
+    "GitLab Token": "gitlab",
+    "JSON Web Token": "jwt",
+    "OpenAI Token": "openai",
+    "Private Key": "pem",
+    "SendGrid API Key": "sendgrid",
+    "Slack Token": "slack",
+    "Stripe Access Key": "stripe",
+    "Twilio API Key": "twilio",
+    # Types only the scanner's full detect-secrets plugin set reports.
+    "Artifactory Credentials": "artifactory",
+    "Azure Storage Account access key": "azure",
+    "Cloudant Credentials": "cloudant",
+    "Discord Bot Token": "discord",
+    "IBM COS HMAC Credentials": "ibm",
+    "IBM Cloud IAM Key": "ibm",
+    "Mailchimp Access Key": "mailchimp",
+    "NPM tokens": "npm",
+    "PyPI Token": "pypi",
+    "SoftLayer Credentials": "softlayer",
+    "Square OAuth Secret": "square",
+    "Telegram Bot Token": "telegram",
+}
+
+
+def service_of_type(kind: str) -> str:
+    """Likely service of a detect-secrets secret type; `unknown` for generic ones (entropy, keyword)."""
+    return _SERVICE_OF_TYPE.get(kind, "unknown")
+
+
+KNOWN_SERVICES: frozenset[str] = frozenset(_SERVICE_OF_TYPE.values()) | {svc for _, svc, _ in _EXTRA}
+"""Services a key's shape can reveal (`pem` and `jwt` name formats, not services)."""
+
+
+@dataclass(frozen=True)
+class SecretHit:
+    """One credential-shaped substring: what it looks like and which service it likely is."""
+
+    kind: str
+    service: str
+    secret: str
+
+    @property
+    def masked(self) -> str:
+        """Enough to recognise the key in a rotation log, never enough to use it."""
+        return mask(self.secret)
+
+
+def mask(secret: str, keep: int | None = None) -> str:
+    """`keep` leading characters stay visible (default: 4 of a long key, the type prefix such
+    as `sk-p` or `AKIA`); pass 0 for values without a public prefix, such as passwords."""
+    if keep is None:
+        keep = 4 if len(secret) >= 16 else 0
+    return secret[:keep] + "*" * 8 + (f"({len(secret)} chars)")
+
+
+@lru_cache(maxsize=1)
+def _plugins() -> tuple[BasePlugin, ...]:
+    return (
+        AWSKeyDetector(),
+        GitHubTokenDetector(),
+        GitLabTokenDetector(),
+        JwtTokenDetector(),
+        OpenAIDetector(),
+        PrivateKeyDetector(),
+        SendGridDetector(),
+        SlackDetector(),
+        StripeDetector(),
+        TwilioKeyDetector(),
+    )
+
+
+def whole_match(plugin: BasePlugin, found: str, text: str) -> str:
+    """The full key when a detector's regex captured only its prefix: detect-secrets 1.5 yields
+    the group, so a GitHub token `ghp_...` comes back as just `ghp`."""
+    for regex in getattr(plugin, "denylist", ()):
+        for m in regex.finditer(text):
+            if found in m.groups() and m.group(0).startswith(found):
+                return str(m.group(0))
+    return found
+
+
+def find_secrets(text: str) -> Iterator[SecretHit]:
+    """Yield each credential-shaped substring of `text` once (maintained detectors first)."""
+    seen: set[str] = set()
+    for plugin in _plugins():
+        for raw in plugin.analyze_string(text):
+            found = whole_match(plugin, raw, text)
+            kind = str(plugin.secret_type)
+            if found not in seen:
+                seen.add(found)
+                yield SecretHit(kind, _SERVICE_OF_TYPE.get(kind, "unknown"), found)
+    for kind, service, pattern in _EXTRA:
+        for m in pattern.finditer(text):
+            found = m.group(0)
+            if not any(found in s or s in found for s in seen):
+                seen.add(found)
+                yield SecretHit(kind, service, found)
+
+
+def looks_like_secret(text: str) -> SecretHit | None:
+    return next(find_secrets(text), None)

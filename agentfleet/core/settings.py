@@ -1,0 +1,244 @@
+"""Stack settings: the environment-level knobs from `Pulumi.<stack>.yaml`, validated once.
+
+The same `settings_from_config` serves the Pulumi program (lookup = `pulumi.Config`) and the
+offline CLI (lookup = the stack file read as YAML), so both see identical defaults and errors.
+Stack files hold environment settings only; a plaintext secret there is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from agentfleet.core.model import ROLE_ARN_RE
+from agentfleet.core.secretlike import looks_like_secret
+
+PROJECT = "agentfleet"
+"""Pulumi project name; also the namespace of the project's config keys (`agentfleet:...`)."""
+
+# Config keys that would hold secrets: allowed only as `pulumi config set --secret` values.
+SECRET_CONFIG_KEYS = ("vault:token", "aws:secretKey", "aws:accessKey", "aws:token")
+
+
+class SettingsError(Exception):
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+class StackSettings(BaseModel):
+    """Environment settings. Field docs are the config reference (README: Stack settings)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    stack: str
+    environment: str = Field(pattern=r"^[a-z][a-z0-9-]{0,19}$")
+    """`agentfleet:environment`: part of every name and path (default: the stack name)."""
+    aws_region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    """`aws:region` (required)."""
+    aws_account_id: str = Field(pattern=r"^\d{12}$")
+    """`agentfleet:awsAccountId`: the account; ARNs are computed from it, never looked up at run time."""
+    secret_prefix: str = Field(default="agents", pattern=r"^[a-z][a-z0-9-]{0,19}$")
+    """`agentfleet:secretPrefix`: first segment of every secret name and IAM role name."""
+    vault_mount: str = Field(default="kv", pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+    """`agentfleet:vaultMount`: the KV v2 mount the agents' paths live under."""
+    vault_mount_exists: bool = False
+    """`agentfleet:vaultMountExists`: true = use an existing mount instead of creating it."""
+    vault_aws_auth_path: str = Field(default="aws", pattern=r"^[a-z][a-z0-9_/-]{0,39}$")
+    """`agentfleet:vaultAwsAuthPath`: where the Vault AWS auth method is mounted."""
+    vault_aws_auth_exists: bool = False
+    """`agentfleet:vaultAwsAuthExists`: true = reuse an existing AWS auth backend."""
+    vault_aws_auth: bool = True
+    """`agentfleet:vaultAwsAuth`: false = no AWS auth method or login roles (e.g. OpenBao 2.x,
+    which ships without the AWS auth plugin); agents then get Vault tokens another way."""
+    vault_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    """`agentfleet:vaultTokenTtlSeconds`: agents' Vault tokens are short-lived (max = 2x)."""
+    recovery_window_days: int = 30
+    """`agentfleet:recoveryWindowDays`: 7-30; 0 (immediate delete) must be set explicitly."""
+    protect: bool = False
+    """`agentfleet:protect`: protect secrets, KMS key and KV mount from `pulumi destroy`."""
+    admin_principals: tuple[str, ...] = ()
+    """`agentfleet:adminPrincipals`: role ARNs (break-glass, the deployer) that may still read."""
+    max_session_seconds: int = Field(default=3600, ge=3600, le=43200)
+    """`agentfleet:maxSessionSeconds`: the agent roles' maximum session duration."""
+    rotation_isolation: Literal["per-agent", "shared"] = "per-agent"
+    """`agentfleet:rotationIsolation`: one rotation function per agent, or per strategy."""
+    rotation_grace_hours: int = Field(default=24, ge=0, le=720)
+    """`agentfleet:rotationGraceHours`: how long an old key keeps working after a rotation."""
+    rotation_vault_address: str | None = None
+    """`agentfleet:rotationVaultAddress`: Vault address for the rotation functions when it differs
+    from `vault:address` (e.g. a private endpoint reachable from Lambda)."""
+    vault_iam_server_id: str | None = None
+    """`agentfleet:vaultIamServerId`: X-Vault-AWS-IAM-Server-ID value, if the AWS auth backend requires one."""
+    usage_metrics: bool = True
+    """`agentfleet:usageMetrics`: let each agent publish call counts to its own namespace."""
+    alarms: bool = True
+    """`agentfleet:alarms`: per-agent usage, AccessDenied, rotation and overdue alarms."""
+    usage_alarm_multiplier: float = Field(default=4.0, gt=1.0, le=100.0)
+    """`agentfleet:usageAlarmMultiplier`: alarm when 5-minute calls exceed N x the baseline."""
+    usage_baseline_per_5min: int = Field(default=100, ge=1)
+    """`agentfleet:usageBaselinePer5Min`: an agent's normal API calls per 5 minutes."""
+    usage_baselines: dict[str, int] = {}
+    """`agentfleet:usageBaselines`: per-agent overrides of the baseline, {agent: calls}."""
+    access_denied_threshold: int = Field(default=5, ge=1)
+    """`agentfleet:accessDeniedThreshold`: AccessDenied events per 5 minutes that alarm."""
+    cloudtrail_log_group: str | None = None
+    """`agentfleet:cloudtrailLogGroup`: an existing trail's log group (else a trail is created)."""
+    alarm_subscriptions: tuple[dict[str, str], ...] = ()
+    """`agentfleet:alarmSubscriptions`: [{protocol: email|https|lambda|sqs, endpoint: ...}]."""
+
+    @field_validator("recovery_window_days")
+    @classmethod
+    def _window(cls, v: int) -> int:
+        if v != 0 and not 7 <= v <= 30:
+            raise ValueError("recoveryWindowDays must be 7-30 (or 0 to delete immediately, not advised)")
+        return v
+
+    @field_validator("alarm_subscriptions")
+    @classmethod
+    def _subs(cls, v: tuple[dict[str, str], ...]) -> tuple[dict[str, str], ...]:
+        for sub in v:
+            if set(sub) != {"protocol", "endpoint"} or sub["protocol"] not in ("email", "https", "lambda", "sqs"):
+                raise ValueError(
+                    "alarmSubscriptions entries are {protocol: email|https|lambda|sqs, endpoint: ...}"
+                )
+        return v
+
+    @field_validator("admin_principals")
+    @classmethod
+    def _admins(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [a for a in v if not ROLE_ARN_RE.match(a)]
+        if bad:
+            raise ValueError(f"adminPrincipals must be exact IAM role ARNs, got {bad}")
+        return tuple(sorted(set(v)))
+
+    @property
+    def partition(self) -> str:
+        return partition_of(self.aws_region)
+
+
+# config key (without namespace) -> (field name, kind). `aws:region` is handled apart.
+_KEYS: dict[str, tuple[str, str]] = {
+    "environment": ("environment", "str"),
+    "awsAccountId": ("aws_account_id", "str"),
+    "secretPrefix": ("secret_prefix", "str"),
+    "vaultMount": ("vault_mount", "str"),
+    "vaultMountExists": ("vault_mount_exists", "bool"),
+    "vaultAwsAuthPath": ("vault_aws_auth_path", "str"),
+    "vaultAwsAuthExists": ("vault_aws_auth_exists", "bool"),
+    "vaultAwsAuth": ("vault_aws_auth", "bool"),
+    "vaultTokenTtlSeconds": ("vault_token_ttl_seconds", "int"),
+    "recoveryWindowDays": ("recovery_window_days", "int"),
+    "protect": ("protect", "bool"),
+    "adminPrincipals": ("admin_principals", "list"),
+    "maxSessionSeconds": ("max_session_seconds", "int"),
+    "rotationIsolation": ("rotation_isolation", "str"),
+    "rotationGraceHours": ("rotation_grace_hours", "int"),
+    "rotationVaultAddress": ("rotation_vault_address", "str"),
+    "vaultIamServerId": ("vault_iam_server_id", "str"),
+    "usageMetrics": ("usage_metrics", "bool"),
+    "alarms": ("alarms", "bool"),
+    "usageAlarmMultiplier": ("usage_alarm_multiplier", "float"),
+    "usageBaselinePer5Min": ("usage_baseline_per_5min", "int"),
+    "usageBaselines": ("usage_baselines", "map"),
+    "accessDeniedThreshold": ("access_denied_threshold", "int"),
+    "cloudtrailLogGroup": ("cloudtrail_log_group", "str"),
+    "alarmSubscriptions": ("alarm_subscriptions", "list"),
+}
+CONFIG_KEYS = tuple(f"{PROJECT}:{k}" for k in _KEYS) + ("aws:region",)
+
+
+def _coerce(value: Any, kind: str) -> Any:
+    """Pulumi config values arrive as strings (CLI) or YAML scalars (stack file)."""
+    if kind == "bool" and isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if kind == "int" and isinstance(value, str) and re.fullmatch(r"-?\d+", value):
+        return int(value)
+    if kind == "float" and isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    if kind in ("list", "map") and isinstance(value, str):
+        return json.loads(value)  # `pulumi config set --path` / structured values arrive as JSON
+    if kind == "list" and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def settings_from_config(stack: str, lookup: Callable[[str], Any]) -> StackSettings:
+    """Build settings from a config lookup taking full keys (`agentfleet:environment`)."""
+    values: dict[str, Any] = {"stack": stack}
+    region = lookup("aws:region")
+    if region is not None:
+        values["aws_region"] = region
+    for key, (field, kind) in _KEYS.items():
+        raw = lookup(f"{PROJECT}:{key}")
+        if raw is not None:
+            values[field] = _coerce(raw, kind)
+    values.setdefault("environment", stack)
+    try:
+        return StackSettings.model_validate(values)
+    except ValidationError as exc:
+        back = {f: k for k, (f, _) in _KEYS.items()} | {"aws_region": "aws:region"}
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            key = back.get(field, field)
+            key = key if ":" in key else f"{PROJECT}:{key}"
+            msg = "is required" if err["type"] == "missing" else str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"stack {stack}: config `{key}` {msg}")
+        raise SettingsError(problems) from None
+
+
+def load_stack_settings(path: str | Path, stack: str) -> StackSettings:
+    """Read `Pulumi.<stack>.yaml` for the offline CLI; refuse plaintext secrets in it."""
+    p = Path(path)
+    try:
+        doc = YAML(typ="safe").load(p.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise SettingsError([f"{p}: cannot read stack settings ({exc.strerror}); create it or pass --stack"]) from None
+    except YAMLError as exc:
+        raise SettingsError([f"{p}: YAML syntax error: {exc}"]) from None
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise SettingsError([f"{p}: `config:` must be a mapping"])
+    problems = []
+    for key, value in config.items():
+        if key in SECRET_CONFIG_KEYS and not (isinstance(value, dict) and "secure" in value):
+            problems.append(f"{p}: `{key}` is stored in plain text; use `pulumi config set --secret {key}`")
+        elif isinstance(value, str) and looks_like_secret(value):
+            problems.append(f"{p}: `{key}` looks like a credential value; stack files hold settings only")
+    if problems:
+        raise SettingsError(problems)
+    try:
+        return settings_from_config(stack, config.get)
+    except SettingsError as exc:
+        raise SettingsError([f"{p}: {m}" for m in exc.problems]) from None
+
+
+def settings_markdown() -> str:
+    """The README's stack-settings table, generated from the field docstrings (tested in sync)."""
+    rows = ["| key | default | meaning |", "|---|---|---|", "| `aws:region` | (required) | the AWS region of the stack |"]
+    for key, (field, _) in _KEYS.items():
+        info = StackSettings.model_fields[field]
+        doc = " ".join((info.description or "").split())
+        meaning = (doc.split(": ", 1)[1] if doc.startswith("`") and ": " in doc else doc).replace("|", "\\|")
+        if info.is_required():
+            default = "(required)" if field != "environment" else "the stack name"
+        else:
+            value = info.get_default()
+            default = "none" if value is None else json.dumps(list(value) if isinstance(value, tuple) else value)
+        rows.append(f"| `{PROJECT}:{key}` | {default} | {meaning} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,241 @@
+"""Secrets Manager policies: encryption, resource policy, one reader, no literal values.
+
+Every `aws:secretsmanager/secret:Secret` in the stack counts as managed, tagged or not (an
+untagged raw secret must not slip past the rules; `required-tags` reports its tags).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from agentfleet.core import naming
+from agentfleet.policy.arnmatch import has_wildcard
+from agentfleet.policy.base import Resource, by_urn, resource_policy, stack_policy
+from agentfleet.policy.iamdoc import SECRET_POLICY, Statement, principal_values, role_name_of_arn, statements
+from agentfleet.policy.layout import Layout, allowed_reader_arns, rotation_role_names
+from agentfleet.policy.stackgraph import SECRET, Refs, access_map, of_type, pattern_matches_secret, sample_arn
+from agentfleet.policy.values import UNKNOWN, BadDocument, as_list, document, get, text
+
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+GET_SECRET_VALUE = "secretsmanager:GetSecretValue"
+PRINCIPAL_ARN_KEY = "aws:PrincipalArn"
+NEGATED_OPERATORS = ("StringNotEquals", "StringNotLike", "ArnNotEquals", "ArnNotLike")
+SECRET_FIX = "build it with agentfleet.core.plan.secret_resource_policy (iam.deny_read_except)"
+
+
+def _agent(secret: Resource) -> str | None:
+    tag = secret.tag(naming.TAG_AGENT)
+    return tag if isinstance(tag, str) and tag != naming.SHARED_AGENT_TAG else None
+
+
+# ---- secret-encrypted-with-cmk ----
+
+
+def _is_aws_managed_key(key: str) -> bool:
+    return key.startswith("alias/aws/") or ":alias/aws/" in key
+
+
+def check_cmk(r: Resource, lay: Layout) -> Iterable[str]:
+    fix = f"set kms_key_id to the environment's customer-managed key (alias {naming.kms_alias(lay.settings)})" if lay.settings else "set kms_key_id to the environment's customer-managed KMS key"
+    key = get(r.props, "kmsKeyId")
+    if key is None or key == "":
+        yield f"{r.label} names no KMS key, so Secrets Manager encrypts it with the AWS-managed key aws/secretsmanager. Fix: {fix}."
+    elif isinstance(key, str) and _is_aws_managed_key(key):
+        yield f"{r.label} is encrypted with the AWS-managed key {key!r}, whose use cannot be restricted per agent. Fix: {fix}."
+    replicas = get(r.props, "replicas")
+    for i, rep in enumerate(replicas if isinstance(replicas, list) else []):
+        rkey = get(rep, "kmsKeyId") if isinstance(rep, dict) else UNKNOWN
+        if rkey is None or (isinstance(rkey, str) and (_is_aws_managed_key(rkey) or not rkey)):
+            yield f"{r.label} replica #{i + 1} ({get(rep, 'region')}) uses the AWS-managed key. Fix: give the replica a customer-managed key."
+
+
+secret_encrypted_with_cmk = resource_policy(
+    "secret-encrypted-with-cmk",
+    "Every managed secret is encrypted with a customer-managed KMS key, not the AWS-managed default.",
+    [SECRET], check_cmk,
+    remediation="Pass the environment's KMS key ARN as kms_key_id (the AgentFleet component does this).",
+)
+
+
+# ---- secret-resource-policy-denies-others ----
+
+
+def _deny_exceptions(st: Statement, arn: str | None) -> list[str] | str:
+    """The exception list of a deny-read-to-everyone-else statement, or why it isn't one."""
+    if st.effect != "Deny" or not st.covers_action(GET_SECRET_VALUE):
+        return "not a Deny of secretsmanager:GetSecretValue"
+    who = [st.principal] if isinstance(st.principal, str) else principal_values(st.principal, "AWS")
+    if who != ["*"] or st.not_principal is not None:
+        return "does not apply to every principal (Principal must be {\"AWS\": \"*\"})"
+    if st.not_resources is not None or not any(p == "*" or (arn is not None and pattern_matches_secret(p, arn)) for p in st.resources):
+        return "does not cover this secret (Resource must be \"*\")"
+    blocks = [(op, block) for op, block in st.condition.items()]
+    if len(blocks) != 1 or blocks[0][0] not in NEGATED_OPERATORS or not isinstance(blocks[0][1], dict):
+        return f"must carry exactly one {'/'.join(NEGATED_OPERATORS)} condition on {PRINCIPAL_ARN_KEY}"
+    keys = list(blocks[0][1])
+    if len(keys) != 1 or str(keys[0]).lower() != PRINCIPAL_ARN_KEY.lower():
+        return f"its condition must test only {PRINCIPAL_ARN_KEY} (other keys would narrow the deny)"
+    return [str(v) for v in as_list(blocks[0][1][keys[0]])]
+
+
+def check_resource_policies(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
+    roles = {text(get(r.props, "name")) or r.name: r for r in resources if r.type == "aws:iam/role:Role"}
+    secrets = Refs(of_type(resources, SECRET))
+    attached: dict[str, list[Resource]] = {}
+    for p in of_type(resources, SECRET_POLICY):
+        for target in secrets.resolve(p, "secretArn"):
+            attached.setdefault(target.urn, []).append(p)
+    for secret in secrets.items:
+        agent = _agent(secret)
+        arn = sample_arn(secret, lay)
+        docs: list[tuple[Resource, object]] = [(p, document(get(p.props, "policy"))) for p in attached.get(secret.urn, [])]
+        own = document(get(secret.props, "policy"))
+        if own is not None:
+            docs.append((secret, own))
+        if any(d is UNKNOWN for _, d in docs):
+            continue  # computed at deploy time: checked on `pulumi up`, not in preview
+        fix = f"attach an aws.secretsmanager.SecretPolicy that denies GetSecretValue to everyone but the agent's role, its rotation role and adminPrincipals ({SECRET_FIX})"
+        if not docs:
+            yield f"{secret.label} has no resource policy, so any principal of the account with an IAM grant can read it. Fix: {fix}.", secret.urn
+            continue
+        reasons: list[str] = []
+        found: list[str] | None = None
+        for src, doc in docs:
+            if isinstance(doc, BadDocument) or not isinstance(doc, dict):
+                reasons.append(f"{src.label} policy is {doc.reason if isinstance(doc, BadDocument) else 'empty'}")
+                continue
+            for st in statements(doc):
+                got = _deny_exceptions(st, arn)
+                if isinstance(got, list):
+                    found = got
+                    break
+                if st.effect == "Deny":
+                    reasons.append(f"{src.label} {st.label} {got}")
+            if found is not None:
+                break
+        if found is None:
+            why = "; ".join(reasons) or "no statement denies GetSecretValue to other principals"
+            yield f"{secret.label}: its resource policy does not deny read to other principals ({why}). Fix: {fix}.", secret.urn
+            continue
+        yield from ((m, secret.urn) for m in _check_exceptions(secret, agent, found, roles, lay))
+
+
+def _check_exceptions(secret: Resource, agent: str | None, allowed: list[str], roles: dict[str, Resource], lay: Layout) -> Iterable[str]:
+    wild = [a for a in allowed if has_wildcard(a)]
+    if wild:
+        yield f"{secret.label}: its deny-read exception uses wildcards {wild}, which let unnamed principals read it. Fix: list exact role ARNs ({SECRET_FIX})."
+    s = lay.settings
+    if s is not None and agent is not None:
+        extra = sorted(set(allowed) - allowed_reader_arns(s, agent) - set(wild))
+        if extra:
+            yield (f"{secret.label} (agent {agent}): its resource policy also lets {extra} read it; only "
+                   f"{naming.role_arn(s, naming.role_name(s, agent))}, its rotation role and adminPrincipals may. "
+                   f"Fix: {SECRET_FIX}.")
+        return
+    for a in allowed:
+        role = roles.get(role_name_of_arn(a) or "")
+        other = role.tag(naming.TAG_AGENT) if role is not None else None
+        if agent is not None and isinstance(other, str) and other not in (agent, naming.SHARED_AGENT_TAG):
+            yield f"{secret.label} (agent {agent}): its resource policy lets agent {other}'s role {a} read it. Fix: {SECRET_FIX}."
+
+
+secret_resource_policy_denies_others = stack_policy(
+    "secret-resource-policy-denies-others",
+    "Every managed secret has a resource policy denying read to all but its agent, rotation and break-glass roles.",
+    check_resource_policies,
+    remediation="Attach the builder's resource policy: agentfleet.core.plan.secret_resource_policy.",
+)
+
+
+# ---- one-reader-per-secret ----
+
+
+def check_one_reader(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
+    access = access_map(resources)
+    s = lay.settings
+    admins = {role_name_of_arn(a) or a for a in (s.admin_principals if s else ())}
+    for secret in of_type(resources, SECRET):
+        arn = sample_arn(secret, lay)
+        if arn is None:
+            continue  # name computed at deploy time: cannot relate grants to it yet
+        agent = _agent(secret)
+        readers = access.readers(secret, arn)
+        writers = access.writers(secret, arn)
+        rotators = set()
+        for k in set(readers) & writers:
+            if s is not None and agent is not None:
+                if k in rotation_role_names(s, agent):
+                    rotators.add(k)
+            elif access.principals[k].agent in (None, agent, naming.SHARED_AGENT_TAG):
+                rotators.add(k)
+        agent_readers = sorted(set(readers) - rotators - admins)
+        expected = naming.role_name(s, agent) if s is not None and agent is not None else None
+        whose = f" (agent {agent})" if agent else ""
+        intruders = [k for k in agent_readers if k != expected] if expected is not None else agent_readers
+        if (expected is not None and intruders) or len(agent_readers) > 1:
+            sources = sorted({g.source.label for k in intruders for g in readers[k]})
+            yield (f"{secret.label}{whose} is readable by {len(agent_readers)} agent roles {agent_readers}; only "
+                   f"{expected or 'its own agent role'} may read it, plus its rotation role and adminPrincipals. "
+                   f"Fix: remove the read grant from {intruders} (in {', '.join(sources)}).", secret.urn)
+        elif not agent_readers and not access.incomplete:
+            yield (f"{secret.label}{whose} is readable by no agent role, so no agent can use it. Fix: grant its "
+                   f"agent's role read with agentfleet.core.plan.agent_iam_policy, or remove the secret.", secret.urn)
+
+
+one_reader_per_secret = stack_policy(
+    "one-reader-per-secret",
+    "Each managed secret is readable by exactly one agent role, plus its rotation role and break-glass principals.",
+    check_one_reader,
+    remediation="Grant reads only through agentfleet.core.plan.agent_iam_policy (the agent's own ARNs).",
+)
+
+
+# ---- no-literal-secret-values ----
+
+# type -> (props that carry the value, prop naming the container it is written into)
+VALUE_PROPS: dict[str, tuple[tuple[str, ...], str]] = {
+    SECRET_VERSION: (("secretString", "secretBinary", "secretStringWo"), "secretId"),
+    "vault:kv/secretV2:SecretV2": (("dataJson", "dataJsonWo"), "mount"),
+    "vault:kv/secret:Secret": (("dataJson",), "path"),
+    "vault:generic/secret:Secret": (("dataJson", "dataJsonWo"), "path"),
+}
+CONTAINER_TYPES = frozenset({
+    SECRET, "vault:index/mount:Mount", "vault:kv/secretBackendV2:SecretBackendV2",
+})
+
+
+def _derived(r: Resource, prop: str, container: str, index: dict[str, Resource], containers_of: Refs) -> bool:
+    """True when the value comes from another resource (pulumi-random, a KMS ciphertext ...)."""
+    if r.property_dependencies.get(prop):
+        return True
+    if any(r.property_dependencies.values()):
+        return False  # the engine told us which props depend on what, and this one depends on nothing
+    containers = {c.urn for c in containers_of.resolve(r, container)}
+    feeders = [d for d in r.dependencies if d not in containers and (d not in index or index[d].type not in CONTAINER_TYPES)]
+    return bool(feeders)
+
+
+def check_literals(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
+    index = by_urn(resources)
+    containers_of = Refs(r for r in resources if r.type in CONTAINER_TYPES)
+    for r in resources:
+        if r.type not in VALUE_PROPS:
+            continue
+        props, container = VALUE_PROPS[r.type]
+        for prop in props:
+            value = get(r.props, prop)
+            if value is None or value is UNKNOWN or value == "" or _derived(r, prop, container, index, containers_of):
+                continue
+            yield (f"{r.label} sets {prop} from a literal in the program: the value is in the source and the "
+                   f"state. Fix: remove it, rotate the credential, and write the new value out of band "
+                   f"(`agentfleet plan` names the secret) or derive it from pulumi-random.", r.urn)
+
+
+no_literal_secret_values = stack_policy(
+    "no-literal-secret-values",
+    "No secret version or KV secret gets a plain literal value from the program.",
+    check_literals,
+    remediation="Write external credentials out of band; generated ones come from pulumi-random.",
+)
+
+POLICIES = (secret_encrypted_with_cmk, secret_resource_policy_denies_others, one_reader_per_secret, no_literal_secret_values)

@@ -1,0 +1,376 @@
+"""Run the real Pulumi program offline, under Pulumi's mock runtime, and record what it declares.
+
+`run_program` is what `agentfleet preview`, the policy pack's offline `check`, the
+component tests and the benchmark all use: it executes `__main__.py` (or a given function) the
+way the Python language host does (`run_in_stack`), with the stack's config from
+`Pulumi.<stack>.yaml`, and returns every registered resource with its inputs, parent,
+dependencies, provider and options. Nothing leaves the process: the mocks invent plausible
+IDs and ARNs so documents built from outputs look like the real ones.
+
+`pulumi.runtime.set_mocks` is process-global; each call resets the runtime first, so many runs
+can happen in one process (tests, benchmarks), one at a time.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import runpy
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pulumi
+from pulumi.runtime import config as pulumi_config
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+from ruamel.yaml import YAML
+
+from agentfleet.core.project import find_project_dir, stack_file
+from agentfleet.core.settings import PROJECT
+
+
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+class MockRunError(RuntimeError):
+    """The program did not evaluate under the mocks (so nothing it declares was checked)."""
+
+
+@dataclass(frozen=True)
+class RegisteredResource:
+    """One resource as the engine would have seen it at registration."""
+
+    type: str
+    """Type token, e.g. `aws:iam/role:Role`; component tokens too (`agentfleet:index:AgentAccess`)."""
+    name: str
+    """Logical name (the last part of the URN)."""
+    urn: str
+    custom: bool
+    """False for component resources."""
+    props: dict[str, Any]
+    """Inputs as the engine sees them: camelCase keys, secrets unwrapped, ints may be floats."""
+    parent: str | None
+    """Parent URN (the stack's URN for top-level resources)."""
+    dependencies: tuple[str, ...]
+    provider: str | None
+    """Provider reference `<provider urn>::<id>`; None when the engine would use a default provider."""
+    protect: bool
+    ignore_changes: tuple[str, ...]
+    delete_before_replace: bool = False
+    retain_on_delete: bool = False
+    aliases: tuple[str, ...] = ()
+    """Each alias as an URN or `name=...,type=...` spec string."""
+    secret_props: tuple[str, ...] = ()
+    """Top-level input keys whose value was a secret (before unwrapping)."""
+    additional_secret_outputs: tuple[str, ...] = ()
+    id: str = ""
+    """The mock physical ID."""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """The state the mocks returned (inputs plus invented IDs/ARNs)."""
+    providers: dict[str, str] = field(default_factory=dict)
+    """Component resources: package -> provider reference passed down to children."""
+
+    @property
+    def provider_urn(self) -> str | None:
+        return self.provider.rsplit("::", 1)[0] if self.provider else None
+
+    @property
+    def package(self) -> str:
+        return self.type.split(":", 1)[0]
+
+
+@dataclass
+class ProgramRun:
+    """Everything one offline evaluation declared."""
+
+    stack: str
+    stack_urn: str
+    resources: list[RegisteredResource]
+    outputs: dict[str, Any]
+    """Stack outputs (`pulumi.export`), resolved, secrets unwrapped."""
+    invokes: list[str]
+    """Tokens of every provider function the program called (blocking invokes are a smell)."""
+    config: dict[str, str]
+
+    def by_urn(self) -> dict[str, RegisteredResource]:
+        return {r.urn: r for r in self.resources}
+
+    def of_type(self, type_: str) -> list[RegisteredResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str, type_: str | None = None) -> RegisteredResource:
+        hits = [r for r in self.resources if r.name == name and (type_ is None or r.type == type_)]
+        if len(hits) != 1:
+            raise KeyError(f"{len(hits)} resources named {name!r} (type {type_})")
+        return hits[0]
+
+    def children(self, parent_urn: str) -> list[RegisteredResource]:
+        return [r for r in self.resources if r.parent == parent_urn]
+
+    def descendants(self, parent_urn: str) -> list[RegisteredResource]:
+        out: list[RegisteredResource] = []
+        todo = [parent_urn]
+        while todo:
+            kids = self.children(todo.pop())
+            out.extend(kids)
+            todo.extend(k.urn for k in kids)
+        return out
+
+
+# ---- stack config ----
+
+
+def _config_value(value: Any) -> str:
+    """Pulumi hands config to programs as strings; structured values as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def stack_config(stack: str, root: Path) -> dict[str, str]:
+    """`config:` of `Pulumi.<stack>.yaml` as the engine passes it; encrypted (`secure:`) values are skipped."""
+    path = stack_file(root, stack)
+    doc = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+    out: dict[str, str] = {}
+    for key, value in (doc.get("config") or {}).items():
+        if isinstance(value, dict) and "secure" in value:
+            continue
+        out[str(key)] = _config_value(value)
+    return out
+
+
+# ---- mocks ----
+
+
+def _short_hash(*parts: str, n: int = 8) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
+
+
+class FleetMocks(pulumi_mocks.Mocks):
+    """Plausible IDs and ARNs for the resource types the program declares; no network."""
+
+    def __init__(self, region: str, account: str, partition: str = "aws"):
+        self.region, self.account, self.partition = region, account, partition
+        self.new_resource_calls = 0
+        self.invokes: list[str] = []
+        self._lock = threading.Lock()
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        with self._lock:
+            self.invokes.append(args.token)
+        return {}, None
+
+    def _arn(self, service: str, resource: str, *, regional: bool = True) -> str:
+        region = self.region if regional else ""
+        return f"arn:{self.partition}:{service}:{region}:{self.account}:{resource}"
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        with self._lock:
+            self.new_resource_calls += 1
+        if not args.custom:
+            return "", {}
+        state: dict[str, Any] = dict(args.inputs)
+        t, name = args.typ, args.name
+        if t.startswith("pulumi:providers:"):
+            return f"{name}-provider-id", state
+        if t == "aws:iam/role:Role":
+            rid = str(state.get("name") or name)
+            state.setdefault("arn", self._arn("iam", f"role/{rid}", regional=False))
+            state.setdefault("uniqueId", "AROA" + _short_hash(rid, n=16).upper())
+            return rid, state
+        if t == "aws:kms/key:Key":
+            key_id = "-".join(_short_hash(name, str(i), n=n) for i, n in enumerate((8, 4, 4, 4, 12)))
+            state.update(arn=self._arn("kms", f"key/{key_id}"), keyId=key_id)
+            return key_id, state
+        if t == "aws:kms/alias:Alias":
+            alias = str(state.get("name") or name)
+            state.setdefault("arn", self._arn("kms", alias))
+            return alias, state
+        if t == "aws:secretsmanager/secret:Secret":
+            secret = str(state.get("name") or name)
+            arn = self._arn("secretsmanager", f"secret:{secret}-{_short_hash(secret, n=6)}")
+            state.setdefault("arn", arn)
+            return arn, state
+        if t == "aws:secretsmanager/secretVersion:SecretVersion":
+            version = _short_hash(name, n=32)
+            state.update(versionId=version, arn=state.get("secretId", ""))
+            return f"{state.get('secretId', '')}|{version}", state
+        if t == "random:index/randomPassword:RandomPassword":
+            length = int(state.get("length") or 32)
+            # Deterministic stand-in; never a usable credential (mock runs only).
+            state.update(result=("mock" + _short_hash(name, n=64))[:length], bcryptHash="mock-bcrypt")
+            return f"{name}-id", state
+        if t.startswith("aws:"):
+            service = t.split(":")[1].split("/")[0]
+            rid = str(state.get("name") or name)
+            state.setdefault("arn", self._arn(service, rid))
+            return rid, state
+        if t.startswith("vault:"):
+            rid = str(state.get("path") or state.get("name") or state.get("role") or name)
+            return rid, state
+        return f"{name}-id", state
+
+
+def _alias_text(alias: Any) -> str:
+    if alias.urn:
+        return str(alias.urn)
+    spec = alias.spec
+    parts = [f"{k}={getattr(spec, k)}" for k in ("name", "type", "stack", "project", "parentUrn") if getattr(spec, k)]
+    if spec.noParent:
+        parts.append("noParent=true")
+    return ",".join(parts)
+
+
+def _asset(value: pulumi.Asset | pulumi.Archive) -> dict[str, Any]:
+    """Assets/archives (a Lambda's code) as plain data, so recorded props stay JSON-serialisable."""
+    if isinstance(value, pulumi.AssetArchive):
+        return {"archive": "assets", "assets": {k: _unwrap_secrets(v) for k, v in sorted(value.assets.items())}}
+    for attr in ("path", "text", "uri"):
+        if isinstance(getattr(value, attr, None), str):
+            return {type(value).__name__: getattr(value, attr)}
+    return {type(value).__name__: None}
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    if rpc.is_rpc_secret(value):
+        return _unwrap_secrets(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
+        return _asset(value)
+    if isinstance(value, dict):
+        return {k: _unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v) for v in value]
+    return value
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, plus a record of each registration's parent, deps and options."""
+
+    def __init__(self, mocks: FleetMocks):
+        super().__init__(mocks)
+        self.recorded: list[RegisteredResource] = []
+        self.stack_urn = ""
+        self.stack_outputs: dict[str, Any] | None = None
+        self._record_lock = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type == STACK_TYPE:
+            self.stack_urn = response.urn
+            return response
+        raw = rpc.deserialize_properties(request.object)
+        state = self.resources[response.urn].state if response.urn in self.resources else {}
+        record = RegisteredResource(
+            type=request.type,
+            name=request.name,
+            urn=response.urn,
+            custom=bool(request.custom),
+            props=_unwrap_secrets(raw),
+            parent=request.parent or None,
+            dependencies=tuple(request.dependencies),
+            provider=request.provider or None,
+            protect=bool(request.protect) if request.HasField("protect") else False,
+            ignore_changes=tuple(request.ignoreChanges),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            retain_on_delete=bool(request.retainOnDelete) if request.HasField("retainOnDelete") else False,
+            aliases=tuple(_alias_text(a) for a in request.aliases) + tuple(request.aliasURNs),
+            secret_props=tuple(sorted(k for k, v in raw.items() if rpc.is_rpc_secret(v))),
+            additional_secret_outputs=tuple(request.additionalSecretOutputs),
+            id=str(response.id or ""),
+            outputs=_unwrap_secrets(dict(state)),
+            providers=dict(request.providers),
+        )
+        with self._record_lock:
+            self.recorded.append(record)
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        if request.urn == self.stack_urn:
+            self.stack_outputs = _unwrap_secrets(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
+
+def _reset_runtime(stack: str, config: Mapping[str, str]) -> None:
+    """Forget any previous run (root stack, settings, config) so runs don't leak into each other."""
+    pulumi_settings.reset_options(project=PROJECT, stack=stack, preview=False)
+    pulumi_config.set_all_config(dict(config), [])
+
+
+def run_program(
+    stack: str = "dev",
+    *,
+    root: Path | None = None,
+    config_overrides: Mapping[str, Any] | None = None,
+    program: Callable[[], None] | None = None,
+) -> ProgramRun:
+    """Evaluate `root/__main__.py` (or `program`) for `stack` under mocks; see the module docstring."""
+    root = find_project_dir() if root is None else root
+    config = stack_config(stack, root)
+    config.update({k: _config_value(v) for k, v in (config_overrides or {}).items()})
+    region = config.get("aws:region", "us-east-1")
+    account = config.get(f"{PROJECT}:awsAccountId", "123456789012")
+    from agentfleet.core.settings import partition_of
+
+    mocks = FleetMocks(region, account, partition_of(region))
+    monitor = RecordingMonitor(mocks)
+
+    _reset_runtime(stack, config)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    # set_mocks registers a throwaway root stack; run the program in a fresh one, as the
+    # language host does, so exports reach RegisterResourceOutputs.
+    pulumi_settings.ROOT.set(None)
+    # `pulumi.get_root_directory()`: the program finds its project (fleet file) as under the engine.
+    pulumi_settings.SETTINGS.root_directory = str(root)
+
+    if program is None:
+        main = root / "__main__.py"
+        if str(root) not in sys.path:
+            sys.path.insert(0, str(root))
+
+        def program() -> None:
+            runpy.run_path(str(main), run_name="__main__")
+
+    # A fresh executor per run for the monitor calls: its threads (each holding an event loop the
+    # SDK creates) end with the run, instead of being torn down noisily at interpreter exit.
+    loop = _ensure_event_loop()  # type: ignore[no-untyped-call]
+    executor = ThreadPoolExecutor(thread_name_prefix="mockrun")
+    loop.set_default_executor(executor)
+    # Python's cyclic GC keeps re-walking the growing graph of live Outputs and tasks; paused for
+    # the evaluation (and run once after) it costs nothing, and evaluation time grows linearly
+    # with the fleet instead of ~N^1.1 (see docs/components.md, "Speed").
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _sync_await(run_in_stack(program))
+    finally:
+        pulumi_settings.ROOT.set(None)
+        executor.shutdown(wait=True)
+        if gc_was_enabled:
+            gc.enable()
+            gc.collect()
+
+    if monitor.stack_outputs is None:
+        raise MockRunError("the program's stack never completed under the mocks: nothing was evaluated")
+    if mocks.new_resource_calls != len(monitor.recorded):
+        raise MockRunError(
+            f"mock callbacks ran {mocks.new_resource_calls} times for {len(monitor.recorded)} registrations"
+        )
+    return ProgramRun(
+        stack=stack,
+        stack_urn=monitor.stack_urn,
+        resources=list(monitor.recorded),
+        outputs=dict(monitor.stack_outputs),
+        invokes=list(mocks.invokes),
+        config=config,
+    )
