@@ -11,13 +11,15 @@ import argparse
 import json
 from typing import Any, TextIO
 
-from agentfleet.runner import checkrun
 from agentfleet.cli.main import EXIT_INVALID, EXIT_OK, EXIT_USAGE, read_fleet
 from agentfleet.cli.cmd_program import add_program_args, program_inputs
-from agentfleet.policy.layout import policy_config
 
 
 def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    # The policy runner loads pulumi-policy and the program's SDKs: only when this verb runs.
+    from agentfleet.policy.layout import policy_config
+    from agentfleet.runner import checkrun
+
     inputs = program_inputs(args, err)
     fleet, settings = inputs.fleet, inputs.settings
     pack_config: dict[str, Any] = {}

@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from agentfleet.runner import mockrun
 from agentfleet.cli.main import EXIT_INVALID, EXIT_OK
 from agentfleet.cli.cmd_program import add_program_args, program_inputs
 from agentfleet.core.plan import NameCollision, build_plan, value_commands
 from agentfleet.core.settings import PROJECT
+
+if TYPE_CHECKING:  # the runner (Pulumi) loads only when a program runs
+    from agentfleet.runner import mockrun
 
 # Display order of resource types inside one component (then by name).
 _TYPE_ORDER = (

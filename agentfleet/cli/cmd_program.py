@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from agentfleet.runner import mockrun
 from agentfleet.cli.main import STACK_HELP, add_project_arg, project_dir, read_fleet, read_settings
 from agentfleet.core.model import Fleet
 from agentfleet.core.project import FLEET_FILE_KEY, fleet_file_path
 from agentfleet.core.settings import PROJECT, StackSettings
+
+if TYPE_CHECKING:  # the runner (Pulumi) loads only when a program runs
+    from agentfleet.runner import mockrun
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class ProgramInputs:
     settings: StackSettings
 
     def run(self) -> mockrun.ProgramRun:
+        from agentfleet.runner import mockrun
+
         return mockrun.run_program(
             self.stack, root=self.root, config_overrides={f"{PROJECT}:{FLEET_FILE_KEY}": str(self.fleet_path)}
         )
@@ -42,7 +46,9 @@ def program_inputs(args: argparse.Namespace, err: TextIO) -> ProgramInputs:
     """Fleet and settings exactly as the program will see them, or exit with their errors."""
     root = project_dir(args)
     settings = read_settings(root, args.stack, err)
-    config = mockrun.stack_config(args.stack, root)
+    from agentfleet.runner.mockrun import stack_config
+
+    config = stack_config(args.stack, root)
     fleet_path = Path(args.fleet).resolve() if args.fleet else fleet_file_path(root, config.get(f"{PROJECT}:{FLEET_FILE_KEY}"))
     fleet = read_fleet(str(fleet_path), err)
     return ProgramInputs(root, args.stack, fleet_path, fleet, settings)
