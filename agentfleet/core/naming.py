@@ -173,6 +173,13 @@ VAULT_VALUE_KEY = "value"
 """Key of the credential inside its Vault KV v2 secret (`bao kv get -field=value ...`)."""
 
 
+def fleet_scope(fleet: str) -> str:
+    """Prefix of every logical name under the AgentFleet named `fleet`, so several fleets in one
+    program give distinct URNs. The default fleet name keeps the unprefixed names of 0.1 (an
+    upgrade replaces nothing); any other name prefixes all of its children with `<fleet>/`."""
+    return "" if fleet == FLEET_COMPONENT else f"{fleet}/"
+
+
 def logical_agent(agent: str, what: str) -> str:
     return f"{agent}/{what}"
 
