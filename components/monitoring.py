@@ -1,29 +1,32 @@
 """Per-environment alert plumbing and per-agent usage alarms (thin: specs come from builders).
 
-`FleetAlerts` owns the environment's SNS topic (with the configured subscriptions) and the
-CloudTrail -> CloudWatch Logs pipeline (or reuses an existing trail's log group).
-`AgentMonitoring` turns one agent's `MetricFilterSpec`s and `AlarmSpec`s into resources; it
-takes only plain values, so pausing or unpausing an agent never touches it.
+`FleetAlerts` owns the environment's SNS topic (with the configured subscriptions), the
+CloudTrail -> CloudWatch Logs pipeline (or reuses an existing trail's log group) and the trail's
+metric filters: a fixed number per environment (`monitoring_plan.trail_filters`), each counting
+its events per role in the `Role` dimension, so agent 1,001 adds no filter.
+`AgentMonitoring` turns one agent's `AlarmSpec`s (on its `Role` series) into alarms; it takes
+only plain values, so pausing or unpausing an agent never touches it.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
+from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
 from agentfleet.core.monitoring_plan import (
     AlarmSpec,
     MetricFilterSpec,
+    agent_alarms,
     alert_topic_policy,
     trail_bucket_policy,
+    trail_filters,
     trail_logs_policy,
     trail_logs_trust,
 )
-from agentfleet.core.monitoring_plan import agent_alarms, metric_filters
 from agentfleet.core.settings import StackSettings
 
 if TYPE_CHECKING:
@@ -48,7 +51,7 @@ class FleetAlerts(pulumi.ComponentResource):
         tags = naming.tags(settings)
         topic = aws.sns.Topic(f"{name}-topic", name=naming.alarm_topic_name(settings), tags=tags, opts=child)
         aws.sns.TopicPolicy(
-            f"{name}-topic-policy", arn=topic.arn, policy=json.dumps(alert_topic_policy(settings)), opts=child
+            f"{name}-topic-policy", arn=topic.arn, policy=iam.to_json(alert_topic_policy(settings)), opts=child
         )
         for i, sub in enumerate(settings.alarm_subscriptions):
             aws.sns.TopicSubscription(
@@ -60,6 +63,8 @@ class FleetAlerts(pulumi.ComponentResource):
             self.log_group_name = pulumi.Output.from_input(settings.cloudtrail_log_group)
         else:
             self.log_group_name = self._trail(name, settings, tags, child)
+        for spec in trail_filters(settings):
+            add_metric_filter(f"{name}-filter-{spec.kind}", spec, self.log_group_name, child)
         self.register_outputs({"topic_arn": self.topic_arn, "log_group_name": self.log_group_name})
 
     def _trail(
@@ -72,10 +77,10 @@ class FleetAlerts(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-trail-logs-role", name=naming.trail_logs_role_name(s),
-            assume_role_policy=json.dumps(trail_logs_trust(s)), tags=tags, opts=child,
+            assume_role_policy=iam.to_json(trail_logs_trust(s)), tags=tags, opts=child,
         )
         aws.iam.RolePolicy(
-            f"{name}-trail-logs-policy", role=role.id, policy=json.dumps(trail_logs_policy(s)), opts=child
+            f"{name}-trail-logs-policy", role=role.id, policy=iam.to_json(trail_logs_policy(s)), opts=child
         )
         bucket = aws.s3.Bucket(
             f"{name}-trail-bucket", bucket=naming.trail_bucket_name(s), force_destroy=False, tags=tags,
@@ -86,7 +91,7 @@ class FleetAlerts(pulumi.ComponentResource):
             ignore_public_acls=True, restrict_public_buckets=True, opts=child,
         )
         policy = aws.s3.BucketPolicy(
-            f"{name}-trail-bucket-policy", bucket=bucket.id, policy=json.dumps(trail_bucket_policy(s)), opts=child
+            f"{name}-trail-bucket-policy", bucket=bucket.id, policy=iam.to_json(trail_bucket_policy(s)), opts=child
         )
         aws.cloudtrail.Trail(
             f"{name}-trail", name=naming.trail_name(s), s3_bucket_name=bucket.id,
@@ -98,8 +103,21 @@ class FleetAlerts(pulumi.ComponentResource):
         return group.name
 
 
+def add_metric_filter(
+    logical: str, spec: MetricFilterSpec, log_group_name: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> aws.cloudwatch.LogMetricFilter:
+    """One place turns a MetricFilterSpec into a LogMetricFilter. No default value: CloudWatch
+    refuses one on a filter with dimensions (idle roles simply have no data points)."""
+    return aws.cloudwatch.LogMetricFilter(
+        logical, name=spec.name, log_group_name=log_group_name, pattern=spec.pattern,
+        metric_transformation={"name": spec.metric_name, "namespace": spec.namespace, "value": "1",
+                               "dimensions": dict(spec.dimensions)},
+        opts=opts,
+    )
+
+
 class AgentMonitoring(pulumi.ComponentResource):
-    """One agent's CloudTrail metric filters and alarms, all wired to the environment topic."""
+    """One agent's alarms (usage spike, AccessDenied on its `Role` series), wired to the environment topic."""
 
     alarm_arns: pulumi.Output[list[str]]
 
@@ -107,25 +125,14 @@ class AgentMonitoring(pulumi.ComponentResource):
         self,
         name: str,
         *,
-        log_group_name: pulumi.Input[str],
         topic_arn: pulumi.Input[str],
-        filters: Sequence[MetricFilterSpec],
         alarms: Sequence[AlarmSpec],
         tags: dict[str, str],
         provider: aws.Provider,
-        scope: str = "",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`scope`: the fleet's logical-name prefix (`naming.fleet_scope`)."""
         super().__init__("agentfleet:index:AgentMonitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
-        for f in filters:
-            aws.cloudwatch.LogMetricFilter(
-                f"{scope}{f.name}-filter", name=f.name, log_group_name=log_group_name, pattern=f.pattern,
-                metric_transformation={"name": f.metric_name, "namespace": f.namespace, "value": "1",
-                                       "default_value": "0"},
-                opts=child,
-            )
         made = [add_alarm(a, topic_arn, tags, child) for a in alarms]
         self.alarm_arns = pulumi.Output.all(*[m.arn for m in made]).apply(list)
         self.register_outputs({"alarm_arns": self.alarm_arns})
@@ -166,15 +173,15 @@ def extend_environment(fleet: "AgentFleet") -> None:
 
 
 def extend_agent(ctx: "AgentContext") -> None:
-    """Per-agent filters and alarms, parented to the agent; unchanged by pause/unpause."""
+    """Per-agent alarms, parented to the agent; unchanged by pause/unpause. The filters feeding
+    them are the environment's (FleetAlerts): no per-agent filter."""
     s = ctx.settings
     if not s.alarms:
         return
     alerts = alerts_for(ctx.fleet)
     AgentMonitoring(
         naming.logical_agent(ctx.name, "monitoring"),
-        log_group_name=alerts.log_group_name, topic_arn=alerts.topic_arn,
-        filters=metric_filters(s, ctx.agent), alarms=agent_alarms(s, ctx.agent),
+        topic_arn=alerts.topic_arn, alarms=agent_alarms(s, ctx.agent),
         tags=naming.tags(s, agent=ctx.agent.name, owner=ctx.agent.owner), provider=ctx.providers.aws,
-        scope=ctx.fleet.scope, opts=pulumi.ResourceOptions(parent=ctx.access),
+        opts=pulumi.ResourceOptions(parent=ctx.access),
     )

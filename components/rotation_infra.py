@@ -250,7 +250,7 @@ class AgentRotation(pulumi.ComponentResource):
             )
         if args.revoke_filter:
             aws.cloudwatch.LogMetricFilter(
-                f"{name}/revoke-failed", name=f"{args.function_name}-revoke-failed", log_group_name=logs.name,
+                f"{name}/revoke-failed", name=naming.function_metric_filter_name(args.function_name, "revoke-failed"), log_group_name=logs.name,
                 pattern=rp.revoke_failed_pattern(),
                 metric_transformation={"name": rp.REVOKE_FAILURES_METRIC, "namespace": args.metrics_namespace,
                                        "value": "1"},

@@ -24,8 +24,13 @@ def shorten(name: str, limit: int) -> str:
     return f"{name[: limit - 9].rstrip('-')}-{digest}"
 
 
+def role_name_prefix(s: StackSettings) -> str:
+    """Start of every IAM role name of the environment (agents', rotation, trail delivery)."""
+    return f"{s.secret_prefix}-{s.environment}-"
+
+
 def role_name(s: StackSettings, agent: str) -> str:
-    return shorten(f"{s.secret_prefix}-{s.environment}-{agent}", ROLE_NAME_MAX)
+    return shorten(f"{role_name_prefix(s)}{agent}", ROLE_NAME_MAX)
 
 
 def rotation_role_name(s: StackSettings, agent: str) -> str:
@@ -114,9 +119,25 @@ def tags(
     return dict(sorted(out.items()))
 
 
-def audit_namespace(s: StackSettings, agent: str) -> str:
-    """CloudTrail-derived metrics of one agent; agents cannot write here (only to their own)."""
-    return f"AgentFleetAudit/{s.environment}/{agent}"
+def audit_namespace(s: StackSettings) -> str:
+    """CloudTrail-derived metrics of the environment, one series per role (dimension `Role`);
+    agents cannot write here (they may only publish to their own `metrics_namespace`)."""
+    return f"AgentFleetAudit/{s.environment}"
+
+
+METRIC_FILTER_NAME_MAX = 512  # PutMetricFilter filterName
+
+
+def metric_filter_name(s: StackSettings, kind: str) -> str:
+    """A trail metric filter of the environment: filter names are per log group, and a shared
+    (organisation) trail log group may carry several stacks' filters, so the name carries the
+    prefix and the environment."""
+    return shorten(f"{s.secret_prefix}-{s.environment}-{kind}", METRIC_FILTER_NAME_MAX)
+
+
+def function_metric_filter_name(function_name: str, kind: str) -> str:
+    """A metric filter on one Lambda function's own log group (the function name is environment-scoped)."""
+    return shorten(f"{function_name}-{kind}", METRIC_FILTER_NAME_MAX)
 
 
 def alarm_name(s: StackSettings, agent: str, kind: str) -> str:

@@ -100,6 +100,10 @@ class StackSettings(BaseModel):
     """`agentfleet:cloudtrailLogGroup`: an existing trail's log group (else a trail is created)."""
     alarm_subscriptions: tuple[dict[str, str], ...] = ()
     """`agentfleet:alarmSubscriptions`: [{protocol: email|https|lambda|sqs, endpoint: ...}]."""
+    monitoring_partitions: int = Field(default=1, ge=1, le=36)
+    """`agentfleet:monitoringPartitions`: metric filters per trail signal, each counting the roles whose
+    agent name starts with its share of [0-9a-z]; raise it when an environment has more than 1,000
+    roles (CloudWatch may disable a filter with over 1,000 dimension values an hour)."""
 
     @field_validator("recovery_window_days")
     @classmethod
@@ -158,6 +162,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "accessDeniedThreshold": ("access_denied_threshold", "int"),
     "cloudtrailLogGroup": ("cloudtrail_log_group", "str"),
     "alarmSubscriptions": ("alarm_subscriptions", "list"),
+    "monitoringPartitions": ("monitoring_partitions", "int"),
 }
 CONFIG_KEYS = tuple(f"{PROJECT}:{k}" for k in _KEYS) + ("aws:region",)
 
