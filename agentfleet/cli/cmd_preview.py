@@ -175,6 +175,11 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write(f"# {c.agent} / {c.credential} ({c.store})\n{c.command}\n")
         return EXIT_OK
 
+    if fleet is not None:  # preview shows what would be declared; validate --stack / plan are the quota gates
+        from agentfleet.core.quotas import problems
+
+        for p in problems(fleet, settings):
+            print(f"warning: {fleet_path}: {p}", file=err)
     try:
         run = inputs.run()
     except Exception as exc:  # the program's own error, shown as the engine would show it

@@ -78,9 +78,34 @@ def read_plan(fleet_path: str, project: Path, stack: str, err: TextIO) -> dict[s
         raise CliExit(EXIT_INVALID) from None
 
 
+def quota_problems(fleet: Fleet, settings: StackSettings, fleet_path: str, err: TextIO) -> bool:
+    """Print one line per AWS quota the stack would exceed (agentfleet.core.quotas); True if any."""
+    from agentfleet.core.quotas import problems
+
+    found = problems(fleet, settings)
+    for p in found:
+        print(f"{fleet_path}:0: stack {settings.stack}: {p}", file=err)
+    if found:
+        print(f"{fleet_path}: {len(found)} quota problem(s) on stack {settings.stack}: a `pulumi up` would fail"
+              " partway (docs/quotas.md)", file=err)
+    return bool(found)
+
+
 def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     fleet = read_fleet(args.file, err)
     creds = sum(len(a.credentials) for a in fleet.agents)
+    if args.stack is not None:  # the fleet on one stack: names, then the account's quotas
+        settings = read_settings(project_dir(args), args.stack, err)
+        try:
+            build_plan(fleet, settings)
+        except NameCollision as exc:
+            print(f"{args.file}:0: {exc}", file=err)
+            return EXIT_INVALID
+        if quota_problems(fleet, settings, args.file, err):
+            return EXIT_INVALID
+        print(f"{args.file}: ok on stack {args.stack} ({len(fleet.agents)} agents, {creds} credentials, within quotas)",
+              file=out)
+        return EXIT_OK
     print(f"{args.file}: ok ({len(fleet.agents)} agents, {creds} credentials)", file=out)
     return EXIT_OK
 
@@ -125,9 +150,22 @@ def plan_table(plan: dict[str, Any]) -> str:
 
 
 def _plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    plan = read_plan(args.file, project_dir(args), args.stack, err)
-    out.write(plan_json(plan) if args.format == "json" else plan_table(plan))
-    return EXIT_OK
+    from agentfleet.core.quotas import usage_json
+
+    project = project_dir(args)
+    fleet = read_fleet(args.file, err)
+    settings = read_settings(project, args.stack, err)
+    try:
+        plan = build_plan(fleet, settings)
+    except NameCollision as exc:
+        print(f"{args.file}:0: {exc}", file=err)
+        return EXIT_INVALID
+    over = quota_problems(fleet, settings, args.file, err)
+    if args.format == "json":
+        out.write(plan_json({**plan, "quotas": usage_json(fleet, settings)}))
+    else:
+        out.write(plan_table(plan))
+    return EXIT_INVALID if over else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("validate", help="check a fleet file; one FILE:LINE: message per problem")
     p.add_argument("file", metavar="FILE")
+    p.add_argument("--stack", default=None,
+                   help="also check the fleet on this stack: name collisions and AWS quotas (Pulumi.<STACK>.yaml)")
+    add_project_arg(p)
     p.set_defaults(func=_validate)
     p = sub.add_parser("plan", help="print every name, path and policy the fleet gets on a stack")
     p.add_argument("file", metavar="FILE")

@@ -100,6 +100,12 @@ class StackSettings(BaseModel):
     """`agentfleet:cloudtrailLogGroup`: an existing trail's log group (else a trail is created)."""
     alarm_subscriptions: tuple[dict[str, str], ...] = ()
     """`agentfleet:alarmSubscriptions`: [{protocol: email|https|lambda|sqs, endpoint: ...}]."""
+    quotas: dict[str, int] = {}
+    """`agentfleet:quotas`: the account's quota limits where they differ from AWS's defaults, {quota key: limit}
+    (keys and defaults: docs/quotas.md); `validate --stack` and `plan` refuse a stack that exceeds one."""
+    quotas_used_elsewhere: dict[str, int] = {}
+    """`agentfleet:quotasUsedElsewhere`: what the account already uses outside this stack, {quota key: count}
+    (e.g. roles of other stacks, filters already on an organisation trail's log group)."""
     monitoring_partitions: int = Field(default=1, ge=1, le=36)
     """`agentfleet:monitoringPartitions`: metric filters per trail signal, each counting the roles whose
     agent name starts with its share of [0-9a-z]; raise it when an environment has more than 1,000
@@ -121,6 +127,18 @@ class StackSettings(BaseModel):
                     "alarmSubscriptions entries are {protocol: email|https|lambda|sqs, endpoint: ...}"
                 )
         return v
+
+    @field_validator("quotas", "quotas_used_elsewhere")
+    @classmethod
+    def _quota_keys(cls, v: dict[str, int]) -> dict[str, int]:
+        from agentfleet.core.quotas import BY_KEY  # quotas builds on settings: imported when validating
+
+        unknown = sorted(set(v) - set(BY_KEY))
+        if unknown:
+            raise ValueError(f"unknown quota key(s) {unknown}; known: {sorted(BY_KEY)}")
+        if any(n < 0 for n in v.values()):
+            raise ValueError("quota values must be >= 0")
+        return dict(sorted(v.items()))
 
     @field_validator("admin_principals")
     @classmethod
@@ -162,6 +180,8 @@ _KEYS: dict[str, tuple[str, str]] = {
     "accessDeniedThreshold": ("access_denied_threshold", "int"),
     "cloudtrailLogGroup": ("cloudtrail_log_group", "str"),
     "alarmSubscriptions": ("alarm_subscriptions", "list"),
+    "quotas": ("quotas", "map"),
+    "quotasUsedElsewhere": ("quotas_used_elsewhere", "map"),
     "monitoringPartitions": ("monitoring_partitions", "int"),
 }
 CONFIG_KEYS = tuple(f"{PROJECT}:{k}" for k in _KEYS) + ("aws:region",)
