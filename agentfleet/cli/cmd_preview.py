@@ -2,7 +2,8 @@
 
 It runs the Pulumi program itself (`__main__.py`, not a re-implementation) under Pulumi's mock
 runtime and prints the resource tree (type, name, parent) with the options that matter for
-safety, then counts per agent. `--value-commands` prints instead the commands that write each
+safety, then counts per agent. `--format json` lists every resource with its inputs (each
+secret input masked as "[secret]") for reviewers and scripts. `--value-commands` prints instead the commands that write each
 external credential's value out of band after `pulumi up` (values never come from code).
 """
 
@@ -104,6 +105,16 @@ def resource_tree(run: mockrun.ProgramRun) -> str:
     return "".join(f"{left:<{width}}{right}\n" for left, right in rows)
 
 
+SECRET_MASK = "[secret]"
+"""Stands for every secret input in `preview --format json` (the value never leaves the process)."""
+
+
+def masked_inputs(r: mockrun.RegisteredResource) -> dict[str, Any]:
+    """The resource's inputs as the engine receives them, with each secret input replaced by SECRET_MASK."""
+    secret = set(r.secret_props)
+    return {k: (SECRET_MASK if k in secret else v) for k, v in sorted(r.props.items())}
+
+
 def agent_counts(run: mockrun.ProgramRun) -> list[dict[str, Any]]:
     """Per AgentAccess component: its own resources by kind, and what extensions added below it."""
     rows = []
@@ -191,7 +202,8 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "stack": args.stack,
             "resources": [
                 {"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent, "custom": r.custom,
-                 "provider": r.provider_urn, "protect": r.protect, "ignore_changes": list(r.ignore_changes)}
+                 "provider": r.provider_urn, "protect": r.protect, "ignore_changes": list(r.ignore_changes),
+                 "inputs": masked_inputs(r), "secret_inputs": list(r.secret_props)}
                 for r in run.resources
             ],
             "agents": agent_counts(run),
