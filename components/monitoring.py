@@ -27,7 +27,9 @@ from agentfleet.core.monitoring_plan import (
     trail_logs_policy,
     trail_logs_trust,
 )
+from agentfleet.components.environment import EnvironmentReference
 from agentfleet.core.settings import StackSettings
+from agentfleet.core.sharding import ENVIRONMENT_OUTPUTS
 
 if TYPE_CHECKING:
     from agentfleet.components.fleet import AgentContext, AgentFleet
@@ -156,8 +158,11 @@ def add_alarm(
 # ---- AgentFleet extension (agentfleet.components.fleet.DEFAULT_EXTENSIONS) ----
 
 
-def alerts_for(fleet: "AgentFleet") -> FleetAlerts:
-    """The environment's one FleetAlerts, created on first use (rotation reminders reuse it)."""
+def alerts_for(fleet: "AgentFleet") -> "FleetAlerts | EnvironmentReference":
+    """The environment's one FleetAlerts, created on first use (rotation reminders reuse it); on an
+    agent shard, the environment stack's (its topic and log group, read through the reference)."""
+    if isinstance(fleet.environment, EnvironmentReference):
+        return fleet.environment
     existing = fleet.extras.get(ALERTS_COMPONENT)
     if not isinstance(existing, FleetAlerts):
         existing = FleetAlerts(
@@ -165,6 +170,8 @@ def alerts_for(fleet: "AgentFleet") -> FleetAlerts:
         )
         fleet.extras[ALERTS_COMPONENT] = existing
         fleet.extra_outputs["alertTopicArn"] = existing.topic_arn
+        if fleet.settings.shard == "environment":
+            fleet.extra_outputs[ENVIRONMENT_OUTPUTS["log_group_name"]] = existing.log_group_name
     return existing
 
 

@@ -32,7 +32,8 @@ EVENTS = Path(__file__).parent / "data" / "cloudtrail"
 
 
 def event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / f"{name}.json").read_text())
+    doc: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return doc
 
 
 def counted(spec_pattern: str, dims: dict[str, str], ev: dict[str, Any]) -> dict[str, str] | None:
@@ -57,7 +58,10 @@ def test_filters_are_per_environment_and_count_per_role(dev_settings: StackSetti
 
 def test_read_filter_counts_reads_of_this_environments_roles_only(dev_settings: StackSettings) -> None:
     reads = trail_filter(dev_settings, SECRET_READS)
-    c = lambda name: counted(reads.pattern, reads.dimensions, event(name))  # noqa: E731
+
+    def c(name: str) -> dict[str, str] | None:
+        return counted(reads.pattern, reads.dimensions, event(name))
+
     assert c("get_secret_value_research") == {"Role": naming.role_name(dev_settings, "research")}
     assert c("describe_secret_research") is None  # not a value read
     assert c("get_secret_value_other_environment") is None  # agents-prod-*: not this environment
@@ -66,7 +70,10 @@ def test_read_filter_counts_reads_of_this_environments_roles_only(dev_settings: 
 
 def test_denied_filter_counts_access_denied_and_unauthorized_per_role(dev_settings: StackSettings) -> None:
     denied = trail_filter(dev_settings, ACCESS_DENIED)
-    c = lambda name: counted(denied.pattern, denied.dimensions, event(name))  # noqa: E731
+
+    def c(name: str) -> dict[str, str] | None:
+        return counted(denied.pattern, denied.dimensions, event(name))
+
     assert c("access_denied_billing_reads_crm") == {"Role": "agents-dev-billing"}
     assert c("unauthorized_operation_support_ec2") == {"Role": "agents-dev-support"}
     assert c("get_secret_value_research") is None  # succeeded

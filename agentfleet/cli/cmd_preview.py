@@ -80,7 +80,7 @@ def _flags(r: mockrun.RegisteredResource, provider_names: dict[str, str]) -> str
         flags.append(f"recovery {int(r.props['recoveryWindowInDays'])}d")
     if r.secret_props:
         flags.append("secret input " + ",".join(r.secret_props))
-    if r.custom and not r.type.startswith("pulumi:providers:") and r.provider_urn not in provider_names:
+    if r.custom and not r.type.startswith("pulumi:") and r.provider_urn not in provider_names:
         flags.append("DEFAULT PROVIDER: not the stack's explicit one")
     return f"  [{'; '.join(flags)}]" if flags else ""
 

@@ -78,10 +78,18 @@ def read_plan(fleet_path: str, project: Path, stack: str, err: TextIO) -> dict[s
         raise CliExit(EXIT_INVALID) from None
 
 
-def quota_problems(fleet: Fleet, settings: StackSettings, fleet_path: str, err: TextIO) -> bool:
-    """Print one line per AWS quota the stack would exceed (agentfleet.core.quotas); True if any."""
+def quota_problems(fleet: Fleet, settings: StackSettings, fleet_path: str, err: TextIO, project: Path | None = None) -> bool:
+    """Print one line per AWS quota the stack would exceed (agentfleet.core.quotas), and per agent
+    in no shard or in several (agentfleet.core.sharding, over the project's stacks); True if any."""
     from agentfleet.core.quotas import problems
+    from agentfleet.core.sharding import check_shards, environment_stacks
 
+    if project is not None:
+        shard_problems = check_shards(fleet, environment_stacks(project, settings))
+        for p in shard_problems:
+            print(f"{fleet_path}:0: stack {settings.stack}: {p}", file=err)
+        if shard_problems:
+            return True
     found = problems(fleet, settings)
     for p in found:
         print(f"{fleet_path}:0: stack {settings.stack}: {p}", file=err)
@@ -101,7 +109,7 @@ def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except NameCollision as exc:
             print(f"{args.file}:0: {exc}", file=err)
             return EXIT_INVALID
-        if quota_problems(fleet, settings, args.file, err):
+        if quota_problems(fleet, settings, args.file, err, project_dir(args)):
             return EXIT_INVALID
         print(f"{args.file}: ok on stack {args.stack} ({len(fleet.agents)} agents, {creds} credentials, within quotas)",
               file=out)
@@ -160,7 +168,7 @@ def _plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except NameCollision as exc:
         print(f"{args.file}:0: {exc}", file=err)
         return EXIT_INVALID
-    over = quota_problems(fleet, settings, args.file, err)
+    over = quota_problems(fleet, settings, args.file, err, project)
     if args.format == "json":
         out.write(plan_json({**plan, "quotas": usage_json(fleet, settings)}))
     else:

@@ -220,6 +220,8 @@ def trail_logs_role_name(s: StackSettings) -> str:
 
 FLEET_COMPONENT = "fleet"
 ENVIRONMENT_COMPONENT = "environment"
+ENVIRONMENT_REFERENCE_COMPONENT = "environment-ref"
+"""An agent shard's reference to its environment stack (components.environment.EnvironmentReference)."""
 INLINE_POLICY_NAME = "agentfleet-least-privilege"
 """Name of the agent role's inline policy (inline names are per role)."""
 INITIAL_VERSION_STAGE = "agentfleet-initial"

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -106,6 +106,17 @@ class StackSettings(BaseModel):
     quotas_used_elsewhere: dict[str, int] = {}
     """`agentfleet:quotasUsedElsewhere`: what the account already uses outside this stack, {quota key: count}
     (e.g. roles of other stacks, filters already on an organisation trail's log group)."""
+    shard: Literal["all", "environment", "agents"] = "all"
+    """`agentfleet:shard`: `all` = one stack declares everything; `environment` = this stack declares only
+    what the environment shares (KMS key, KV mount, auth backend, trail, topic, rotation environment) and
+    exports it; `agents` = this stack declares only the selected agents, on the environment stack's exports."""
+    environment_stack: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+    """`agentfleet:environmentStack`: the environment stack agent shards reference (`org/project/stack` or
+    `stack`), through `pulumi.StackReference`."""
+    shard_agents: tuple[str, ...] = ()
+    """`agentfleet:shardAgents`: agent shards: agent name patterns (`fnmatch`, e.g. `team-a-*`) this stack declares."""
+    shard_owners: tuple[str, ...] = ()
+    """`agentfleet:shardOwners`: agent shards: owners whose agents this stack declares."""
     monitoring_partitions: int = Field(default=1, ge=1, le=36)
     """`agentfleet:monitoringPartitions`: metric filters per trail signal, each counting the roles whose
     agent name starts with its share of [0-9a-z]; raise it when an environment has more than 1,000
@@ -148,6 +159,19 @@ class StackSettings(BaseModel):
             raise ValueError(f"adminPrincipals must be exact IAM role ARNs, got {bad}")
         return tuple(sorted(set(v)))
 
+    @model_validator(mode="after")
+    def _shard_settings(self) -> "StackSettings":
+        selects = bool(self.shard_agents or self.shard_owners)
+        if self.shard == "agents":
+            if not self.environment_stack or not selects:
+                raise ValueError("shard `agents` needs environmentStack and shardAgents and/or shardOwners")
+            if self.rotation_isolation == "shared":
+                raise ValueError("shard `agents` supports rotationIsolation per-agent only (shared rotation functions"
+                                 " rotate every agent's secrets: keep the fleet in one stack)")
+        elif selects or self.environment_stack:
+            raise ValueError("shardAgents, shardOwners and environmentStack belong to `shard: agents` stacks only")
+        return self
+
     @property
     def partition(self) -> str:
         return partition_of(self.aws_region)
@@ -183,6 +207,10 @@ _KEYS: dict[str, tuple[str, str]] = {
     "quotas": ("quotas", "map"),
     "quotasUsedElsewhere": ("quotas_used_elsewhere", "map"),
     "monitoringPartitions": ("monitoring_partitions", "int"),
+    "shard": ("shard", "str"),
+    "environmentStack": ("environment_stack", "str"),
+    "shardAgents": ("shard_agents", "list"),
+    "shardOwners": ("shard_owners", "list"),
 }
 CONFIG_KEYS = tuple(f"{PROJECT}:{k}" for k in _KEYS) + ("aws:region",)
 
@@ -223,7 +251,7 @@ def settings_from_config(stack: str, lookup: Callable[[str], Any]) -> StackSetti
             key = back.get(field, field)
             key = key if ":" in key else f"{PROJECT}:{key}"
             msg = "is required" if err["type"] == "missing" else str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"stack {stack}: config `{key}` {msg}")
+            problems.append(f"stack {stack}: config `{key}` {msg}" if field else f"stack {stack}: {msg}")
         raise SettingsError(problems) from None
 
 

@@ -174,8 +174,10 @@ def _short_hash(*parts: str, n: int = 8) -> str:
 class FleetMocks(pulumi_mocks.Mocks):
     """Plausible IDs and ARNs for the resource types the program declares; no network."""
 
-    def __init__(self, region: str, account: str, partition: str = "aws"):
+    def __init__(self, region: str, account: str, partition: str = "aws",
+                 stack_references: Mapping[str, Mapping[str, Any]] | None = None):
         self.region, self.account, self.partition = region, account, partition
+        self.stack_references = {k: dict(v) for k, v in (stack_references or {}).items()}
         self.new_resource_calls = 0
         self.invokes: list[str] = []
         self._lock = threading.Lock()
@@ -189,9 +191,21 @@ class FleetMocks(pulumi_mocks.Mocks):
         region = self.region if regional else ""
         return f"arn:{self.partition}:{service}:{region}:{self.account}:{resource}"
 
+    def _stack_reference(self, stack: str, state: dict[str, Any]) -> tuple[str, dict[Any, Any]]:
+        """Another stack's outputs: the ones given to `run_program(stack_references=...)`, else a visible
+        placeholder `<stack:output>` for each output an environment stack exports (offline preview of a shard)."""
+        from agentfleet.core.sharding import ENVIRONMENT_OUTPUTS
+
+        outputs: dict[str, Any] = {o: f"<{stack}:{o}>" for o in ENVIRONMENT_OUTPUTS.values()}
+        outputs.update(self.stack_references.get(stack, {}))
+        state.update(outputs=outputs, secretOutputNames=[])
+        return stack, state
+
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         with self._lock:
             self.new_resource_calls += 1
+        if args.typ == "pulumi:pulumi:StackReference":  # a read (ReadResource): `custom` is not set
+            return self._stack_reference(str(args.resource_id or args.inputs.get("name") or args.name), dict(args.inputs))
         if not args.custom:
             return "", {}
         state: dict[str, Any] = dict(args.inputs)
@@ -315,6 +329,23 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.recorded.append(record)
         return response
 
+    def ReadResource(self, request: Any) -> Any:
+        """Reads (a `pulumi.StackReference`) are recorded like registrations, as custom resources."""
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        raw = rpc.deserialize_properties(request.properties)
+        state = self.resources[response.urn].state if response.urn in self.resources else {}
+        record = RegisteredResource(
+            type=request.type, name=request.name, urn=response.urn, custom=True, props=_unwrap_secrets(raw),
+            parent=request.parent or None, dependencies=tuple(request.dependencies), provider=request.provider or None,
+            protect=False, ignore_changes=(), id=str(request.id or ""), outputs=_unwrap_secrets(dict(state)),
+        )
+        with self._record_lock:
+            if record.urn in self._urns:
+                self.duplicates.append(record.urn)
+            self._urns.add(record.urn)
+            self.recorded.append(record)
+        return response
+
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn == self.stack_urn:
             self.stack_outputs = _unwrap_secrets(rpc.deserialize_properties(request.outputs))
@@ -343,10 +374,12 @@ def run_program(
     config_overrides: Mapping[str, Any] | None = None,
     program: Callable[[], None] | None = None,
     stack_traces: bool = False,
+    stack_references: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ProgramRun:
     """Evaluate `root/__main__.py` (or `program`) for `stack` under mocks; see the module docstring.
 
-    `stack_traces=True` keeps the SDK's per-resource stack capture (off by default: `_no_stack_trace`)."""
+    `stack_traces=True` keeps the SDK's per-resource stack capture (off by default: `_no_stack_trace`).
+    `stack_references`: outputs of other stacks (`pulumi.StackReference`), by stack name."""
     root = find_project_dir() if root is None else root
     config = stack_config(stack, root)
     config.update({k: _config_value(v) for k, v in (config_overrides or {}).items()})
@@ -354,7 +387,7 @@ def run_program(
     account = config.get(f"{PROJECT}:awsAccountId", "123456789012")
     from agentfleet.core.settings import partition_of
 
-    mocks = FleetMocks(region, account, partition_of(region))
+    mocks = FleetMocks(region, account, partition_of(region), stack_references)
     monitor = RecordingMonitor(mocks)
 
     stack_trace = pulumi_resource._get_stack_trace
