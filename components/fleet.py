@@ -29,6 +29,7 @@ import pulumi
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
 from agentfleet.core import plan
+from agentfleet.core import rotation_plan
 from agentfleet.components.agent_access import AgentAccess, AgentAccessArgs, SecretSpec
 from agentfleet.components.environment import EnvironmentBase, EnvironmentBaseArgs, EnvironmentReference
 from agentfleet.core import sharding
@@ -76,7 +77,8 @@ def _secret_spec(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredentia
     return SecretSpec(
         credential=cred.name,
         description=f"{cred.service} {cred.type} of agent {agent.name} ({cred.classification})",
-        tags=naming.tags(s, agent=agent.name, owner=agent.owner, classification=cred.classification),
+        tags=naming.tags(s, agent=agent.name, owner=agent.owner, classification=cred.classification,
+                         extra=rotation_plan.vault_copy_tag(s, agent, cred)),
         generated=plan.has_generated_value(cred.rotation_strategy),
         aws_secret_name=where.secret_name,
         aws_secret_policy=iam.to_json(plan.secret_resource_policy(s, agent, cred)) if in_aws else None,

@@ -67,7 +67,7 @@ def secret_arn_pattern(s: StackSettings, agent: str, credential: str) -> str:
 
 def vault_path(s: StackSettings, agent: str, credential: str) -> str:
     """Path under the KV v2 mount (the API adds `data/` or `metadata/` after the mount)."""
-    return f"{s.environment}/{agent}/{credential}"
+    return f"{vault_env_prefix(s)}{agent}/{credential}"
 
 
 def vault_location(mount: str, path: str) -> str:
@@ -102,6 +102,11 @@ def credential_locations(s: StackSettings, agent: str, credential: str, stores: 
         vault_mount=s.vault_mount if "vault" in kept else None,
         vault_path=vault_path(s, agent, credential) if "vault" in kept else None,
     )
+
+
+def vault_env_prefix(s: StackSettings) -> str:
+    """Every Vault path of the environment starts with this (under the KV mount)."""
+    return f"{s.environment}/"
 
 
 def vault_agent_prefix(s: StackSettings, agent: str) -> str:

@@ -241,7 +241,8 @@ def usage(fleet: Fleet, s: StackSettings) -> list[Usage]:
     trust += [(_size(rp.lambda_trust_policy()), f"role {spec.role_name}") for spec in rot.specs]
     add("iam-trust-policy-bytes", *_max(trust, "no role"))
     add("iam-role-name-chars", *_max(((len(r), f"role {r}") for r in roles), "no role"))
-    tag_sets = [(len(naming.tags(s, agent=a.name, owner=a.owner, classification=c.classification)),
+    tag_sets = [(len(naming.tags(s, agent=a.name, owner=a.owner, classification=c.classification,
+                                 extra=rp.vault_copy_tag(s, a, c))),
                  f"secret of {a.name}/{c.name}") for a in agents for c in a.credentials]
     tag_sets += [(len(spec.tags), f"function {spec.function_name}") for spec in rot.specs]
     add("tags-per-resource", *_max(tag_sets, "no resource"))
