@@ -115,3 +115,34 @@ def test_existing_trail_is_reused_and_alarms_can_be_turned_off(tmp_path: Path) -
     assert [f for f in off.of_type(FILTER) if f.props["metricTransformation"]["name"] in ("SecretReads", "AccessDenied")] == []
     assert [a for a in off.of_type(ALARM) if a.props["metricName"] in ("ApiCalls", "AccessDenied")] == []
     assert len(off.of_type(TOPIC)) == 1  # reminders still need the topic
+
+
+def _fleet_program(n: int) -> ProgramRun:
+    """The monitoring extension alone on `n` agents (fleet built in code), under the mocks."""
+    from agentfleet import AgentFleet, AgentFleetArgs, build_fleet, providers_from_config
+    from agentfleet.components import monitoring
+    from tests.conftest import PROJECT
+
+    s = StackSettings(stack="dev", environment="dev", aws_region="us-east-1", aws_account_id="123456789012")
+    doc = {"version": 1, "defaults": {"owner": "platform"}, "agents": [
+        {"name": f"agent-{i:04d}", "runtime": {"service": "ecs-tasks.amazonaws.com"},
+         "credentials": [{"name": "key", "service": "svc", "type": "api_key", "stores": ["vault"],
+                          "rotation": {"strategy": "manual"}}]} for i in range(n)]}
+
+    def program() -> None:
+        AgentFleet("fleet", AgentFleetArgs(fleet=build_fleet(doc), settings=s, providers=providers_from_config(s),
+                                           extensions=(monitoring,)))
+
+    return run_program("dev", root=PROJECT, program=program)
+
+
+@pytest.mark.parametrize("n", [10, 60])
+def test_metric_filters_per_log_group_do_not_grow_with_the_fleet(n: int) -> None:
+    """60 agents: past the 50 the former two-filters-per-agent design could hold on one log group."""
+    run = _fleet_program(n)
+    per_group: dict[str, int] = {}
+    for f in run.of_type(FILTER):
+        per_group[f.props["logGroupName"]] = per_group.get(f.props["logGroupName"], 0) + 1
+    assert per_group == {"/agents/dev/cloudtrail": 2}
+    denied = [a for a in run.of_type(ALARM) if a.props["metricName"] == "AccessDenied"]
+    assert len(denied) == n and len({tuple(sorted(a.props["dimensions"].items())) for a in denied}) == n
