@@ -58,6 +58,27 @@ def secret_arn_pattern(s: StackSettings, agent: str, credential: str) -> str:
     )
 
 
+def ssm_parameter_name(s: StackSettings, agent: str, credential: str) -> str:
+    """SSM Parameter Store name: `/<prefix>/<env>/<agent>/<credential>` (a hierarchy, so the
+    agent's folder is its own and `GetParametersByPath` on another agent's folder finds nothing)."""
+    return f"/{s.secret_prefix}/{s.environment}/{agent}/{credential}"
+
+
+def ssm_parameter_arn(s: StackSettings, agent: str, credential: str) -> str:
+    """Exact ARN (no wildcard): parameters have no random suffix. The name's leading `/` is the
+    one after `parameter`."""
+    return (
+        f"arn:{s.partition}:ssm:{s.aws_region}:{s.aws_account_id}:parameter"
+        f"{ssm_parameter_name(s, agent, credential)}"
+    )
+
+
+SSM_UNSET_VALUE = "agentfleet:unset"
+"""Value of an SSM parameter whose credential a human has not written yet. AWS requires a value at
+creation; this marker is not a secret, the program never writes anything else for an external
+credential, and it ignores the value afterwards so a human's write is never undone."""
+
+
 def vault_path(s: StackSettings, agent: str, credential: str) -> str:
     """Path under the KV v2 mount (the API adds `data/` or `metadata/` after the mount)."""
     return f"{s.environment}/{agent}/{credential}"
