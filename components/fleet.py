@@ -79,6 +79,7 @@ def _secret_spec(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredentia
         aws_secret_name=naming.secret_name(s, agent.name, cred.name) if in_aws else None,
         aws_secret_policy=iam.to_json(plan.secret_resource_policy(s, agent, cred)) if in_aws else None,
         vault_path=naming.vault_path(s, agent.name, cred.name) if "vault" in cred.stores else None,
+        ssm_parameter_name=naming.ssm_parameter_name(s, agent.name, cred.name) if "ssm" in cred.stores else None,
     )
 
 
@@ -111,6 +112,7 @@ def agent_access_args(
         protect=s.protect,
         providers=providers,
         secrets=tuple(_secret_spec(s, agent, c) for c in agent.credentials),
+        vault_token_bound_cidrs=plan.vault_bound_cidrs(agent),
     )
 
 
