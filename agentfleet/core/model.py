@@ -166,10 +166,10 @@ class Network(_Strict):
         return bool(self.vpc_endpoints or self.vpcs)
 
     def words(self) -> str:
-        """The scope in one line, for plan/audit/diff."""
-        parts = [f"via {', '.join(self.vpc_endpoints)}" if self.vpc_endpoints else "",
-                 f"from {', '.join(self.vpcs)}" if self.vpcs else "",
-                 f"from {', '.join(self.source_cidrs)}" if self.source_cidrs else ""]
+        """The scope in one line, for plan/audit/diff (sorted: file order changes nothing)."""
+        parts = [f"via {', '.join(sorted(self.vpc_endpoints))}" if self.vpc_endpoints else "",
+                 f"from {', '.join(sorted(self.vpcs))}" if self.vpcs else "",
+                 f"from {', '.join(sorted(self.source_cidrs))}" if self.source_cidrs else ""]
         return " or ".join(p for p in parts if p)
 
 
