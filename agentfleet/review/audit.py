@@ -36,6 +36,7 @@ class AuditRow:
     """Secrets Manager secret name, when stored in AWS."""
     vault_mount: str | None
     vault_path: str | None
+    vault_location: str | None
     """Path under the KV v2 mount, when stored in Vault."""
     ssm_parameter: str | None
     """SSM parameter name, when stored in Parameter Store."""
@@ -57,6 +58,7 @@ def audit_rows(plan: dict[str, Any]) -> list[AuditRow]:
             agent=a["name"], owner=a["owner"], credential=c["name"], service=c["service"],
             type=c["type"], classification=c["classification"], stores=tuple(sorted(c["stores"])),
             secret_name=c["secret_name"], vault_mount=c["vault_mount"], vault_path=c["vault_path"],
+            vault_location=c["vault_location"],
             ssm_parameter=c.get("ssm_parameter"), network=network_words(a.get("network")),
             rotation_strategy=c["rotation_strategy"], rotation_days=c["rotation_days"],
             paused=a["paused"],
@@ -73,7 +75,7 @@ def locations(row: AuditRow) -> list[str]:
     if row.secret_name is not None:
         out.append(f"{STORE_WORDS['aws']} {row.secret_name}")
     if row.vault_path is not None:
-        out.append(f"{STORE_WORDS['vault']} {row.vault_mount}/{row.vault_path}")
+        out.append(f"{STORE_WORDS['vault']} {row.vault_location}")
     if row.ssm_parameter is not None:
         out.append(f"{STORE_WORDS['ssm']} {row.ssm_parameter}")
     return out

@@ -27,7 +27,7 @@ _AGENT_FIELDS = frozenset({
 })
 _CREDENTIAL_FIELDS = frozenset({
     "name", "service", "type", "classification", "rotation_strategy", "rotation_days", "stores",
-    "secret_name", "vault_mount", "vault_path", "ssm_parameter",
+    "secret_name", "vault_mount", "vault_path", "vault_location", "ssm_parameter",
 })
 
 
@@ -179,7 +179,7 @@ def _where(cred: Mapping[str, Any], store: str) -> str:
         return f"{STORE_WORDS['aws']} `{cred['secret_name']}`"
     if store == "ssm":
         return f"{STORE_WORDS['ssm']} `{cred['ssm_parameter']}`"
-    return f"{STORE_WORDS['vault']} `{cred['vault_mount']}/{cred['vault_path']}`"
+    return f"{STORE_WORDS['vault']} `{cred['vault_location']}`"
 
 
 def _stored(cred: Mapping[str, Any]) -> str:
