@@ -104,3 +104,27 @@ def test_plan_and_value_commands_name_the_same_parameters(world: tuple[ProgramRu
     for c in cmds:
         assert "--type SecureString" in c.command and f"--key-id {naming.kms_alias(s)}" in c.command
         assert "read -rs V" in c.command and "file:///dev/stdin" in c.command
+
+
+FILTER, ALARM = "aws:cloudwatch/logMetricFilter:LogMetricFilter", "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def test_one_odd_network_filter_for_the_environment_and_an_alarm_per_agent(world: tuple[ProgramRun, Fleet, StackSettings]) -> None:
+    from agentfleet.core import monitoring_plan as mp
+
+    run, fleet, s = world
+    odd = [f for f in run.of_type(FILTER) if f.props["name"] == "odd-network-reads"]
+    assert len(odd) == 1
+    spec = mp.odd_network_filter(s, fleet)
+    assert spec is not None
+    (f,) = odd
+    assert f.props["pattern"] == spec.pattern
+    t = f.props["metricTransformation"]
+    assert t["dimensions"] == {mp.ROLE_DIMENSION: mp.ROLE_SELECTOR} and "defaultValue" not in t
+    assert (t["name"], t["namespace"]) == (mp.ODD_NETWORK_METRIC, naming.audit_environment_namespace(s))
+    alarms = {a.props["name"]: a for a in run.of_type(ALARM) if a.props["name"].endswith("-odd-network")}
+    assert set(alarms) == {naming.alarm_name(s, a.name, "odd-network") for a in fleet.agents}
+    for a in fleet.agents:
+        alarm = alarms[naming.alarm_name(s, a.name, "odd-network")]
+        assert alarm.props["dimensions"] == {mp.ROLE_DIMENSION: naming.role_name(s, a.name)}
+        assert alarm.props["metricName"] == mp.ODD_NETWORK_METRIC and alarm.props["alarmActions"]

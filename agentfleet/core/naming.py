@@ -179,6 +179,17 @@ def audit_namespace(s: StackSettings, agent: str) -> str:
     return f"AgentFleetAudit/{s.environment}/{agent}"
 
 
+def audit_environment_namespace(s: StackSettings) -> str:
+    """CloudTrail-derived metrics of the whole environment, one dimension value per role (the
+    odd-network signal: one filter per environment, not one per agent)."""
+    return f"AgentFleetAudit/{s.environment}"
+
+
+def environment_role_prefix(s: StackSettings) -> str:
+    """Every IAM role of the environment starts with this (shortened names keep it too)."""
+    return f"{s.secret_prefix}-{s.environment}-"
+
+
 def alarm_name(s: StackSettings, agent: str, kind: str) -> str:
     return f"{s.secret_prefix}-{s.environment}-{agent}-{kind}"
 
