@@ -423,7 +423,8 @@ def test_network_matrix_every_agent_every_secret_and_parameter_every_origin(net:
         if store == "aws":
             a = net.fleet.agent(agent)
             resource[arn] = secret_resource_policy(net.settings, a, next(c for c in a.credentials if c.name == cred))
-    wrong, checked, allowed = [], 0, 0
+    wrong: list[tuple[str, str, str, str, str]] = []
+    checked = allowed = 0
     for a in net.fleet.agents:
         i, kind, role = net.index[a.name], net.kinds[a.name], naming.role_arn(net.settings, naming.role_name(net.settings, a.name))
         for owner, _, store, arn in stored:
