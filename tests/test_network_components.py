@@ -128,3 +128,13 @@ def test_one_odd_network_filter_for_the_environment_and_an_alarm_per_agent(world
         alarm = alarms[naming.alarm_name(s, a.name, "odd-network")]
         assert alarm.props["dimensions"] == {mp.ROLE_DIMENSION: naming.role_name(s, a.name)}
         assert alarm.props["metricName"] == mp.ODD_NETWORK_METRIC and alarm.props["alarmActions"]
+
+
+def test_the_whole_pack_passes_on_a_fleet_with_scopes_and_parameters(world: tuple[ProgramRun, Fleet, StackSettings]) -> None:
+    from agentfleet.policy.layout import policy_config
+    from agentfleet.runner import checkrun
+
+    run, fleet, s = world
+    result = checkrun.check_program(run, policy_config(s, fleet.classifications))
+    assert {"ssm-parameter-securestring-cmk", "ssm-parameter-no-literal-value", "ssm-parameter-reads-confined"} <= set(result.policies)
+    assert [(v.policy, v.message) for v in result.mandatory] == []
