@@ -207,3 +207,22 @@ def test_diff_ssm_store_added_is_an_escalation_and_named(s: StackSettings) -> No
     added = diff_plans(build_plan(before, s), build_plan(build_fleet(new), s), old_classes={}, new_classes={},
                        old_source="old", new_source="new").changes[0]
     assert added.kind == "agent-added" and f"readable from {VPC}" in added.text
+
+
+def test_plan_table_shows_scope_and_parameter(tmp_path: Any, root: Any) -> None:
+    import io
+
+    from ruamel.yaml import YAML
+
+    from agentfleet.cli.main import main
+
+    (tmp_path / "Pulumi.yaml").write_text((root / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.dev.yaml").write_text((root / "Pulumi.dev.yaml").read_text())
+    path = tmp_path / "agents.yaml"
+    with path.open("w") as fh:
+        YAML(typ="safe").dump(doc({"vpcs": [VPC]}), fh)
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["plan", str(path), "--stack", "dev", "--project", str(tmp_path)], out, err) == 0, err.getvalue()
+    text = out.getvalue()
+    assert f"  network      from {VPC}\n" in text and "  network      anywhere (no scope)\n" in text
+    assert "ssm:/agents/dev/agent-a/key" in text
