@@ -138,3 +138,21 @@ def test_the_whole_pack_passes_on_a_fleet_with_scopes_and_parameters(world: tupl
     result = checkrun.check_program(run, policy_config(s, fleet.classifications))
     assert {"ssm-parameter-securestring-cmk", "ssm-parameter-no-literal-value", "ssm-parameter-reads-confined"} <= set(result.policies)
     assert [(v.policy, v.message) for v in result.mandatory] == []
+
+
+def test_the_deployer_policy_covers_parameters_on_the_environment_path_only(world: tuple[ProgramRun, Fleet, StackSettings]) -> None:
+    from agentfleet.core.deployer import deployer_policy
+    from tests.iam_eval import Request, evaluate
+
+    run, _, s = world
+    policy = deployer_policy(s, {r.type for r in run.resources})
+    own = naming.ssm_parameter_arn(s, "scoped", "param")
+    other_env = own.replace(f"/{s.environment}/", "/prod/")
+    assert evaluate(policy, Request("ssm:PutParameter", own)) == "Allow"
+    assert evaluate(policy, Request("ssm:PutParameter", other_env)) == "ImplicitDeny"
+    assert evaluate(policy, Request("ssm:PutParameter", f"arn:aws:ssm:{s.aws_region}:{s.aws_account_id}:parameter/other")) == "ImplicitDeny"
+    key = f"arn:aws:kms:{s.aws_region}:{s.aws_account_id}:key/1234"
+    tags = {"aws:ResourceTag/managed-by": "agentfleet", "aws:ResourceTag/environment": s.environment}
+    assert evaluate(policy, Request("kms:Encrypt", key, {**tags, "kms:ViaService": f"ssm.{s.aws_region}.amazonaws.com"})) == "Allow"
+    assert evaluate(policy, Request("kms:Decrypt", key, tags)) == "ImplicitDeny"  # never directly
+    assert evaluate(policy, Request("kms:Decrypt", key, {**tags, "kms:ViaService": f"secretsmanager.{s.aws_region}.amazonaws.com"})) == "ImplicitDeny"
