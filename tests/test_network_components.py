@@ -34,7 +34,7 @@ SCOPED: list[dict[str, Any]] = [
     {
         "name": "private-vault",
         "runtime": {"service": "lambda.amazonaws.com"},
-        "network": {"vpcs": ["vpc-0abc1234def567890"], "vault_cidrs": ["10.20.0.0/16"]},
+        "network": {"vpcs": ["vpc-0abc1234def567890"], "vault_cidrs": ["10.20.0.0/16"], "runtime_in_vpc": True},
         "credentials": [{"name": "key", "service": "svc", "type": "api_key", "stores": ["aws", "vault"]}],
     },
     {

@@ -107,11 +107,17 @@ VPC_RE = re.compile(r"^vpc-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 VpcEndpointId = Annotated[str, StringConstraints(pattern=VPC_ENDPOINT_RE.pattern)]
 VpcId = Annotated[str, StringConstraints(pattern=VPC_RE.pattern)]
 
-# Services whose compute can run inside a customer VPC (attach it there for a VPC scope). Any
-# other service principal calls AWS from AWS's own network, so no scope of yours can admit it.
+# Services whose compute can run inside a customer VPC. Any other service principal calls AWS
+# from AWS's own network, so no scope of yours can admit it.
 VPC_CAPABLE_SERVICES: tuple[str, ...] = (
     "lambda.amazonaws.com", "ecs-tasks.amazonaws.com", "ec2.amazonaws.com", "pods.eks.amazonaws.com",
     "codebuild.amazonaws.com", "batch.amazonaws.com", "sagemaker.amazonaws.com",
+)
+# Of those, the ones that always run in a VPC (ECS awsvpc/Fargate tasks, EC2 instances, EKS pods,
+# Batch compute environments). Lambda, CodeBuild and SageMaker run outside any VPC unless
+# configured otherwise, so a private scope needs `runtime_in_vpc: true` as the owner's statement.
+ALWAYS_IN_VPC_SERVICES: tuple[str, ...] = (
+    "ecs-tasks.amazonaws.com", "ec2.amazonaws.com", "pods.eks.amazonaws.com", "batch.amazonaws.com",
 )
 
 
@@ -149,7 +155,8 @@ class Network(_Strict):
     """Ranges Vault sees the agent's logins from (`token_bound_cidrs`); default `source_cidrs`."""
     runtime_in_vpc: bool | None = None
     """Does the agent's runtime run inside one of your VPCs? Default: inferred from `runtime`
-    (GitHub-hosted runners and non-VPC services: no; Lambda/ECS/EC2/EKS and role_arns: yes)."""
+    (ECS tasks, EC2, EKS pods, Batch and role_arns: yes; Lambda, CodeBuild, SageMaker, GitHub-hosted
+    runners: no, say `true` once it is attached to the VPC)."""
 
     @model_validator(mode="after")
     def _well_formed(self) -> "Network":
@@ -180,7 +187,7 @@ def runtime_in_vpc(runtime: Runtime, network: Network) -> bool:
     if runtime.kind == "github_oidc":
         return False  # GitHub-hosted runners run in GitHub's network
     if runtime.kind == "service":
-        return runtime.service in VPC_CAPABLE_SERVICES
+        return runtime.service in ALWAYS_IN_VPC_SERVICES
     return True  # role_arns: whatever runs them; the owner knows, and may say `runtime_in_vpc: false`
 
 
@@ -193,9 +200,14 @@ def network_lockout(runtime: Runtime, network: Network) -> str | None:
             f" on a VPC-capable service ({', '.join(VPC_CAPABLE_SERVICES)})"
         )
     if network.private and not network.source_cidrs and not runtime_in_vpc(runtime, network):
-        where = "GitHub-hosted runners run" if runtime.kind == "github_oidc" else "the runtime runs"
+        if runtime.kind == "github_oidc":
+            where = "GitHub-hosted runners run outside your VPCs"
+        elif runtime.kind == "service" and network.runtime_in_vpc is None:
+            where = f"{runtime.service} runs outside any VPC unless attached to one (assumed here)"
+        else:
+            where = "the runtime runs outside your VPCs (`runtime_in_vpc: false`)"
         return (
-            f"network: {where} outside your VPCs, so a scope of only vpc_endpoints/vpcs denies"
+            f"network: {where}, so a scope of only vpc_endpoints/vpcs denies"
             " every read; add `source_cidrs` with the runtime's fixed egress ranges, or run it inside"
             " the VPC (Lambda: attach a VpcConfig; CI: self-hosted runners trusted via runtime.role_arns)"
             " and set `runtime_in_vpc: true`"
