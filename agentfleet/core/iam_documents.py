@@ -92,14 +92,15 @@ def parameter_read(sid: str, parameter_arns: Sequence[str]) -> Statement:
     return Statement(sid, SSM_READ_ACTIONS, tuple(parameter_arns))
 
 
-def kms_decrypt_via_ssm(sid: str, key_arn: str, region: str, parameter_arns: Sequence[str]) -> Statement:
-    """Decrypt with the environment key only through Parameter Store, only for these parameters."""
+def kms_decrypt_via_ssm(sid: str, key_arn: str, region: str, parameter_arn_pattern: str) -> Statement:
+    """Decrypt with the environment key only through Parameter Store, only for parameters whose
+    ARN matches the pattern (the agent's own folder: its size does not grow with the credentials)."""
     return Statement(
         sid, ("kms:Decrypt",), (key_arn,),
-        condition={"StringEquals": {
-            "kms:ViaService": f"ssm.{region}.amazonaws.com",
-            SSM_PARAMETER_CONTEXT_KEY: tuple(parameter_arns),
-        }},
+        condition={
+            "StringEquals": {"kms:ViaService": f"ssm.{region}.amazonaws.com"},
+            "StringLike": {SSM_PARAMETER_CONTEXT_KEY: parameter_arn_pattern},
+        },
     )
 
 

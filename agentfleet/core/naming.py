@@ -75,6 +75,11 @@ def ssm_parameter_arn(s: StackSettings, agent: str, credential: str) -> str:
     )
 
 
+def ssm_agent_parameters_pattern(s: StackSettings, agent: str) -> str:
+    """Every parameter of the agent's folder; the `/` after the name keeps `bill` from `billing`."""
+    return f"arn:{s.partition}:ssm:{s.aws_region}:{s.aws_account_id}:parameter/{s.secret_prefix}/{s.environment}/{agent}/*"
+
+
 SSM_UNSET_VALUE = "agentfleet:unset"
 """Value of an SSM parameter whose credential a human has not written yet. AWS requires a value at
 creation; this marker is not a secret, the program never writes anything else for an external

@@ -70,14 +70,17 @@ def agent_iam_policy(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -
     params = agent_parameter_arns(s, agent)
     outside = outside_network(agent)
     if outside is not None and (arns or params):
+        # On `*`: a deny only takes away, and listing every ARN again would double the policy's
+        # size (inline policies share 10,240 characters per role).
         actions = (iam.SECRET_READ_ACTIONS if arns else ()) + (iam.SSM_READ_ACTIONS if params else ()) + ("kms:Decrypt",)
-        statements.append(iam.deny_outside_network("DenyReadsOutsideNetwork", actions, arns + params + [kms_key_arn], outside))
+        statements.append(iam.deny_outside_network("DenyReadsOutsideNetwork", actions, ["*"], outside))
     if arns:
         statements.append(iam.secret_read("ReadOwnSecrets", arns))
         statements.append(iam.kms_decrypt_via_secretsmanager("DecryptOwnSecretsViaSecretsManager", kms_key_arn, s.aws_region))
     if params:
         statements.append(iam.parameter_read("ReadOwnParameters", params))
-        statements.append(iam.kms_decrypt_via_ssm("DecryptOwnParametersViaSsm", kms_key_arn, s.aws_region, params))
+        statements.append(iam.kms_decrypt_via_ssm(
+            "DecryptOwnParametersViaSsm", kms_key_arn, s.aws_region, naming.ssm_agent_parameters_pattern(s, agent.name)))
     if s.usage_metrics:
         statements.append(iam.put_own_metrics("PublishOwnUsageMetrics", naming.metrics_namespace(s, agent.name)))
     return iam.Document(tuple(statements)).to_dict()
