@@ -83,6 +83,7 @@ def _secret_spec(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredentia
         aws_secret_name=where.secret_name,
         aws_secret_policy=iam.to_json(plan.secret_resource_policy(s, agent, cred)) if in_aws else None,
         vault_path=where.vault_path,
+        ssm_parameter_name=where.ssm_parameter,
     )
 
 
@@ -115,6 +116,7 @@ def agent_access_args(
         protect=s.protect,
         providers=providers,
         secrets=tuple(_secret_spec(s, agent, c) for c in agent.credentials),
+        vault_token_bound_cidrs=plan.vault_bound_cidrs(agent),
     )
 
 
@@ -146,7 +148,8 @@ class AgentFleet(pulumi.ComponentResource):
     environment: EnvironmentBase | EnvironmentReference
     """The shared resources (single stack, environment shard) or the environment stack's exports (agent shard)."""
     model: Fleet
-    """The whole validated fleet (an environment shard decides shared resources on every agent)."""
+    """The whole validated fleet (extensions read environment-wide facts off it; an environment
+    shard decides the shared resources on every agent)."""
     agents: dict[str, AgentAccess]
     """Agent name -> its AgentAccess component (the agents this stack declares: `sharding.selects`)."""
     providers: ProviderSet

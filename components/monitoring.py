@@ -27,6 +27,7 @@ from agentfleet.core.monitoring_plan import (
     trail_logs_policy,
     trail_logs_trust,
 )
+from agentfleet.core.monitoring_plan import odd_network_alarm, odd_network_filter
 from agentfleet.components.environment import EnvironmentReference
 from agentfleet.core.settings import StackSettings
 from agentfleet.core.sharding import ENVIRONMENT_OUTPUTS
@@ -66,7 +67,7 @@ class FleetAlerts(pulumi.ComponentResource):
         else:
             self.log_group_name = self._trail(name, settings, tags, child)
         for spec in trail_filters(settings):
-            add_metric_filter(f"{name}-filter-{spec.kind}", spec, self.log_group_name, child)
+            add_filter(spec, self.log_group_name, f"{name}-filter-{spec.kind}", child)
         self.register_outputs({"topic_arn": self.topic_arn, "log_group_name": self.log_group_name})
 
     def _trail(
@@ -105,19 +106,6 @@ class FleetAlerts(pulumi.ComponentResource):
         return group.name
 
 
-def add_metric_filter(
-    logical: str, spec: MetricFilterSpec, log_group_name: pulumi.Input[str], opts: pulumi.ResourceOptions
-) -> aws.cloudwatch.LogMetricFilter:
-    """One place turns a MetricFilterSpec into a LogMetricFilter. No default value: CloudWatch
-    refuses one on a filter with dimensions (idle roles simply have no data points)."""
-    return aws.cloudwatch.LogMetricFilter(
-        logical, name=spec.name, log_group_name=log_group_name, pattern=spec.pattern,
-        metric_transformation={"name": spec.metric_name, "namespace": spec.namespace, "value": "1",
-                               "dimensions": dict(spec.dimensions)},
-        opts=opts,
-    )
-
-
 class AgentMonitoring(pulumi.ComponentResource):
     """One agent's alarms (usage spike, AccessDenied on its `Role` series), wired to the environment topic."""
 
@@ -138,6 +126,24 @@ class AgentMonitoring(pulumi.ComponentResource):
         made = [add_alarm(a, topic_arn, tags, child) for a in alarms]
         self.alarm_arns = pulumi.Output.all(*[m.arn for m in made]).apply(list)
         self.register_outputs({"alarm_arns": self.alarm_arns})
+
+
+def add_filter(
+    spec: MetricFilterSpec, log_group_name: pulumi.Input[str], logical: str, opts: pulumi.ResourceOptions
+) -> aws.cloudwatch.LogMetricFilter:
+    """One place turns a MetricFilterSpec into a LogMetricFilter. CloudWatch refuses a default
+    value on a filter with dimensions, so only dimensionless filters get one."""
+    transformation: aws.cloudwatch.LogMetricFilterMetricTransformationArgsDict = {
+        "name": spec.metric_name, "namespace": spec.namespace, "value": "1",
+    }
+    if spec.dimensions:
+        transformation["dimensions"] = dict(spec.dimensions)
+    else:
+        transformation["default_value"] = "0"
+    return aws.cloudwatch.LogMetricFilter(
+        logical, name=spec.name, log_group_name=log_group_name, pattern=spec.pattern,
+        metric_transformation=transformation, opts=opts,
+    )
 
 
 def add_alarm(
@@ -175,8 +181,20 @@ def alerts_for(fleet: "AgentFleet") -> "FleetAlerts | EnvironmentReference":
     return existing
 
 
+ODD_NETWORK = "odd-network-filter"
+
+
 def extend_environment(fleet: "AgentFleet") -> None:
-    alerts_for(fleet)
+    """The alert topic, and the environment's one odd-network filter (when anything is expected).
+    An agent shard decides the same from the whole fleet (its agents' alarms watch the filter) but
+    declares nothing: the environment stack owns the filter."""
+    alerts = alerts_for(fleet)
+    s = fleet.settings
+    spec = odd_network_filter(s, fleet.model) if s.alarms else None
+    fleet.extras[ODD_NETWORK] = spec
+    if spec is not None and isinstance(alerts, FleetAlerts):
+        add_filter(spec, alerts.log_group_name, fleet.child(f"{spec.kind}-filter"),
+                   pulumi.ResourceOptions(parent=alerts, provider=fleet.providers.aws))
 
 
 def extend_agent(ctx: "AgentContext") -> None:
@@ -188,7 +206,8 @@ def extend_agent(ctx: "AgentContext") -> None:
     alerts = alerts_for(ctx.fleet)
     AgentMonitoring(
         naming.logical_agent(ctx.name, "monitoring"),
-        topic_arn=alerts.topic_arn, alarms=agent_alarms(s, ctx.agent),
+        topic_arn=alerts.topic_arn,
+        alarms=agent_alarms(s, ctx.agent) + ([odd_network_alarm(s, ctx.agent)] if ctx.fleet.extras.get(ODD_NETWORK) else []),
         tags=naming.tags(s, agent=ctx.agent.name, owner=ctx.agent.owner), provider=ctx.providers.aws,
         opts=pulumi.ResourceOptions(parent=ctx.access),
     )

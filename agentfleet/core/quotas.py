@@ -211,6 +211,14 @@ def usage(fleet: Fleet, s: StackSettings) -> list[Usage]:
     if rp.needs_age_reporter(s, fleet.agents):
         functions.append(naming.age_reporter_name(s))
     filters = mp.trail_filters(s)
+    odd_error: str | None = None
+    if s.alarms:
+        try:
+            odd = mp.odd_network_filter(s, fleet)
+        except mp.FilterTooLong as exc:
+            odd, odd_error = None, str(exc)
+        if odd is not None:
+            filters.append(odd)
     out: list[Usage] = []
 
     def add(key: str, used: int, where: str, fix: str | None = None) -> None:
@@ -252,9 +260,17 @@ def usage(fleet: Fleet, s: StackSettings) -> list[Usage]:
     add("logs-metric-filters-per-log-group", len(filters), f"log group {group}: {len(filters)} from this stack")
     per_filter = _dimension_values(s, filters, roles)
     used, where = _max(per_filter, "no filter")
-    add("logs-metric-filter-dimension-values", used, where,
-        _partition_fix(s, roles) if used > (limit_of(s, BY_KEY["logs-metric-filter-dimension-values"]) or used) else None)
-    add("logs-metric-filter-pattern-chars", *_max(((len(f.pattern), f"filter {f.name}") for f in filters), "no filter"))
+    fix = None
+    if used > (limit_of(s, BY_KEY["logs-metric-filter-dimension-values"]) or used):
+        odd_over = any(n == used and f.kind == mp.ODD_NETWORK_KIND for (n, _), f in zip(per_filter, filters))
+        fix = ("the odd-network filter covers the whole environment (it is not partitioned: its pattern would"
+               " not fit): split the environment" if odd_over and s.monitoring_partitions > 1
+               else _partition_fix(s, roles))
+    add("logs-metric-filter-dimension-values", used, where, fix)
+    longest = _max(((len(f.pattern), f"filter {f.name}") for f in filters), "no filter")
+    if odd_error is not None:
+        longest = (mp.MAX_FILTER_PATTERN_CHARS + 1, odd_error)
+    add("logs-metric-filter-pattern-chars", *longest)
     add("cloudwatch-alarms", len(alarms), f"{len(alarms)} alarms")
 
     # Lambda

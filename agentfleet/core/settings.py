@@ -7,6 +7,7 @@ Stack files hold environment settings only; a plaintext secret there is refused.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from agentfleet.core.model import ROLE_ARN_RE
+from agentfleet.core.model import ROLE_ARN_RE, VPC_ENDPOINT_RE
 from agentfleet.core.secretlike import looks_like_secret
 
 PROJECT = "agentfleet"
@@ -121,6 +122,9 @@ class StackSettings(BaseModel):
     """`agentfleet:monitoringPartitions`: metric filters per trail signal, each counting the roles whose
     agent name starts with its share of [0-9a-z]; raise it when an environment has more than 1,000
     roles (CloudWatch may disable a filter with over 1,000 dimension values an hour)."""
+    expected_networks: tuple[str, ...] = ()
+    """`agentfleet:expectedNetworks`: VPC endpoint ids and IPv4 CIDRs credential reads normally come
+    from, beside the agents' declared scopes (the odd-network alarm; docs/operations.md)."""
 
     @field_validator("recovery_window_days")
     @classmethod
@@ -150,6 +154,22 @@ class StackSettings(BaseModel):
         if any(n < 0 for n in v.values()):
             raise ValueError("quota values must be >= 0")
         return dict(sorted(v.items()))
+
+    @field_validator("expected_networks")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for item in v:
+            if VPC_ENDPOINT_RE.match(item):
+                continue
+            try:
+                if "/" not in item:
+                    raise ValueError(item)
+                net = ipaddress.ip_network(item, strict=True)
+            except ValueError:
+                raise ValueError(f"expectedNetworks entries are vpce-... ids or IPv4 CIDRs, got {item!r}") from None
+            if net.version != 4 or net.prefixlen == 0:
+                raise ValueError(f"expectedNetworks entries are vpce-... ids or IPv4 CIDRs (not /0), got {item!r}")
+        return tuple(sorted(set(v)))
 
     @field_validator("admin_principals")
     @classmethod
@@ -211,6 +231,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "environmentStack": ("environment_stack", "str"),
     "shardAgents": ("shard_agents", "list"),
     "shardOwners": ("shard_owners", "list"),
+    "expectedNetworks": ("expected_networks", "list"),
 }
 CONFIG_KEYS = tuple(f"{PROJECT}:{k}" for k in _KEYS) + ("aws:region",)
 
