@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -119,60 +120,167 @@ class _Positions:
 # libyaml's C parser when the wheel has it (about 10x faster than pure Python on large fleets).
 _YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# Bounds on hostile input, each with its own message. A real fleet is far inside all of them
+# (5,000 agents with two credentials each: about 2 MB, depth 10, no aliases).
+MAX_FILE_BYTES = 8 * 1024 * 1024
+"""Larger files are refused before parsing."""
+MAX_DEPTH = 32
+"""Nesting of mappings/lists (the format needs about 10); deeper input crashes libyaml's composer."""
+MAX_VALUES = 2_000_000
+"""Values built from the file in total, aliases expanded."""
+MAX_ALIAS_VALUES = 100_000
+"""Values reached again through an alias or merge key (`*a`, `<<: *a`): caps alias bombs."""
+
+_STANDARD_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq", "merge")
+)
+_SCALAR_WORDS = {
+    "tag:yaml.org,2002:int": "an integer", "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:timestamp": "a date or time", "tag:yaml.org,2002:bool": "a boolean",
+    "tag:yaml.org,2002:null": "null",
+}
+MAX_INT_DIGITS = 18
+"""Integers beyond this are refused where they are read (no field takes more than 4 digits)."""
+
+
+class _Abort(Exception):
+    """Stops building at a bound; carries the one problem that explains it."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+
 
 class _Builder:
     """YAML node tree -> JSON-able builtins, recording every key's and item's line on the way.
 
     Composing nodes (not constructing objects) keeps the marks; duplicate keys, which plain
-    YAML loading silently collapses, are reported instead.
+    YAML loading silently collapses, are reported instead. Depth, the number of values and the
+    values reached through aliases are bounded (an alias can even point at its own ancestor).
     """
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.pos = _Positions()
         self.problems: list[Problem] = []
+        self.bad_locs: set[Loc] = set()
+        """Values already reported here (bad tag, unreadable scalar): no schema error on top."""
         self._scalars = yaml.constructor.SafeConstructor()
+        self._seen: set[int] = set()
+        self._values = 0
+        self._aliased = 0
 
-    def build(self, node: yaml.Node, loc: Loc = ()) -> Any:
+    def _count(self, node: yaml.Node, depth: int) -> None:
+        line = node.start_mark.line + 1
+        if depth > MAX_DEPTH:
+            raise _Abort(Problem(self.source, line, f"nested more than {MAX_DEPTH} levels deep (through aliases); a fleet file needs about 10"))
+        self._values += 1
+        if id(node) in self._seen:
+            self._aliased += 1
+        else:
+            self._seen.add(id(node))
+        if self._aliased > MAX_ALIAS_VALUES:
+            raise _Abort(Problem(self.source, line, f"aliases expand to more than {MAX_ALIAS_VALUES:,} values (an alias bomb?); write the values out instead of `*alias` / `<<:`"))
+        if self._values > MAX_VALUES:
+            raise _Abort(Problem(self.source, line, f"more than {MAX_VALUES:,} values; split the fleet"))
+
+    def _bad_tag(self, node: yaml.Node, loc: Loc) -> bool:
+        if node.tag in _STANDARD_TAGS:
+            return False
+        self.bad_locs.add(loc)
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        self.problems.append(Problem(
+            self.source, node.start_mark.line + 1,
+            f"{_where(loc)}: YAML tag `{_clip(tag)}` is not allowed; a fleet file holds plain strings,"
+            " numbers, booleans, lists and mappings",
+        ))
+        return True
+
+    def build(self, node: yaml.Node, loc: Loc = (), depth: int = 1) -> Any:
+        self._count(node, depth)
+        if self._bad_tag(node, loc):
+            return None
         if isinstance(node, yaml.MappingNode):
-            self._scalars.flatten_mapping(node)  # `<<: *anchor` merge keys
             out: dict[str, Any] = {}
+            merged: dict[str, Any] = {}
             for knode, vnode in node.value:
-                key = str(self._scalar(knode)) if isinstance(knode, yaml.ScalarNode) else "<complex key>"
+                if knode.tag == "tag:yaml.org,2002:merge":
+                    merged.update(self._merge(vnode, loc, depth))
+                    continue
+                key = self._key(knode, loc)
                 kloc, kline = loc + (key,), knode.start_mark.line + 1
                 if key in out:
                     first = self.pos.key_line[kloc]
                     self.problems.append(Problem(
                         self.source, kline,
-                        f'{_where(loc)}: found duplicate key "{key}" (first on line {first});'
+                        f'{_where(loc)}: found duplicate key "{_clip(key)}" (first on line {first});'
                         " YAML would silently keep only one",
                     ))
                     continue
-                value = self.build(vnode, kloc)
+                value = self.build(vnode, kloc, depth + 1)
                 self.pos.key_line[kloc] = kline
                 # A block mapping/list "starts" on its first child's line and a missing value
                 # after the last key "starts" past the end of the file: point at the key instead.
                 container = value is None or isinstance(vnode, (yaml.MappingNode, yaml.SequenceNode))
                 self.pos.value_line[kloc] = kline if container else vnode.start_mark.line + 1
                 out[key] = value
-            return out
+            return {**merged, **out}
         if isinstance(node, yaml.SequenceNode):
             items = []
             for i, item in enumerate(node.value):
                 line = item.start_mark.line + 1
                 self.pos.key_line[loc + (i,)] = self.pos.value_line[loc + (i,)] = line
-                items.append(self.build(item, loc + (i,)))
+                items.append(self.build(item, loc + (i,), depth + 1))
             return items
-        return self._scalar(node)
+        return self._scalar(node, loc)
 
-    def _scalar(self, node: yaml.Node) -> Any:
+    def _key(self, knode: yaml.Node, loc: Loc) -> str:
+        if not isinstance(knode, yaml.ScalarNode):
+            return "<complex key>"
+        if knode.tag not in _STANDARD_TAGS:
+            self._bad_tag(knode, loc)
+            return str(knode.value)
+        return str(self._scalar(knode, loc))
+
+    def _merge(self, vnode: yaml.Node, loc: Loc, depth: int) -> dict[str, Any]:
+        """`<<: *a` / `<<: [*a, *b]`: earlier mappings win, explicit keys win over all (YAML 1.1)."""
+        sources = vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]
+        out: dict[str, Any] = {}
+        for src in reversed(sources):
+            if not isinstance(src, yaml.MappingNode):
+                self.problems.append(Problem(self.source, src.start_mark.line + 1, f"{_where(loc)}: `<<:` merges mappings only"))
+                continue
+            built = self.build(src, loc, depth)
+            if isinstance(built, dict):
+                out.update(built)
+        return out
+
+    def _scalar(self, node: yaml.Node, loc: Loc = ()) -> Any:
         # YAML 1.2 booleans only: `yes`/`no`/`on`/`off` stay strings (the "Norway problem").
         if node.tag == "tag:yaml.org,2002:bool" and str(node.value).lower() not in ("true", "false"):
             return str(node.value)
-        value = self._scalars.construct_object(node)
+        text = str(node.value)
+        if node.tag == "tag:yaml.org,2002:int" and len(text.lstrip("+-").replace("_", "")) > MAX_INT_DIGITS:
+            self.bad_locs.add(loc)
+            self.problems.append(Problem(self.source, node.start_mark.line + 1, f"{_where(loc)}: integer of {len(text)} digits is too large (at most {MAX_INT_DIGITS})"))
+            return None
+        try:
+            value = self._scalars.construct_object(node)
+        except Exception:  # noqa: BLE001 - PyYAML raises ValueError/AttributeError/ConstructorError for bad scalars
+            self.bad_locs.add(loc)
+            words = _SCALAR_WORDS.get(node.tag, "a value")
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self.problems.append(Problem(self.source, node.start_mark.line + 1, f"{_where(loc)}: `{tag} {_clip(text)}` cannot be read as {words}"))
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return text  # .nan / .inf: the schema says what it expected, JSON cannot carry them
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
-        return str(value)  # dates, timestamps, binary: the schema will say what it expected
+        return str(value)  # dates, timestamps: the schema will say what it expected
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """Echo at most `limit` characters of the input in a message."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
 def _where(loc: Loc) -> str:
@@ -405,17 +513,64 @@ def _resolve(raw: FleetFile, source: str) -> Fleet:
     return Fleet(source=source, classifications=classes, agents=tuple(agents))
 
 
-def parse_fleet(text: str, source: str) -> Fleet:
-    """Validate fleet text; raise FleetError listing every problem, each with its line."""
+def decode_fleet(data: bytes, source: str) -> str:
+    """The file's text, or FleetError: too large, UTF-16/32, NUL bytes or not UTF-8 (with the line)."""
+    if len(data) > MAX_FILE_BYTES:
+        raise FleetError([Problem(source, 0, f"the file is {len(data):,} bytes; fleet files are at most {MAX_FILE_BYTES:,} bytes")])
+    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if data.startswith(bom):
+            raise FleetError([Problem(source, 1, f"the file is {name}-encoded; save it as UTF-8")])
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        hint = " (is it UTF-16 without a byte-order mark?)" if data[:2].count(b"\x00") == 1 else ""
+        raise FleetError([Problem(source, line, f"NUL byte in the file{hint}; fleet files are UTF-8 text")])
     try:
-        root = yaml.compose(text, Loader=_YamlLoader)
-    except yaml.MarkedYAMLError as exc:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FleetError([Problem(source, line, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save the file as UTF-8")]) from None
+
+
+def _check_depth(text: str, source: str) -> None:
+    """libyaml's composer recurses once per level and segfaults on deep input: count the levels
+    on its (iterative) event stream first and stop at the bound."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_YamlLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                raise FleetError([Problem(source, line, f"nested more than {MAX_DEPTH} levels deep; a fleet file needs about 10")])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _yaml_problem(exc: yaml.YAMLError, source: str) -> Problem:
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         detail = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        raise FleetError([Problem(source, line, f"YAML syntax error: {detail}")]) from None
+        return Problem(source, line, f"YAML syntax error: {detail}")
+    return Problem(source, 1, f"YAML error: {_clip(str(exc), 200)}")
+
+
+def parse_fleet(text: str | bytes, source: str) -> Fleet:
+    """Validate fleet text; raise FleetError listing every problem, each with its line.
+
+    Any input ends in a Fleet or a FleetError, in bounded time and memory (MAX_* above)."""
+    if isinstance(text, bytes):
+        text = decode_fleet(text, source)
+    elif len(text) > MAX_FILE_BYTES:
+        raise FleetError([Problem(source, 0, f"the text is {len(text):,} characters; fleet files are at most {MAX_FILE_BYTES:,} bytes")])
+    elif "\x00" in text:
+        raise FleetError([Problem(source, text.count("\n", 0, text.index("\x00")) + 1, "NUL character in the file; fleet files are UTF-8 text")])
+    try:
+        _check_depth(text, source)
+        root = yaml.compose(text, Loader=_YamlLoader)
     except yaml.YAMLError as exc:
-        raise FleetError([Problem(source, 1, f"YAML error: {exc}")]) from None
+        raise FleetError([_yaml_problem(exc, source)]) from None
+    except UnicodeError:  # lone surrogates in a str built in code
+        raise FleetError([Problem(source, 1, "the text is not valid Unicode")]) from None
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
         raise FleetError([Problem(source, 1, f"empty fleet file: start with `version: {FORMAT_VERSION}` and an `agents:` list")])
     if not isinstance(root, yaml.MappingNode):
@@ -424,14 +579,32 @@ def parse_fleet(text: str, source: str) -> Fleet:
     builder = _Builder(source)
     try:
         data = builder.build(root)
-    except yaml.YAMLError as exc:  # e.g. a bad merge key
-        mark = getattr(exc, "problem_mark", None)
-        raise FleetError([Problem(source, mark.line + 1 if mark else 1, f"YAML error: {exc}")]) from None
-    return _validated(data, source, builder.pos, builder.problems)
+    except _Abort as exc:
+        raise FleetError([exc.problem]) from None
+    except yaml.YAMLError as exc:
+        raise FleetError([_yaml_problem(exc, source)]) from None
+    if not isinstance(data, dict):  # the root mapping carried a bad tag
+        raise FleetError(builder.problems)
+    return _validated(data, source, builder.pos, builder.problems + _comment_secrets(text, source), builder.bad_locs)
 
 
-def _validated(data: Any, source: str, pos: _Positions, problems: list[Problem]) -> Fleet:
+def _comment_secrets(text: str, source: str) -> list[Problem]:
+    """A key pasted into a comment is as exposed as one in a value (it is in git either way)."""
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        at = line.find("#")
+        if at < 0:
+            continue
+        for hit in find_secrets(line[at:]):
+            shown = mask(_secret_token(line[at:], hit.secret))
+            out.append(Problem(source, number, f"a comment looks like it holds a real credential ({hit.kind}, {shown}); {SECRET_FIX}"))
+            break
+    return out
+
+
+def _validated(data: Any, source: str, pos: _Positions, problems: list[Problem], bad_locs: set[Loc] | None = None) -> Fleet:
     """The one validation every fleet goes through, from a file or built in code."""
+    reported = bad_locs or set()
     checker = _Checker(source, pos)
     secret_locs = set(checker.secrets(data))
     checker.rules(data)
@@ -443,6 +616,8 @@ def _validated(data: Any, source: str, pos: _Positions, problems: list[Problem])
     except ValidationError as exc:
         for err in exc.errors():
             loc: Loc = tuple(err["loc"])
+            if any(loc[: len(b)] == b for b in reported):
+                continue  # the builder already said why this value is unreadable
             if err["type"] == "extra_forbidden":
                 if loc in secret_locs:
                     continue
@@ -478,4 +653,6 @@ def build_fleet(data: Mapping[str, Any], source: str = "<code>") -> Fleet:
 def load_fleet(path: str | Path) -> Fleet:
     """Read and validate a fleet file. OSError propagates (the caller decides: usage error)."""
     p = Path(path)
-    return parse_fleet(p.read_text(encoding="utf-8"), str(path))
+    with p.open("rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)  # never more than the bound into memory
+    return parse_fleet(data, str(path))
