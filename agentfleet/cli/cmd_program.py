@@ -50,5 +50,5 @@ def program_inputs(args: argparse.Namespace, err: TextIO) -> ProgramInputs:
 
     config = stack_config(args.stack, root)
     fleet_path = Path(args.fleet).resolve() if args.fleet else fleet_file_path(root, config.get(f"{PROJECT}:{FLEET_FILE_KEY}"))
-    fleet = read_fleet(str(fleet_path), err)
+    fleet = read_fleet(str(fleet_path), err, settings)
     return ProgramInputs(root, args.stack, fleet_path, fleet, settings)

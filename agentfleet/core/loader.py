@@ -22,6 +22,7 @@ from agentfleet.core.model import (
     BUILTIN_CLASSIFICATIONS,
     FORMAT_VERSION,
     NAME_RULE,
+    NOT_OVERRIDABLE,
     ROLE_ARN_RE,
     ROTATION_STRATEGIES,
     SERVICE_RE,
@@ -38,6 +39,7 @@ from agentfleet.core.model import (
     Runtime,
 )
 from agentfleet.core.secretlike import find_secrets, looks_like_secret, mask
+from agentfleet.core.settings import StackSettings
 
 Loc = tuple[str | int, ...]
 
@@ -107,6 +109,10 @@ class _Positions:
     def __init__(self) -> None:
         self.key_line: dict[Loc, int] = {}
         self.value_line: dict[Loc, int] = {}
+
+    def orig(self, loc: Loc) -> Loc:
+        """Where `loc` was written (environment views map merged values to their override)."""
+        return loc
 
     def line(self, loc: Loc, *, key: bool = False) -> int:
         """Line of the deepest known prefix of `loc` (a missing key points at its parent)."""
@@ -376,6 +382,10 @@ class _Checker:
         self.file, self.pos = file, pos
         self.problems: list[Problem] = []
 
+    def where(self, loc: Loc) -> str:
+        """The path as written (an environment's override, not the merged view)."""
+        return _where(self.pos.orig(loc))
+
     def add(self, loc: Loc, message: str, *, key: bool = False) -> None:
         self.problems.append(Problem(self.file, self.pos.line(loc, key=key), message))
 
@@ -386,11 +396,11 @@ class _Checker:
                 key_hit = looks_like_secret(k)
                 if key_hit:
                     shown = mask(_secret_token(k, key_hit.secret))
-                    self.add(loc + (k,), f"{_where(loc)}: a key looks like a real credential ({key_hit.kind}, {shown}); {SECRET_FIX}", key=True)
+                    self.add(loc + (k,), f"{self.where(loc)}: a key looks like a real credential ({key_hit.kind}, {shown}); {SECRET_FIX}", key=True)
                     yield loc + (k,)
                     continue
                 if k.lower() in SECRET_KEYS:
-                    self.add(loc + (k,), f"{_where(loc + (k,))}: a `{k}` field looks like a secret value; {SECRET_FIX}", key=True)
+                    self.add(loc + (k,), f"{self.where(loc + (k,))}: a `{k}` field looks like a secret value; {SECRET_FIX}", key=True)
                     yield loc + (k,)
                     continue
                 yield from self.secrets(v, loc + (k,))
@@ -401,7 +411,7 @@ class _Checker:
             hit = looks_like_secret(node)
             if hit:
                 shown = mask(_secret_token(node, hit.secret))
-                self.add(loc, f"{_where(loc)}: value looks like a real credential ({hit.kind}, {shown}); {SECRET_FIX}")
+                self.add(loc, f"{self.where(loc)}: value looks like a real credential ({hit.kind}, {shown}); {SECRET_FIX}")
 
     def rules(self, data: dict[str, Any]) -> None:
         classes = dict(BUILTIN_CLASSIFICATIONS)
@@ -439,10 +449,10 @@ class _Checker:
         kinds = [k for k in ("service", "role_arns", "github_oidc") if rt.get(k) is not None]
         if len(kinds) != 1:
             found = ", ".join(kinds) if kinds else "none"
-            self.add(loc, f"{_where(loc)}: declare exactly one of service, role_arns, github_oidc (found: {found})", key=True)
+            self.add(loc, f"{self.where(loc)}: declare exactly one of service, role_arns, github_oidc (found: {found})", key=True)
         svc = rt.get("service")
         if isinstance(svc, str) and not SERVICE_RE.match(svc):
-            self.add(loc + ("service",), f"{_where(loc + ('service',))}: {svc!r} is not an AWS service principal (e.g. ecs-tasks.amazonaws.com); wildcards are never allowed")
+            self.add(loc + ("service",), f"{self.where(loc + ('service',))}: {svc!r} is not an AWS service principal (e.g. ecs-tasks.amazonaws.com); wildcards are never allowed")
         arns = rt.get("role_arns")
         if isinstance(arns, list):
             for j, arn in enumerate(arns):
@@ -450,11 +460,11 @@ class _Checker:
                     continue
                 where = loc + ("role_arns", j)
                 if "*" in arn or "?" in arn:
-                    self.add(where, f"{_where(where)}: wildcard principal {arn!r}; name the exact role ARN that runs the agent")
+                    self.add(where, f"{self.where(where)}: wildcard principal {arn!r}; name the exact role ARN that runs the agent")
                 elif arn.isdigit() or arn.endswith(":root"):
-                    self.add(where, f"{_where(where)}: {arn!r} trusts a whole account; name the exact role ARN that runs the agent")
+                    self.add(where, f"{self.where(where)}: {arn!r} trusts a whole account; name the exact role ARN that runs the agent")
                 elif not ROLE_ARN_RE.match(arn):
-                    self.add(where, f"{_where(where)}: {arn!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")
+                    self.add(where, f"{self.where(where)}: {arn!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")
 
     def credentials(self, creds: list[Any], loc: Loc, classes: dict[str, int]) -> None:
         seen: dict[str, int] = {}
@@ -465,26 +475,26 @@ class _Checker:
             name = cred.get("name")
             if isinstance(name, str):
                 if name in seen:
-                    self.add(here + ("name",), f"{_where(here + ('name',))}: duplicate credential name {name!r} in this agent (first on line {seen[name]})")
+                    self.add(here + ("name",), f"{self.where(here + ('name',))}: duplicate credential name {name!r} in this agent (first on line {seen[name]})")
                 else:
                     seen[name] = self.pos.line(here + ("name",))
             cls = cred.get("classification", "internal")
             max_days = classes.get(cls) if isinstance(cls, str) else None
             if isinstance(cls, str) and max_days is None:
                 known = ", ".join(sorted(classes))
-                self.add(here + ("classification",), f"{_where(here + ('classification',))}: unknown classification {cls!r} (known: {known}; add custom ones under `classifications:`)")
+                self.add(here + ("classification",), f"{self.where(here + ('classification',))}: unknown classification {cls!r} (known: {known}; add custom ones under `classifications:`)")
             rot = cred.get("rotation")
             if not isinstance(rot, dict):
                 continue
             strategy = rot.get("strategy", "manual")
             if isinstance(strategy, str) and strategy not in ROTATION_STRATEGIES:
-                self.add(here + ("rotation", "strategy"), f"{_where(here + ('rotation', 'strategy'))}: unknown rotation strategy {strategy!r} (expected one of: {', '.join(ROTATION_STRATEGIES)})")
+                self.add(here + ("rotation", "strategy"), f"{self.where(here + ('rotation', 'strategy'))}: unknown rotation strategy {strategy!r} (expected one of: {', '.join(ROTATION_STRATEGIES)})")
             days = rot.get("days")
             if isinstance(days, int) and not isinstance(days, bool) and max_days is not None and days > max_days:
-                self.add(here + ("rotation", "days"), f"{_where(here + ('rotation', 'days'))}: {days} days exceeds the {max_days}-day maximum of classification {cls!r}")
+                self.add(here + ("rotation", "days"), f"{self.where(here + ('rotation', 'days'))}: {days} days exceeds the {max_days}-day maximum of classification {cls!r}")
 
 
-def _resolve(raw: FleetFile, source: str) -> Fleet:
+def _resolve(raw: FleetFile, source: str, pos: _Positions | None = None) -> Fleet:
     classes = dict(BUILTIN_CLASSIFICATIONS)
     classes.update({k: v.max_rotation_days for k, v in raw.classifications.items()})
     agents = []
@@ -510,7 +520,14 @@ def _resolve(raw: FleetFile, source: str) -> Fleet:
                 runtime=a.runtime, paused=a.paused, credentials=creds,
             )
         )
-    return Fleet(source=source, classifications=classes, agents=tuple(agents))
+    lines: dict[str, int] = {}
+    if pos is not None:
+        for i, a in enumerate(raw.agents):
+            lines[a.name] = pos.line(("agents", i, "name"))
+            lines[f"{a.name}#runtime"] = pos.line(("agents", i, "runtime"), key=True)
+            for j, c in enumerate(a.credentials):
+                lines[f"{a.name}/{c.name}"] = pos.line(("agents", i, "credentials", j, "name"))
+    return Fleet(source=source, classifications=classes, agents=tuple(agents), lines=lines)
 
 
 def decode_fleet(data: bytes, source: str) -> str:
@@ -554,9 +571,11 @@ def _yaml_problem(exc: yaml.YAMLError, source: str) -> Problem:
     return Problem(source, 1, f"YAML error: {_clip(str(exc), 200)}")
 
 
-def parse_fleet(text: str | bytes, source: str) -> Fleet:
+def parse_fleet(text: str | bytes, source: str, settings: StackSettings | None = None) -> Fleet:
     """Validate fleet text; raise FleetError listing every problem, each with its line.
 
+    With `settings`, the fleet of that stack: its environment's overrides applied, and the
+    stack's rules checked (every derived name unique, principals only in trusted accounts).
     Any input ends in a Fleet or a FleetError, in bounded time and memory (MAX_* above)."""
     if isinstance(text, bytes):
         text = decode_fleet(text, source)
@@ -585,7 +604,9 @@ def parse_fleet(text: str | bytes, source: str) -> Fleet:
         raise FleetError([_yaml_problem(exc, source)]) from None
     if not isinstance(data, dict):  # the root mapping carried a bad tag
         raise FleetError(builder.problems)
-    return _validated(data, source, builder.pos, builder.problems + _comment_secrets(text, source), builder.bad_locs)
+    fleet = _validated(data, source, builder.pos, builder.problems + _comment_secrets(text, source), builder.bad_locs,
+                       settings.environment if settings else None)
+    return for_stack(fleet, settings) if settings else fleet
 
 
 def _comment_secrets(text: str, source: str) -> list[Problem]:
@@ -602,13 +623,17 @@ def _comment_secrets(text: str, source: str) -> list[Problem]:
     return out
 
 
-def _validated(data: Any, source: str, pos: _Positions, problems: list[Problem], bad_locs: set[Loc] | None = None) -> Fleet:
-    """The one validation every fleet goes through, from a file or built in code."""
-    reported = bad_locs or set()
+def _check_document(
+    data: Any, source: str, pos: _Positions, reported: set[Loc], *, secrets: bool = True,
+) -> tuple[list[Problem], FleetFile | None]:
+    """Cross-field rules and the strict schema over one fleet document (the base or one
+    environment's merged view); the problems found and the parsed file (None if invalid)."""
     checker = _Checker(source, pos)
-    secret_locs = set(checker.secrets(data))
+    secret_locs = set(checker.secrets(data)) if secrets else set()
+    if not secrets:
+        checker.problems.clear()
     checker.rules(data)
-    problems = problems + checker.problems
+    problems = list(checker.problems)
 
     raw: FleetFile | None = None
     try:
@@ -616,13 +641,14 @@ def _validated(data: Any, source: str, pos: _Positions, problems: list[Problem],
     except ValidationError as exc:
         for err in exc.errors():
             loc: Loc = tuple(err["loc"])
-            if any(loc[: len(b)] == b for b in reported):
+            orig = pos.orig(loc)
+            if any(orig[: len(b)] == b for b in reported):
                 continue  # the builder already said why this value is unreadable
             if err["type"] == "extra_forbidden":
-                if loc in secret_locs:
+                if loc in secret_locs or (not secrets and looks_like_secret(str(loc[-1]))):
                     continue
                 key = str(loc[-1])
-                problems.append(Problem(source, pos.line(loc, key=True), f"{_where(loc)}: unknown key `{key}`{_suggest(key, loc[:-1])}"))
+                problems.append(Problem(source, pos.line(loc, key=True), f"{_where(orig)}: unknown key `{key}`{_suggest(key, loc[:-1])}"))
                 continue
             if err["type"] == "too_short" and len(err["input"]) > 0:
                 continue  # pydantic counts only valid items; their own errors are reported
@@ -630,15 +656,222 @@ def _validated(data: Any, source: str, pos: _Positions, problems: list[Problem],
                 problems.append(Problem(source, pos.line(loc, key=True), "agents: the fleet is empty; declare at least one agent"))
                 continue
             if loc and loc[-1] == "[key]":
-                problems.append(Problem(source, pos.line(loc[:-1], key=True), _message(err, loc)))
+                problems.append(Problem(source, pos.line(loc[:-1], key=True), _message(err, orig)))
                 continue
-            problems.append(Problem(source, pos.line(loc, key=err["type"] == "missing"), _message(err, loc)))
-    if problems or raw is None:
+            problems.append(Problem(source, pos.line(loc, key=err["type"] == "missing"), _message(err, orig)))
+    return problems, raw
+
+
+# ---- environments: one fleet file, a resolved fleet per environment ----
+
+
+class _Remapped(_Positions):
+    """Positions of an environment's merged document: a value taken from an override points at
+    the override's line, everything else at the base's."""
+
+    def __init__(self, base: _Positions, remap: dict[Loc, Loc]) -> None:
+        super().__init__()
+        self.base, self.remap = base, remap
+
+    def orig(self, loc: Loc) -> Loc:
+        for end in range(len(loc), 0, -1):
+            if loc[:end] in self.remap:
+                return self.remap[loc[:end]] + loc[end:]
+        return loc
+
+    def line(self, loc: Loc, *, key: bool = False) -> int:
+        return self.base.line(self.orig(loc), key=key)
+
+
+def environments_named(data: Mapping[str, Any]) -> list[str]:
+    """Every environment a fleet document names in `only_in` or `environments:`."""
+    names: set[str] = set()
+    agents = data.get("agents")
+    for agent in agents if isinstance(agents, list) else []:
+        if not isinstance(agent, dict):
+            continue
+        creds = agent.get("credentials")
+        items = [agent] + ([c for c in creds if isinstance(c, dict)] if isinstance(creds, list) else [])
+        for item in items:
+            only = item.get("only_in")
+            if isinstance(only, list):
+                names.update(e for e in only if isinstance(e, str))
+        envs = agent.get("environments")
+        if isinstance(envs, dict):
+            names.update(str(e) for e in envs)
+    return sorted(names)
+
+
+def _present(item: Mapping[str, Any], env: str) -> bool:
+    only = item.get("only_in")
+    return not isinstance(only, list) or env in only
+
+
+@dataclass
+class _EnvironmentView:
+    """One environment's merged document, where its values came from, and what is absent."""
+
+    data: dict[str, Any]
+    pos: _Remapped
+    absent: set[tuple[str, ...]]
+    """("agent",) or ("agent", "credential") not in this environment."""
+    problems: list[Problem]
+    """Misuse of the override syntax itself (a key that cannot be overridden, an unknown credential)."""
+
+
+def _environment_view(data: dict[str, Any], env: str, source: str, pos: _Positions) -> _EnvironmentView:
+    """Apply every agent's `environments: {env: ...}` override: values replace the base's,
+    `credentials` merges per credential name and `rotation` key by key. Agents and credentials
+    keep their index, so inherited values report exactly as in the base."""
+    remap: dict[Loc, Loc] = {}
+    absent: set[tuple[str, ...]] = set()
+    problems: list[Problem] = []
+    agents_out: list[Any] = []
+    agents = data.get("agents")
+    for i, agent in enumerate(agents if isinstance(agents, list) else []):
+        if not isinstance(agent, dict):
+            agents_out.append(agent)
+            continue
+        name = str(agent.get("name"))
+        here: Loc = ("agents", i)
+        merged = {k: v for k, v in agent.items() if k not in ("environments", "only_in")}
+        envs = agent.get("environments")
+        override = envs.get(env) if isinstance(envs, dict) else None
+        if not _present(agent, env):
+            absent.add((name,))
+            if override is not None:
+                problems.append(Problem(source, pos.line(here + ("environments", env), key=True),
+                                        f"{_where(here)}.environments.{env}: agent {name!r} does not exist in environment {env!r} (`only_in`)"))
+        creds = agent.get("credentials")
+        cred_list = [dict(c) if isinstance(c, dict) else c for c in creds] if isinstance(creds, list) else creds
+        if isinstance(cred_list, list):
+            for c in cred_list:
+                if isinstance(c, dict):
+                    if not _present(c, env):
+                        absent.add((name, str(c.get("name"))))
+                    c.pop("only_in", None)
+        if isinstance(override, dict):
+            oloc = here + ("environments", env)
+            for key, value in override.items():
+                if key in NOT_OVERRIDABLE:
+                    problems.append(Problem(source, pos.line(oloc + (key,), key=True), f"{_where(oloc)}: `{key}` cannot be overridden per environment"))
+                    continue
+                if key != "credentials":
+                    merged[key] = value
+                    remap[here + (key,)] = oloc + (key,)
+                    continue
+                if not isinstance(value, dict):
+                    problems.append(Problem(source, pos.line(oloc + (key,)), f"{_where(oloc + (key,))}: expected a mapping of credential name -> overridden fields"))
+                    continue
+                by_name = {str(c.get("name")): j for j, c in enumerate(cred_list) if isinstance(c, dict)} if isinstance(cred_list, list) else {}
+                for cname, cover in value.items():
+                    cloc = oloc + ("credentials", cname)
+                    if cname not in by_name or not isinstance(cred_list, list):
+                        problems.append(Problem(source, pos.line(cloc, key=True), f"{_where(oloc)}.credentials: agent {name!r} has no credential {cname!r} to override"))
+                        continue
+                    if not isinstance(cover, dict):
+                        problems.append(Problem(source, pos.line(cloc), f"{_where(cloc)}: expected a mapping of overridden credential fields"))
+                        continue
+                    j = by_name[cname]
+                    cred = cred_list[j]
+                    for ckey, cvalue in cover.items():
+                        target: Loc = here + ("credentials", j, ckey)
+                        if ckey in NOT_OVERRIDABLE:
+                            problems.append(Problem(source, pos.line(cloc + (ckey,), key=True), f"{_where(cloc)}: `{ckey}` cannot be overridden per environment"))
+                        elif ckey == "rotation" and isinstance(cvalue, dict) and isinstance(cred.get("rotation"), dict):
+                            cred["rotation"] = {**cred["rotation"], **cvalue}
+                            for rkey in cvalue:
+                                remap[target + (rkey,)] = cloc + (ckey, rkey)
+                        else:
+                            cred[ckey] = cvalue
+                            remap[target] = cloc + (ckey,)
+        if cred_list is not None:
+            merged["credentials"] = cred_list
+        agents_out.append(merged)
+    view = {**data, "agents": agents_out}
+    return _EnvironmentView(view, _Remapped(pos, remap), absent, problems)
+
+
+def _only_present(fleet: Fleet, absent: set[tuple[str, ...]], environment: str, named: tuple[str, ...]) -> Fleet:
+    agents = tuple(
+        a.model_copy(update={"credentials": tuple(c for c in a.credentials if (a.name, c.name) not in absent)})
+        for a in fleet.agents if (a.name,) not in absent
+    )
+    return fleet.model_copy(update={"agents": agents, "environment": environment, "environments": named})
+
+
+def _tightened_only(base: Fleet, env: Fleet, data: dict[str, Any], pos: _Positions, source: str, name: str) -> list[Problem]:
+    """An environment may tighten rotation (fewer days, automatic instead of manual, a stricter
+    class), never loosen it: prod must not rotate less often than the file's base says."""
+    out: list[Problem] = []
+    index = {str(a.get("name")): i for i, a in enumerate(data.get("agents") or []) if isinstance(a, dict)}
+    for a in env.agents:
+        try:
+            b = base.agent(a.name)
+        except KeyError:
+            continue
+        before = {c.name: c for c in b.credentials}
+        for c in a.credentials:
+            old = before.get(c.name)
+            if old is None:
+                continue
+            oloc: Loc = ("agents", index.get(a.name, 0), "environments", name, "credentials", c.name)
+            if c.rotation_days > old.rotation_days:
+                out.append(Problem(source, pos.line(oloc + ("rotation", "days")), f"{_where(oloc)}: rotation every {c.rotation_days} days loosens the base's {old.rotation_days}; an environment may tighten rotation, never loosen it"))
+            if c.rotation_strategy == "manual" and old.rotation_strategy != "manual":
+                out.append(Problem(source, pos.line(oloc + ("rotation", "strategy")), f"{_where(oloc)}: rotation strategy manual loosens the base's automatic {old.rotation_strategy!r}; an environment may tighten rotation, never loosen it"))
+            if c.max_rotation_days > old.max_rotation_days:
+                out.append(Problem(source, pos.line(oloc + ("classification",)), f"{_where(oloc)}: classification {c.classification!r} (max {c.max_rotation_days} days) loosens the base's {old.classification!r} (max {old.max_rotation_days} days)"))
+    return out
+
+
+def _validated(
+    data: Any, source: str, pos: _Positions, problems: list[Problem], bad_locs: set[Loc] | None = None,
+    environment: str | None = None,
+) -> Fleet:
+    """The one validation every fleet goes through, from a file or built in code: the base
+    document, then the merged view of every environment it names (and of `environment`)."""
+    reported = bad_locs or set()
+    found, raw = _check_document(data, source, pos, reported)
+    problems = problems + found
+    base = _resolve(raw, source, pos) if raw is not None and not problems else None
+    named = environments_named(data)
+    wanted = sorted(set(named) | ({environment} if environment else set()))
+    seen = {(p.line, p.message) for p in problems}
+    resolved: Fleet | None = None
+    for env in wanted:
+        view = _environment_view(data, env, source, pos)
+        env_problems, env_raw = _check_document(view.data, source, view.pos, reported, secrets=False)
+        env_fleet = _resolve(env_raw, source, view.pos) if env_raw is not None and not env_problems else None
+        if base is not None and env_fleet is not None:
+            env_problems += _tightened_only(base, env_fleet, data, pos, source, env)
+        for p in view.problems + env_problems:
+            if (p.line, p.message) not in seen:
+                seen.add((p.line, p.message))
+                problems.append(Problem(p.file, p.line, f"{p.message} (environment {env})"))
+        if env == environment and env_fleet is not None:
+            resolved = _only_present(env_fleet, view.absent, env, tuple(named))
+    if problems or base is None:
         raise FleetError(problems)
-    return _resolve(raw, source)
+    if environment is None:
+        return base.model_copy(update={"environments": tuple(named)})
+    assert resolved is not None
+    if not resolved.agents:
+        raise FleetError([Problem(source, pos.line(("agents",), key=True), f"agents: no agent exists in environment {environment!r} (`only_in`)")])
+    return resolved
 
 
-def build_fleet(data: Mapping[str, Any], source: str = "<code>") -> Fleet:
+def for_stack(fleet: Fleet, settings: StackSettings) -> Fleet:
+    """The stack's rules over a resolved fleet: FleetError with the fleet-file lines, or the fleet."""
+    from agentfleet.core import stack_rules  # the builders; only needed once a stack is known
+
+    found = stack_rules.problems(fleet, settings)
+    if found:
+        raise FleetError([Problem(fleet.source, line, message) for line, message in found])
+    return fleet
+
+
+def build_fleet(data: Mapping[str, Any], source: str = "<code>", settings: StackSettings | None = None) -> Fleet:
     """Validate a fleet built in code (the same document `agents.yaml` holds, as plain data):
     the same checks and messages as a file, with `source` in place of the file name."""
     try:
@@ -647,12 +880,14 @@ def build_fleet(data: Mapping[str, Any], source: str = "<code>") -> Fleet:
         raise FleetError([Problem(source, 1, f"the fleet must be plain data (dicts, lists, strings, numbers): {exc}")]) from None
     if not isinstance(plain, dict):
         raise FleetError([Problem(source, 1, "the fleet must be a mapping with `version:` and `agents:` at the top level")])
-    return _validated(plain, source, _Positions(), [])
+    fleet = _validated(plain, source, _Positions(), [], environment=settings.environment if settings else None)
+    return for_stack(fleet, settings) if settings else fleet
 
 
-def load_fleet(path: str | Path) -> Fleet:
-    """Read and validate a fleet file. OSError propagates (the caller decides: usage error)."""
+def load_fleet(path: str | Path, settings: StackSettings | None = None) -> Fleet:
+    """Read and validate a fleet file (for the stack of `settings` when given: see parse_fleet).
+    OSError propagates (the caller decides: usage error)."""
     p = Path(path)
     with p.open("rb") as f:
         data = f.read(MAX_FILE_BYTES + 1)  # never more than the bound into memory
-    return parse_fleet(data, str(path))
+    return parse_fleet(data, str(path), settings)

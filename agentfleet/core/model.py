@@ -8,7 +8,7 @@ Pulumi: the CLI, the policy pack and the builders use the model without the engi
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -33,6 +33,9 @@ NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])$")
 NAME_RULE = "2-40 characters of a-z, 0-9 and '-', starting and ending with a letter or digit"
 
 Name = Annotated[str, StringConstraints(pattern=NAME_RE.pattern)]
+ENVIRONMENT_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+EnvironmentName = Annotated[str, StringConstraints(pattern=ENVIRONMENT_RE.pattern)]
+"""An environment (`agentfleet:environment` of a stack, e.g. dev, prod)."""
 Days = Annotated[int, Field(ge=1, le=1000)]
 
 
@@ -61,6 +64,8 @@ class Credential(_Strict):
     rotation: Rotation = Rotation()
     stores: tuple[Store, ...] | None = Field(default=None, min_length=1)
     description: str | None = None
+    only_in: tuple[EnvironmentName, ...] | None = Field(default=None, min_length=1)
+    """The environments this credential exists in (default: every environment of its agent)."""
 
 
 class GithubOidc(_Strict):
@@ -105,6 +110,18 @@ class Agent(_Strict):
     runtime: Runtime
     paused: bool = False
     credentials: tuple[Credential, ...] = Field(min_length=1)
+    only_in: tuple[EnvironmentName, ...] | None = Field(default=None, min_length=1)
+    """The environments this agent exists in (default: every environment)."""
+    environments: dict[EnvironmentName, dict[str, Any]] = {}
+    """Per-environment overrides, e.g. `{prod: {runtime: ..., credentials: {key: {rotation: {days: 30}}}}}`.
+    Any agent field may be overridden (the value replaces the base one) except `name`,
+    `only_in` and `environments`; `credentials` is a mapping credential name -> overridden
+    credential fields, where `rotation` merges key by key. Overrides may tighten rotation,
+    never loosen it (`loader.OVERRIDE_RULES`)."""
+
+
+NOT_OVERRIDABLE = frozenset({"name", "only_in", "environments"})
+"""Agent and credential fields an environment cannot override (identity and presence)."""
 
 
 class Defaults(_Strict):
@@ -164,6 +181,13 @@ class Fleet(BaseModel):
     source: str
     classifications: dict[str, int]
     agents: tuple[ResolvedAgent, ...]
+    lines: dict[str, int] = {}
+    """Fleet-file line of each agent (`name`), credential (`agent/credential`) and runtime
+    (`agent#runtime`: the override's line when an environment replaced it), for messages."""
+    environment: str | None = None
+    """The environment the fleet was resolved for (None: the file's base, every agent)."""
+    environments: tuple[str, ...] = ()
+    """Every environment the file names (in `only_in` or `environments:`)."""
 
     def agent(self, name: str) -> ResolvedAgent:
         for a in self.agents:

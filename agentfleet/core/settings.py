@@ -19,6 +19,7 @@ from ruamel.yaml.error import YAMLError
 from agentfleet.core.model import ROLE_ARN_RE
 from agentfleet.core.secretlike import looks_like_secret
 
+TRUSTED_ACCOUNTS_KEY = "trustedAccounts"
 PROJECT = "agentfleet"
 """Pulumi project name; also the namespace of the project's config keys (`agentfleet:...`)."""
 
@@ -73,6 +74,11 @@ class StackSettings(BaseModel):
     """`agentfleet:protect`: protect secrets, KMS key and KV mount from `pulumi destroy`."""
     admin_principals: tuple[str, ...] = ()
     """`agentfleet:adminPrincipals`: role ARNs (break-glass, the deployer) that may still read."""
+    trusted_accounts: tuple[str, ...] = ()
+    """`agentfleet:trustedAccounts`: other AWS accounts whose roles may run agents or be admins; a
+    principal in any other account (or partition) than the stack's is refused."""
+    fleet_file: str = "agents.yaml"
+    """`agentfleet:fleetFile`: the fleet file, relative to the project directory."""
     max_session_seconds: int = Field(default=3600, ge=3600, le=43200)
     """`agentfleet:maxSessionSeconds`: the agent roles' maximum session duration."""
     rotation_isolation: Literal["per-agent", "shared"] = "per-agent"
@@ -126,6 +132,14 @@ class StackSettings(BaseModel):
             raise ValueError(f"adminPrincipals must be exact IAM role ARNs, got {bad}")
         return tuple(sorted(set(v)))
 
+    @field_validator("trusted_accounts")
+    @classmethod
+    def _trusted(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [a for a in v if not (isinstance(a, str) and re.fullmatch(r"\d{12}", a))]
+        if bad:
+            raise ValueError(f"trustedAccounts must be 12-digit AWS account ids (quoted), got {bad}")
+        return tuple(sorted(set(v)))
+
     @property
     def partition(self) -> str:
         return partition_of(self.aws_region)
@@ -145,6 +159,8 @@ _KEYS: dict[str, tuple[str, str]] = {
     "recoveryWindowDays": ("recovery_window_days", "int"),
     "protect": ("protect", "bool"),
     "adminPrincipals": ("admin_principals", "list"),
+    TRUSTED_ACCOUNTS_KEY: ("trusted_accounts", "list"),
+    "fleetFile": ("fleet_file", "str"),
     "maxSessionSeconds": ("max_session_seconds", "int"),
     "rotationIsolation": ("rotation_isolation", "str"),
     "rotationGraceHours": ("rotation_grace_hours", "int"),
