@@ -105,6 +105,7 @@ def agent_access_args(
         protect=s.protect,
         providers=providers,
         secrets=tuple(_secret_spec(s, agent, c) for c in agent.credentials),
+        renamed_from=agent.renamed_from,
     )
 
 

@@ -429,9 +429,20 @@ class _Checker:
         if not isinstance(agents, list):
             return
         seen: dict[str, int] = {}
+        names = {a["name"] for a in agents if isinstance(a, dict) and isinstance(a.get("name"), str)}
+        renamed: dict[str, int] = {}
         for i, agent in enumerate(agents):
             if not isinstance(agent, dict):
                 continue
+            prev = agent.get("renamed_from")
+            if isinstance(prev, str):
+                here = ("agents", i, "renamed_from")
+                if prev in names:
+                    self.add(here, f"{self.where(here)}: agent {prev!r} still exists; `renamed_from` names an agent that is gone (remove it, or the old agent)")
+                elif prev in renamed:
+                    self.add(here, f"{self.where(here)}: {prev!r} is already renamed on line {renamed[prev]}; one agent takes over an old name")
+                else:
+                    renamed[prev] = self.pos.line(here)
             name = agent.get("name")
             if isinstance(name, str):
                 if name in seen:
@@ -517,7 +528,7 @@ def _resolve(raw: FleetFile, source: str, pos: _Positions | None = None) -> Flee
         agents.append(
             ResolvedAgent(
                 name=a.name, owner=owner or "unowned", description=a.description,
-                runtime=a.runtime, paused=a.paused, credentials=creds,
+                runtime=a.runtime, paused=a.paused, credentials=creds, renamed_from=a.renamed_from,
             )
         )
     lines: dict[str, int] = {}
@@ -571,11 +582,12 @@ def _yaml_problem(exc: yaml.YAMLError, source: str) -> Problem:
     return Problem(source, 1, f"YAML error: {_clip(str(exc), 200)}")
 
 
-def parse_fleet(text: str | bytes, source: str, settings: StackSettings | None = None) -> Fleet:
+def parse_fleet(text: str | bytes, source: str, settings: StackSettings | None = None, *, rules: bool = True) -> Fleet:
     """Validate fleet text; raise FleetError listing every problem, each with its line.
 
     With `settings`, the fleet of that stack: its environment's overrides applied, and the
     stack's rules checked (every derived name unique, principals only in trusted accounts).
+    `rules=False` resolves the environment only (the base side of a diff, which a PR may fix).
     Any input ends in a Fleet or a FleetError, in bounded time and memory (MAX_* above)."""
     if isinstance(text, bytes):
         text = decode_fleet(text, source)
@@ -606,7 +618,7 @@ def parse_fleet(text: str | bytes, source: str, settings: StackSettings | None =
         raise FleetError(builder.problems)
     fleet = _validated(data, source, builder.pos, builder.problems + _comment_secrets(text, source), builder.bad_locs,
                        settings.environment if settings else None)
-    return for_stack(fleet, settings) if settings else fleet
+    return for_stack(fleet, settings) if settings and rules else fleet
 
 
 def _comment_secrets(text: str, source: str) -> list[Problem]:

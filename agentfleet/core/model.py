@@ -112,6 +112,9 @@ class Agent(_Strict):
     credentials: tuple[Credential, ...] = Field(min_length=1)
     only_in: tuple[EnvironmentName, ...] | None = Field(default=None, min_length=1)
     """The environments this agent exists in (default: every environment)."""
+    renamed_from: Name | None = None
+    """The agent's previous name, for one deployment: its Pulumi resources are aliased (no
+    remove + add), the old secrets are kept for the value copy (docs/review.md#renaming-an-agent)."""
     environments: dict[EnvironmentName, dict[str, Any]] = {}
     """Per-environment overrides, e.g. `{prod: {runtime: ..., credentials: {key: {rotation: {days: 30}}}}}`.
     Any agent field may be overridden (the value replaces the base one) except `name`,
@@ -120,7 +123,7 @@ class Agent(_Strict):
     never loosen it (`loader.OVERRIDE_RULES`)."""
 
 
-NOT_OVERRIDABLE = frozenset({"name", "only_in", "environments"})
+NOT_OVERRIDABLE = frozenset({"name", "only_in", "environments", "renamed_from"})
 """Agent and credential fields an environment cannot override (identity and presence)."""
 
 
@@ -171,6 +174,7 @@ class ResolvedAgent(BaseModel):
     runtime: Runtime
     paused: bool
     credentials: tuple[ResolvedCredential, ...]
+    renamed_from: str | None = None
 
 
 class Fleet(BaseModel):

@@ -113,6 +113,7 @@ class AgentPlan:
     vault_policy_name: str
     vault_policy: str
     credentials: list[CredentialPlan]
+    renamed_from: str | None = None
 
 
 def credential_plan(s: StackSettings, agent: ResolvedAgent, c: ResolvedCredential) -> CredentialPlan:
@@ -136,6 +137,7 @@ def agent_plan(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -> Agen
         vault_policy_name=naming.vault_policy_name(s, agent.name),
         vault_policy=vault_policy(s, agent),
         credentials=[credential_plan(s, agent, c) for c in agent.credentials],
+        renamed_from=agent.renamed_from,
     )
 
 

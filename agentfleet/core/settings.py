@@ -178,6 +178,13 @@ _KEYS: dict[str, tuple[str, str]] = {
 CONFIG_KEYS = tuple(f"{PROJECT}:{k}" for k in _KEYS) + ("aws:region",)
 
 
+def config_key(field: str) -> str:
+    """The stack-file key of a StackSettings field (`admin_principals` -> `agentfleet:adminPrincipals`)."""
+    if field == "aws_region":
+        return "aws:region"
+    return next((f"{PROJECT}:{k}" for k, (f, _) in _KEYS.items() if f == field), field)
+
+
 def _coerce(value: Any, kind: str) -> Any:
     """Pulumi config values arrive as strings (CLI) or YAML scalars (stack file)."""
     if kind == "bool" and isinstance(value, str) and value.lower() in ("true", "false"):
@@ -222,26 +229,46 @@ def load_stack_settings(path: str | Path, stack: str) -> StackSettings:
     """Read `Pulumi.<stack>.yaml` for the offline CLI; refuse plaintext secrets in it."""
     p = Path(path)
     try:
-        doc = YAML(typ="safe").load(p.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise SettingsError([f"{p}: cannot read stack settings ({exc.strerror}); create it or pass --stack"]) from None
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise SettingsError([f"{p}: cannot read stack settings ({why}); create it or pass --stack"]) from None
+    return parse_stack_settings(text, str(p), stack)
+
+
+def stack_config_of(text: str, label: str) -> dict[str, Any]:
+    """The `config:` mapping of a stack file's text (SettingsError when it is not one)."""
+    try:
+        doc = YAML(typ="safe").load(text) or {}
     except YAMLError as exc:
-        raise SettingsError([f"{p}: YAML syntax error: {exc}"]) from None
+        raise SettingsError([f"{label}: YAML syntax error: {exc}"]) from None
+    except Exception as exc:  # noqa: BLE001 - ruamel raises assorted errors on hostile input
+        raise SettingsError([f"{label}: cannot read stack settings: {type(exc).__name__}"]) from None
+    if not isinstance(doc, dict):
+        raise SettingsError([f"{label}: a stack file is a mapping with a `config:` key"])
     config = doc.get("config") or {}
     if not isinstance(config, dict):
-        raise SettingsError([f"{p}: `config:` must be a mapping"])
+        raise SettingsError([f"{label}: `config:` must be a mapping"])
+    return config
+
+
+def parse_stack_settings(text: str, label: str, stack: str) -> StackSettings:
+    """Settings from a stack file's text (the working tree's, or one read from git at a revision)."""
+    config = stack_config_of(text, label)
     problems = []
     for key, value in config.items():
         if key in SECRET_CONFIG_KEYS and not (isinstance(value, dict) and "secure" in value):
-            problems.append(f"{p}: `{key}` is stored in plain text; use `pulumi config set --secret {key}`")
+            problems.append(f"{label}: `{key}` is stored in plain text; use `pulumi config set --secret {key}`")
         elif isinstance(value, str) and looks_like_secret(value):
-            problems.append(f"{p}: `{key}` looks like a credential value; stack files hold settings only")
+            problems.append(f"{label}: `{key}` looks like a credential value; stack files hold settings only")
     if problems:
         raise SettingsError(problems)
     try:
         return settings_from_config(stack, config.get)
     except SettingsError as exc:
-        raise SettingsError([f"{p}: {m}" for m in exc.problems]) from None
+        raise SettingsError([f"{label}: {m}" for m in exc.problems]) from None
+    except (TypeError, ValueError) as exc:  # e.g. a list value that is not JSON
+        raise SettingsError([f"{label}: stack {stack}: {exc}"]) from None
 
 
 def settings_markdown() -> str:
