@@ -367,8 +367,9 @@ def _scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if fleet_path is None and Path("agents.yaml").is_file():
         fleet_path = "agents.yaml"
     plan = read_plan(fleet_path, project_dir(args), args.stack, err) if fleet_path else None
-    findings = scan.scan_paths(args.paths, plan, fleet_path)
-    out.write(scan.scan_report(findings))
+    skipped: list[scan.NotScanned] = []
+    findings = scan.scan_paths(args.paths, plan, fleet_path, skipped)
+    out.write(scan.scan_report(findings, skipped))
     return EXIT_INVALID if findings else EXIT_OK
 
 
