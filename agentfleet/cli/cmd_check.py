@@ -30,7 +30,7 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except (OSError, ValueError) as exc:
             print(f"{args.policy_config}: {exc}", file=err)
             return EXIT_USAGE
-    layout_config = policy_config(settings, fleet.classifications)
+    layout_config = policy_config(settings, fleet.classifications if fleet is not None else {})
     if args.print_policy_config:
         out.write(json.dumps(checkrun.engine_policy_config(layout_config), indent=2) + "\n")
         return EXIT_OK

@@ -157,14 +157,16 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # Same errors and exit codes as `validate`/`plan` before anything runs.
     inputs = program_inputs(args, err)
     fleet, settings, fleet_path = inputs.fleet, inputs.settings, inputs.fleet_path
-    try:
-        plan = build_plan(fleet, settings)
-    except NameCollision as exc:  # program_inputs checked the names already; kept as a guard
-        for line, message in exc.problems:
-            print(f"{fleet_path}:{line}: {message}", file=err)
-        return EXIT_INVALID
+    plan: dict[str, Any] | None = None
+    if fleet is not None:
+        try:
+            plan = build_plan(fleet, settings)
+        except NameCollision as exc:  # program_inputs checked the names already; kept as a guard
+            for line, message in exc.problems:
+                print(f"{fleet_path}:{line}: {message}", file=err)
+            return EXIT_INVALID
 
-    if args.value_commands:
+    if args.value_commands and plan is not None:
         cmds = value_commands(plan)
         out.write(
             f"# After `pulumi up -s {args.stack}`: write each external credential's value (hidden prompt, then Enter).\n"
@@ -204,7 +206,7 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write(_legend(run))
     out.write("\n")
     out.write(counts_table(run))
-    external = len(value_commands(plan))
+    external = len(value_commands(plan)) if plan is not None else 0
     if external:
         out.write(
             f"\n{external} credential value(s) are written by a human after `pulumi up` (never from code): "
