@@ -31,13 +31,13 @@ class CliExit(Exception):
         self.code = code
 
 
-def read_fleet(path: str, err: TextIO, settings: StackSettings | None = None) -> Fleet:
+def read_fleet(path: str, err: TextIO, settings: StackSettings | None = None, *, names_only: bool = False) -> Fleet:
     """Load or exit: 1 with every problem for an invalid file, 2 when it cannot be read.
 
     With `settings`, the stack's fleet: its environment's overrides applied and the stack's
     rules checked (unique derived names, principals only in trusted accounts)."""
     try:
-        return load_fleet(path, settings)
+        return load_fleet(path, settings, names_only=names_only)
     except FleetError as exc:
         for p in exc.problems:
             print(p, file=err)
@@ -83,30 +83,25 @@ def read_plan(fleet_path: str, project: Path, stack: str, err: TextIO) -> dict[s
 
 
 PLACEHOLDER_STACK = {"aws:region": "us-east-1", "agentfleet:awsAccountId": "000000000000"}
-"""Settings `validate` checks derived names with when the project has no stack file: every name
-is `<prefix>-<env>-...` on both sides of a clash, so the clashes do not depend on the values."""
+"""Settings `validate` checks derived names with when no `--stack` is given: every name is
+`<prefix>-<env>-...` on both sides of a clash, so the clashes do not depend on the values."""
 
 
 def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """The file, then the fleet of every stack of the project (or of `--stack`): overrides
-    applied, every derived name unique, principals only in the stack's trusted accounts."""
+    """The file (every environment's overrides too) and the uniqueness of every derived name;
+    with `--stack`, the fleet of that stack and all of its rules (trusted accounts too)."""
     fleet = read_fleet(args.file, err)
-    project = project_dir(args)
-    stacks = [args.stack] if args.stack else sorted(
-        p.name[len("Pulumi."):-len(".yaml")] for p in project.glob("Pulumi.*.yaml")
-    )
-    checked = []
-    for stack in stacks:
-        settings = read_settings(project, stack, err)
-        read_fleet(args.file, err, settings)
-        checked.append(stack)
-    if not stacks:
+    if args.stack:
+        read_fleet(args.file, err, read_settings(project_dir(args), args.stack, err))
+    else:
         from agentfleet.core.settings import settings_from_config
 
-        read_fleet(args.file, err, settings_from_config("dev", PLACEHOLDER_STACK.get))
+        placeholder = settings_from_config("dev", PLACEHOLDER_STACK.get)
+        for env in sorted({placeholder.environment, *fleet.environments}):
+            read_fleet(args.file, err, placeholder.model_copy(update={"environment": env}), names_only=True)
     creds = sum(len(a.credentials) for a in fleet.agents)
-    where = f"; stacks {', '.join(checked)}" if checked else ""
-    print(f"{args.file}: ok ({len(fleet.agents)} agents, {creds} credentials{where})", file=out)
+    where = f"; checked on stack {args.stack}" if args.stack else ""
+    print(f"{args.file}: ok ({len(fleet.agents)} agents, {creds} credentials){where}", file=out)
     return EXIT_OK
 
 
@@ -163,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("validate", help="check a fleet file; one FILE:LINE: message per problem")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--stack", default=None, help="check the fleet of this stack only (default: every Pulumi.<stack>.yaml of the project)")
+    p.add_argument("--stack", default=None, help="also check the fleet of this stack with all its rules (trusted accounts ...)")
     add_project_arg(p)
     p.set_defaults(func=_validate)
     p = sub.add_parser("plan", help="print every name, path and policy the fleet gets on a stack")

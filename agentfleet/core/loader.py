@@ -582,7 +582,8 @@ def _yaml_problem(exc: yaml.YAMLError, source: str) -> Problem:
     return Problem(source, 1, f"YAML error: {_clip(str(exc), 200)}")
 
 
-def parse_fleet(text: str | bytes, source: str, settings: StackSettings | None = None, *, rules: bool = True) -> Fleet:
+def parse_fleet(text: str | bytes, source: str, settings: StackSettings | None = None, *, rules: bool = True,
+                names_only: bool = False) -> Fleet:
     """Validate fleet text; raise FleetError listing every problem, each with its line.
 
     With `settings`, the fleet of that stack: its environment's overrides applied, and the
@@ -618,7 +619,7 @@ def parse_fleet(text: str | bytes, source: str, settings: StackSettings | None =
         raise FleetError(builder.problems)
     fleet = _validated(data, source, builder.pos, builder.problems + _comment_secrets(text, source), builder.bad_locs,
                        settings.environment if settings else None)
-    return for_stack(fleet, settings) if settings and rules else fleet
+    return for_stack(fleet, settings, names_only=names_only) if settings and rules else fleet
 
 
 def _comment_secrets(text: str, source: str) -> list[Problem]:
@@ -873,11 +874,12 @@ def _validated(
     return resolved
 
 
-def for_stack(fleet: Fleet, settings: StackSettings) -> Fleet:
-    """The stack's rules over a resolved fleet: FleetError with the fleet-file lines, or the fleet."""
+def for_stack(fleet: Fleet, settings: StackSettings, *, names_only: bool = False) -> Fleet:
+    """The stack's rules over a resolved fleet: FleetError with the fleet-file lines, or the fleet.
+    `names_only`: just the collision check (validate without a stack uses placeholder settings)."""
     from agentfleet.core import stack_rules  # the builders; only needed once a stack is known
 
-    found = stack_rules.problems(fleet, settings)
+    found = stack_rules.problems(fleet, settings, accounts=not names_only)
     if found:
         raise FleetError([Problem(fleet.source, line, message) for line, message in found])
     return fleet
@@ -896,10 +898,10 @@ def build_fleet(data: Mapping[str, Any], source: str = "<code>", settings: Stack
     return for_stack(fleet, settings) if settings else fleet
 
 
-def load_fleet(path: str | Path, settings: StackSettings | None = None) -> Fleet:
+def load_fleet(path: str | Path, settings: StackSettings | None = None, *, names_only: bool = False) -> Fleet:
     """Read and validate a fleet file (for the stack of `settings` when given: see parse_fleet).
     OSError propagates (the caller decides: usage error)."""
     p = Path(path)
     with p.open("rb") as f:
         data = f.read(MAX_FILE_BYTES + 1)  # never more than the bound into memory
-    return parse_fleet(data, str(path), settings)
+    return parse_fleet(data, str(path), settings, names_only=names_only)

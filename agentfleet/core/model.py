@@ -193,6 +193,16 @@ class Fleet(BaseModel):
     environments: tuple[str, ...] = ()
     """Every environment the file names (in `only_in` or `environments:`)."""
 
+    def __eq__(self, other: object) -> bool:
+        """Where a fleet was written (`lines`) is not what it is: a fleet built in code equals the
+        same fleet loaded from a file."""
+        if not isinstance(other, Fleet):
+            return NotImplemented
+        return self.model_dump(exclude={"lines"}) == other.model_dump(exclude={"lines"})
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.environment, tuple(a.name for a in self.agents)))
+
     def agent(self, name: str) -> ResolvedAgent:
         for a in self.agents:
             if a.name == name:

@@ -36,15 +36,15 @@ def principal_problem(arn: str, s: StackSettings, what: str) -> str | None:
     return None
 
 
-def problems(fleet: Fleet, s: StackSettings) -> list[tuple[int, str]]:
+def problems(fleet: Fleet, s: StackSettings, *, accounts: bool = True) -> list[tuple[int, str]]:
     out: list[tuple[int, str]] = []
-    for a in fleet.agents:
+    for a in fleet.agents if accounts else ():
         line = fleet.lines.get(f"{a.name}#runtime", fleet.lines.get(a.name, 0))
         for arn in a.runtime.role_arns or ():
             why = principal_problem(arn, s, f"agent {a.name!r}: runtime role")
             if why:
                 out.append((line, why))
-    for arn in s.admin_principals:
+    for arn in s.admin_principals if accounts else ():
         why = principal_problem(arn, s, "admin principal (agentfleet:adminPrincipals)")
         if why:
             out.append((0, why))
