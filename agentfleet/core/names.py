@@ -141,8 +141,9 @@ def clash_message(fleet: Fleet, c: NameClash) -> str:
 
 
 def check_names(fleet: Fleet, s: StackSettings) -> None:
-    """Raise NameCollision naming every clash (the first line of each names both owners)."""
+    """Raise NameCollision naming every clash and both of its owners' lines."""
     clashes = name_clashes(fleet, s)
     if clashes:
-        found = tuple((clash_line(fleet, c.second) or clash_line(fleet, c.first), clash_message(fleet, c)) for c in clashes)
+        # On the later of the two lines (usually the newcomer); the message names both.
+        found = tuple((max(clash_line(fleet, c.first), clash_line(fleet, c.second)), clash_message(fleet, c)) for c in clashes)
         raise NameCollision("\n".join(m for _, m in found), found)

@@ -185,9 +185,15 @@ def _direct(text: str) -> Iterator[SecretHit]:
             yield SecretHit("AWS secret access key", "aws", found)
 
 
+_CANDIDATE = re.compile(r"[A-Za-z0-9_+/=-]{16,}|://|-----BEGIN")
+"""Every shape above needs one of these: text without any cannot hold a key (a cheap first pass)."""
+
+
 def find_secrets(text: str) -> Iterator[SecretHit]:
     """Yield each credential-shaped substring of `text` once (maintained detectors first), and
     base64 text that decodes to one (`c2stbGl2ZS0...` is still a Stripe key)."""
+    if not _CANDIDATE.search(text):
+        return
     seen: set[str] = set()
     for hit in _direct(text):
         seen.add(hit.secret)

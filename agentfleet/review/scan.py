@@ -222,9 +222,10 @@ def _detect(path: Path, lines: list[str], whole: bool = True) -> list[_Raw]:
         else:
             found.append(_Raw(secret.line_number, str(secret.type), service_of_type(str(secret.type)), value, generic))
     for number, text in enumerate(lines, start=1):
-        if is_line_allowlisted(str(path), text, get_code_snippet(lines, number)):
+        hits = list(find_secrets(text))
+        if not hits or is_line_allowlisted(str(path), text, get_code_snippet(lines, number)):
             continue  # `# pragma: allowlist secret`, honoured as detect-secrets does
-        for hit in find_secrets(text):
+        for hit in hits:
             found.append(_Raw(number, hit.kind, hit.service, hit.secret, False))
     # Merge: a value found by several detectors (or found whole by one and in part by another).
     merged: list[_Raw] = []
