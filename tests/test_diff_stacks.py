@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,8 +78,8 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return r
 
 
-def kinds(doc: dict[str, object]) -> list[tuple[str, str, bool]]:
-    return [(a["agent"], c["kind"], c["escalation"]) for a in doc["agents"] for c in a["changes"]]  # type: ignore[index,union-attr]
+def kinds(doc: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    return [(a["agent"], c["kind"], c["escalation"]) for a in doc["agents"] for c in a["changes"]]
 
 
 WORKFLOW_DIFF = ("diff", "--base", "main", "agents.yaml", "--stack", "dev", "--fail-on", "escalation")

@@ -304,12 +304,12 @@ def _scan_file(path: Path, agents: set[str], services: Iterable[str], homes: lis
             "delete it from the repository, rotate every key it held, add it to .gitignore and load"
             " the keys from the agent's secret store",
         ))
-    text = _read_text(path)
-    if text.lines is None:
-        skipped.append(NotScanned(shown, text.reason))
+    content = _read_text(path)
+    if content.lines is None:
+        skipped.append(NotScanned(shown, content.reason))
         return findings
-    lines = text.lines
-    for raw in _detect(path, lines, text.whole):
+    lines = content.lines
+    for raw in _detect(path, lines, content.whole):
         service = raw.service
         if service == "unknown":
             text = lines[raw.line - 1].replace(raw.secret, " ") if 0 < raw.line <= len(lines) else ""
