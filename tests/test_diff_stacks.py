@@ -220,3 +220,25 @@ def test_split_dir_writes_the_comments(repo: Path, tmp_path: Path) -> None:
     assert code == 0, err
     parts = sorted(out_dir.glob("access-diff-*.md"))
     assert len(parts) >= 2 and all(len(p.read_text()) <= 400 for p in parts)
+
+
+def test_a_renamed_agent_is_aliased_and_keeps_its_old_secrets(tmp_path: Path) -> None:
+    """Under the mock engine: AgentAccess carries the alias to the old name, the secrets are
+    retained on delete (the replacement of a renamed secret never deletes the old one), and
+    nothing else changes for agents that were not renamed."""
+    from agentfleet.runner.mockrun import run_program
+    from tests.pulumi_harness import ROOT
+
+    def program(text: str) -> Any:
+        f = tmp_path / f"fleet-{len(list(tmp_path.iterdir()))}.yaml"
+        f.write_text(text)
+        return run_program("dev", root=ROOT, config_overrides={"agentfleet:fleetFile": str(f)})
+
+    renamed = program(FLEET.replace("  - name: research\n", "  - name: scholar\n    renamed_from: research\n"))
+    access = renamed.named("scholar", "agentfleet:index:AgentAccess")
+    assert access.aliases == ("name=research",)
+    secrets = [r for r in renamed.resources if r.type == "aws:secretsmanager/secret:Secret"]
+    assert secrets and all(r.retain_on_delete for r in secrets)
+    plain = program(FLEET)
+    assert plain.named("research", "agentfleet:index:AgentAccess").aliases == ()
+    assert not any(r.retain_on_delete for r in plain.resources if r.type == "aws:secretsmanager/secret:Secret")

@@ -890,6 +890,8 @@ def build_fleet(data: Mapping[str, Any], source: str = "<code>", settings: Stack
     the same checks and messages as a file, with `source` in place of the file name."""
     try:
         plain = json.loads(json.dumps(data))
+    except RecursionError:
+        raise FleetError([Problem(source, 1, f"the fleet is nested more than {MAX_DEPTH} levels deep")]) from None
     except (TypeError, ValueError) as exc:
         raise FleetError([Problem(source, 1, f"the fleet must be plain data (dicts, lists, strings, numbers): {exc}")]) from None
     if not isinstance(plain, dict):
