@@ -227,7 +227,7 @@ def test_a_renamed_agent_is_aliased_and_keeps_its_old_secrets(tmp_path: Path) ->
     retained on delete (the replacement of a renamed secret never deletes the old one), and
     nothing else changes for agents that were not renamed."""
     from agentfleet.runner.mockrun import run_program
-    from tests.pulumi_harness import ROOT
+    from tests.conftest import ROOT
 
     def program(text: str) -> Any:
         f = tmp_path / f"fleet-{len(list(tmp_path.iterdir()))}.yaml"
