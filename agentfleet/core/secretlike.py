@@ -149,6 +149,11 @@ def whole_match(plugin: BasePlugin, found: str, text: str) -> str:
     return found
 
 
+def is_placeholder(password: str) -> bool:
+    """`<password>`, `${PW}`, `pass`, `xxx`: a URL password that documents the shape, not a value."""
+    return bool(_PLACEHOLDER.search(password))
+
+
 def _entropy(text: str) -> float:
     counts = Counter(text)
     return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
@@ -167,7 +172,7 @@ def _direct(text: str) -> Iterator[SecretHit]:
         for raw in plugin.analyze_string(text):
             found = whole_match(plugin, raw, text)
             kind = str(plugin.secret_type)
-            if kind == "Basic Auth Credentials" and _PLACEHOLDER.search(found):
+            if kind == "Basic Auth Credentials" and is_placeholder(found):
                 continue  # `scheme://user:<password>@host` documents the shape, it holds no password
             if found not in seen:
                 seen.add(found)

@@ -24,7 +24,7 @@ from detect_secrets.settings import default_settings
 from detect_secrets.util.code_snippet import get_code_snippet
 
 from agentfleet.review.audit import AuditRow, audit_rows, locations
-from agentfleet.core.secretlike import KNOWN_SERVICES, find_secrets, mask, service_of_type
+from agentfleet.core.secretlike import KNOWN_SERVICES, find_secrets, is_placeholder, mask, service_of_type
 
 SKIP_DIRS = frozenset({".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
                        ".pytest_cache", ".tox", ".ruff_cache"})
@@ -214,6 +214,8 @@ def _detect(path: Path, lines: list[str], whole: bool = True) -> list[_Raw]:
         if secret.type == "Secret Keyword" and not plausible_secret(value):
             continue
         if secret.type in _GENERIC_TYPES and conventional_fake(value):
+            continue
+        if secret.type == "Basic Auth Credentials" and is_placeholder(value):
             continue
         generic = secret.type in _GENERIC_TYPES
         shape = next(find_secrets(value), None)
