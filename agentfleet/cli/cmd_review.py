@@ -20,7 +20,7 @@ from agentfleet.review import scan
 from agentfleet.cli.main import EXIT_INVALID, EXIT_OK, EXIT_USAGE, STACK_HELP, CliExit, add_project_arg, project_dir, read_plan, read_settings
 from agentfleet.core.loader import MAX_FILE_BYTES, FleetError, decode_fleet, parse_fleet
 from agentfleet.core.project import DEFAULT_FLEET_FILE, FLEET_FILE_KEY, fleet_file_path, stack_file
-from agentfleet.core.model import BUILTIN_CLASSIFICATIONS, ROTATION_STRATEGIES, Fleet, FleetFile
+from agentfleet.core.model import BUILTIN_CLASSIFICATIONS, NOT_OVERRIDABLE, ROTATION_STRATEGIES, Fleet, FleetFile
 from agentfleet.core.plan import NameCollision, build_plan
 from agentfleet.core.settings import PROJECT, SettingsError, StackSettings, parse_stack_settings, stack_config_of
 
@@ -331,6 +331,18 @@ def fleet_json_schema() -> dict[str, Any]:
     credential["examples"] = sorted(BUILTIN_CLASSIFICATIONS)
     credential["description"] = "A built-in class or one declared under `classifications:`."
     schema["properties"]["$schema"]["description"] = "Editor hint only, e.g. ./agents.schema.json."
+    # `environments: {env: {...}}`: any agent field but identity and presence, credentials by name.
+    agent, cred = schema["$defs"]["Agent"], schema["$defs"]["Credential"]
+    override_creds = {"type": "object", "additionalProperties": {
+        "type": "object", "additionalProperties": False,
+        "properties": {k: v for k, v in cred["properties"].items() if k not in NOT_OVERRIDABLE},
+    }}
+    agent["properties"]["environments"]["additionalProperties"] = {
+        "type": "object", "additionalProperties": False,
+        "description": "Overrides for one environment: each value replaces the agent's; `credentials` maps a credential name to its overridden fields.",
+        "properties": {**{k: v for k, v in agent["properties"].items() if k not in NOT_OVERRIDABLE | {"credentials"}},
+                       "credentials": override_creds},
+    }
     head = {
         "$schema": SCHEMA_DIALECT,
         "$id": SCHEMA_FILE,
