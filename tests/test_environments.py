@@ -172,3 +172,15 @@ def test_validate_checks_every_environment_and_plan_reads_the_stack(root: Path, 
     plan = json.loads(out.getvalue())
     assert [a["name"] for a in plan["agents"]] == ["research"]
     assert [c["name"] for c in plan["agents"][0]["credentials"]] == ["openai"]
+
+
+def test_a_field_added_by_another_feature_is_overridable_too(root: Path) -> None:
+    """`network` (added to Agent by the network-scope work) needs no special case: prod scopes the
+    agent to its VPC endpoint, dev stays unscoped."""
+    scoped = FLEET.replace("        credentials:\n          openai:", "        network: {vpc_endpoints: [vpce-0123abcd]}\n        credentials:\n          openai:")
+    prod = parse_fleet(scoped, "f.yaml", settings(root, "prod")).agent("research")
+    dev = parse_fleet(scoped, "f.yaml", settings(root, "dev")).agent("research")
+    assert prod.network is not None and prod.network.vpc_endpoints == ("vpce-0123abcd",)
+    assert dev.network is None
+    bad = scoped.replace("vpce-0123abcd", "vpce-nothex")
+    assert any("environments.prod.network" in p and p.endswith("(environment prod)") for p in problems(bad))

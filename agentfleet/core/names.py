@@ -86,8 +86,8 @@ def derived_names(fleet: Fleet, s: StackSettings) -> Iterator[DerivedName]:
                 yield DerivedName("secret", c.secret_name, mine, a.name, c.name)
             if c.vault_path:
                 yield DerivedName("Vault path", f"{c.vault_mount}/{c.vault_path}", mine, a.name, c.name)
-            if getattr(c, "ssm_parameter", None):
-                yield DerivedName("SSM parameter", str(c.ssm_parameter), mine, a.name, c.name)
+            if c.ssm_parameter:
+                yield DerivedName("SSM parameter", c.ssm_parameter, mine, a.name, c.name)
         for f in mp.metric_filters(s, a):
             yield DerivedName("metric filter", f.name, me, a.name)
         for alarm in mp.agent_alarms(s, a):
