@@ -85,16 +85,10 @@ def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def _runtime_words(trust: dict[str, Any]) -> str:
-    stmt = trust["Statement"][0]
-    principal = stmt["Principal"]
-    if "Service" in principal:
-        return f"service {principal['Service']}"
-    if "AWS" in principal:
-        roles = principal["AWS"] if isinstance(principal["AWS"], list) else [principal["AWS"]]
-        return "roles " + ", ".join(r.split(":role/")[-1] for r in roles)
-    sub = stmt["Condition"]["StringEquals"]
-    return "github " + str(next(v for k, v in sub.items() if k.endswith(":sub")))
+def _runtime_words(agent: dict[str, Any]) -> str:
+    """Who may assume the role (read off its trust document) and how the agent logs in to Vault."""
+    words = "; ".join(agent["trusted_by"]) or "nobody"
+    return words + (f"\n  vault login  {agent['vault_login']}" if agent.get("vault_login") else "")
 
 
 def plan_table(plan: dict[str, Any]) -> str:
@@ -106,7 +100,7 @@ def plan_table(plan: dict[str, Any]) -> str:
     for a in plan["agents"]:
         state = "  [PAUSED: all access denied]" if a["paused"] else ""
         lines.append(f"{a['name']}  (owner {a['owner']}){state}")
-        lines.append(f"  role         {a['iam_role_name']}  <- {_runtime_words(a['trust_policy'])}")
+        lines.append(f"  role         {a['iam_role_name']}  <- {_runtime_words(a)}")
         lines.append(f"  vault policy {a['vault_policy_name']}")
         for c in a["credentials"]:
             where = []
