@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 from agentfleet.review.audit import STORE_WORDS
-from agentfleet.core.trust_words import trust_principals
+from agentfleet.core.trust_words import trust_principals as trust_principals  # re-exported
 
 COMMENT_MARKER = "<!-- agentfleet:access-diff -->"
 """First line of the markdown, so CI can find and update its own PR comment."""
