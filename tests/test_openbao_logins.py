@@ -16,7 +16,6 @@ refused, and the paused agent's login carries no policy at all (not even `defaul
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import time
@@ -28,13 +27,12 @@ from typing import Any, Iterator
 import hvac
 import hvac.exceptions
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from agentfleet.core import naming
 from agentfleet.core.settings import StackSettings, settings_from_config
 from agentfleet.runner.mockrun import ProgramRun, RegisteredResource, run_program
 from tests.conftest import ROOT
+from tests.jwt_mint import Signer
 from tests.openbao_server import OpenBao, outcome
 from tests.pulumi_harness import write_fleet
 from tests.runtime_fleet import CLUSTER, PAUSED, RUNTIMES, runtime_doc
@@ -50,33 +48,6 @@ OVERRIDES: dict[str, Any] = {
 }
 POLICY, MOUNT = "vault:index/policy:Policy", "vault:index/mount:Mount"
 JWT_BACKEND, JWT_ROLE = "vault:jwt/authBackend:AuthBackend", "vault:jwt/authBackendRole:AuthBackendRole"
-
-
-# ---- RS256 JWTs with a local key (the `cryptography` package; no JWT library needed) ----
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-@dataclass(frozen=True)
-class Signer:
-    key: rsa.RSAPrivateKey
-    kid: str
-
-    @classmethod
-    def new(cls, kid: str) -> "Signer":
-        return cls(rsa.generate_private_key(public_exponent=65537, key_size=2048), kid)
-
-    def public_pem(self) -> str:
-        return self.key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-
-    def mint(self, claims: dict[str, Any]) -> str:
-        head = _b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": self.kid}).encode())
-        body = _b64(json.dumps(claims).encode())
-        sig = self.key.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{head}.{body}.{_b64(sig)}"
 
 
 def _snake(name: str) -> str:
@@ -119,9 +90,7 @@ class World:
         claims = {"iss": agent.issuer, "aud": self.settings.vault_jwt_audience, "iat": now, "nbf": now - 5,
                   "exp": now + 300, **agent.claims}
         claims.update(over)
-        signer = over.pop("signer", None) if "signer" in over else None
-        claims.pop("signer", None)
-        return (signer or self.signer).mint(claims)
+        return self.signer.mint(claims)
 
     def login(self, agent: Agent, jwt: str, role: str | None = None) -> dict[str, Any]:
         client = hvac.Client(url=self.bao.address, timeout=10)
