@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from agentfleet.core.loader import build_fleet
@@ -37,7 +38,7 @@ def runtime_doc() -> dict[str, Any]:
         creds = [_cred(), _cred("bot", "slack")]
         if name == "task":
             creds.append({"name": "openai", "service": "openai", "type": "workload_identity"})
-        agents.append({"name": name, "runtime": rt, "credentials": creds, **({"paused": True} if name == PAUSED else {})})
+        agents.append({"name": name, "runtime": copy.deepcopy(rt), "credentials": creds, **({"paused": True} if name == PAUSED else {})})
     return {"version": 1, "defaults": {"owner": "platform"}, "agents": agents}
 
 

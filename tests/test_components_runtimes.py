@@ -11,6 +11,8 @@ import pytest
 
 from agentfleet.core.plan import build_plan
 from agentfleet.core.settings import settings_from_config
+from agentfleet.policy.layout import policy_config
+from agentfleet.runner.checkrun import check_program
 from agentfleet.runner.mockrun import ProgramRun
 from tests.pulumi_harness import ROLE, SECRET, VAULT_AUTH, VAULT_LOGIN, run_fleet
 from tests.runtime_fleet import ACCOUNT, CLUSTER, IRSA_ISSUER, PAUSED, RUNTIMES, runtime_doc, runtime_fleet
@@ -108,3 +110,28 @@ def test_kubernetes_login_setting_builds_backends_roles_and_jwt_for_the_rest(tmp
     assert pods["tokenNoDefaultPolicy"] is True and pods["audience"] == "vault"
     jwt_roles = {x.props["roleName"] for x in r.of_type(JWT_ROLE)}
     assert jwt_roles == {f"agents-dev-{n}" for n in RUNTIMES} - set(k8s)
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"vaultLogin": "jwt", "eksOidcIssuers": {CLUSTER: "https://oidc.eks.us-east-1.amazonaws.com/id/P"}},
+    {"vaultLogin": "kubernetes", "vaultKubernetesHosts": {CLUSTER: "https://k8s-a.example", IRSA_ISSUER: "https://k8s-b.example"}},
+], ids=["aws", "jwt", "kubernetes"])
+def test_policy_pack_passes_every_runtime_and_login_method(tmp_path: Path, over: dict[str, Any]) -> None:
+    r = run(tmp_path, **over)
+    s = settings_from_config("dev", r.config.get)
+    result = check_program(r, policy_config(s, runtime_fleet().classifications))
+    assert result.resources == len(r.resources) and result.policies
+    assert [(v.policy, v.message) for v in result.mandatory] == []
+
+
+def test_lint_knows_get_web_identity_token_but_still_catches_typos() -> None:
+    from agentfleet.core import iam_documents as iam
+    from agentfleet.policy.lint import NEWER_THAN_PARLIAMENT, findings
+
+    good = iam.Document((iam.get_web_identity_token("M", ["vault"], 300),)).to_json()
+    typo = good.replace("sts:GetWebIdentityToken", "sts:GetWebIdentityTokn")
+    assert [f.location["string"] for f in findings(good) if f.issue == "UNKNOWN_ACTION"] == ["sts:GetWebIdentityToken"]
+    assert "sts:GetWebIdentityToken" in NEWER_THAN_PARLIAMENT
+    assert [f.issue for f in findings(typo)] == ["UNKNOWN_ACTION"]
+    assert "sts:GetWebIdentityTokn" not in NEWER_THAN_PARLIAMENT

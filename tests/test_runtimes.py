@@ -90,6 +90,24 @@ def test_github_trust_names_the_existing_provider_from_settings() -> None:
     assert oidc_providers(s, fleet) == []
     with pytest.raises(ValueError):
         settings(irsa_oidc_provider_arns={IRSA_ISSUER: f"arn:aws:iam::{ACCOUNT}:oidc-provider/other.example.com"})
+    with pytest.raises(ValueError, match="this stack's account"):
+        settings(github_oidc_provider_arn="arn:aws:iam::210987654321:oidc-provider/token.actions.githubusercontent.com")
+
+
+def test_diff_reports_a_runtime_change_in_words() -> None:
+    from agentfleet.review.diff import diff_plans
+
+    old_fleet = runtime_fleet()
+    doc = runtime_doc()
+    doc["agents"][0]["runtime"]["eks_pod_identity"]["namespace"] = "default"
+    new_fleet = build_fleet(doc)
+    d = diff_plans(build_plan(old_fleet, settings()), build_plan(new_fleet, settings()),
+                   old_classes=old_fleet.classifications, new_classes=new_fleet.classifications,
+                   old_source="a", new_source="b")
+    (change,) = [c for c in d.changes if c.kind == "trust-changed"]
+    assert change.agent == "pods" and change.escalation
+    assert "namespace default" in change.after and "namespace agents" in change.before
+    assert not [c for c in d.changes if c.kind == "plan-changed"]  # trusted_by is explained by the trust change
 
 
 # ---- the evaluator matrix: every trust against every caller ----

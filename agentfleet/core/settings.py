@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -160,6 +160,15 @@ class StackSettings(BaseModel):
         if bad:
             raise ValueError(f"adminPrincipals must be exact IAM role ARNs, got {bad}")
         return tuple(sorted(set(v)))
+
+    @model_validator(mode="after")
+    def _providers_in_this_account(self) -> "StackSettings":
+        """IAM only accepts an OIDC provider of the role's own account in a trust policy."""
+        arns = [a for a in (self.github_oidc_provider_arn, *self.irsa_oidc_provider_arns.values()) if a]
+        bad = [a for a in arns if a.split(":")[4] != self.aws_account_id or a.split(":")[1] != self.partition]
+        if bad:
+            raise ValueError(f"OIDC provider ARNs must be in this stack's account {self.aws_account_id} ({self.partition}): {bad}")
+        return self
 
     @property
     def partition(self) -> str:
