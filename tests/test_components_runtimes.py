@@ -135,3 +135,28 @@ def test_lint_knows_get_web_identity_token_but_still_catches_typos() -> None:
     assert "sts:GetWebIdentityToken" in NEWER_THAN_PARLIAMENT
     assert [f.issue for f in findings(typo)] == ["UNKNOWN_ACTION"]
     assert "sts:GetWebIdentityTokn" not in NEWER_THAN_PARLIAMENT
+
+
+def test_deployer_policy_covers_the_runtime_resources(default_run: ProgramRun) -> None:
+    from agentfleet.core.deployer import deployer_policy
+    from tests.iam_eval import Request, evaluate
+
+    s = settings_from_config("dev", default_run.config.get)
+    policy = deployer_policy(s, {r.type for r in default_run.resources})
+    base = deployer_policy(s, {r.type for r in default_run.resources} - {POD_IDENTITY, OIDC_PROVIDER, OUTBOUND})
+
+    def ok(doc: dict[str, Any], action: str, resource: str, **ctx: str) -> bool:
+        return evaluate(doc, Request(action, resource, ctx)) == "Allow"
+
+    pia = f"arn:aws:eks:us-east-1:{ACCOUNT}:podidentityassociation/{CLUSTER}/a-1"
+    assert ok(policy, "eks:CreatePodIdentityAssociation", f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/{CLUSTER}")
+    assert ok(policy, "eks:DeletePodIdentityAssociation", pia)
+    assert ok(policy, "iam:CreateOpenIDConnectProvider", f"arn:aws:iam::{ACCOUNT}:oidc-provider/{GITHUB}")
+    assert ok(policy, "iam:EnableOutboundWebIdentityFederation", "*")
+    role = f"arn:aws:iam::{ACCOUNT}:role/agents-dev-pods"
+    assert ok(policy, "iam:PassRole", role, **{"iam:PassedToService": "pods.eks.amazonaws.com"})
+    assert not ok(policy, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/someone-else", **{"iam:PassedToService": "pods.eks.amazonaws.com"})
+    assert not ok(policy, "iam:CreateOpenIDConnectProvider", "arn:aws:iam::210987654321:oidc-provider/x")
+    # Stacks without these runtimes get none of it.
+    assert not ok(base, "eks:CreatePodIdentityAssociation", f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/{CLUSTER}")
+    assert not ok(base, "iam:PassRole", role, **{"iam:PassedToService": "pods.eks.amazonaws.com"})
