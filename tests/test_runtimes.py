@@ -106,7 +106,7 @@ def test_diff_reports_a_runtime_change_in_words() -> None:
                    old_source="a", new_source="b")
     (change,) = [c for c in d.changes if c.kind == "trust-changed"]
     assert change.agent == "pods" and change.escalation
-    assert "namespace default" in change.after and "namespace agents" in change.before
+    assert "namespace default" in str(change.after) and "namespace agents" in str(change.before)
     assert not [c for c in d.changes if c.kind == "plan-changed"]  # trusted_by is explained by the trust change
 
 
