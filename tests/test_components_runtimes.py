@@ -30,10 +30,24 @@ def run(tmp_path: Path, **over: Any) -> ProgramRun:
     return run_fleet(tmp_path, runtime_doc(), **{f"agentfleet:{k}": v for k, v in over.items()})
 
 
+JWT = {"vaultLogin": "jwt", "eksOidcIssuers": {CLUSTER: "https://oidc.eks.us-east-1.amazonaws.com/id/P"}}
+K8S = {"vaultLogin": "kubernetes", "vaultKubernetesHosts": {CLUSTER: "https://k8s-a.example", IRSA_ISSUER: "https://k8s-b.example"}}
+
+
+# One run per login method, shared by the read-only tests below (each run takes seconds).
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> ProgramRun:
-    """One run of the default stack shared by the read-only tests below (each run takes ~1.5 s)."""
     return run(tmp_path_factory.mktemp("default"))
+
+
+@pytest.fixture(scope="module")
+def jwt_run(tmp_path_factory: pytest.TempPathFactory) -> ProgramRun:
+    return run(tmp_path_factory.mktemp("jwt"), **JWT)
+
+
+@pytest.fixture(scope="module")
+def k8s_run(tmp_path_factory: pytest.TempPathFactory) -> ProgramRun:
+    return run(tmp_path_factory.mktemp("k8s"), **K8S)
 
 
 def test_roles_carry_the_planned_trust_and_wait_for_the_provider_it_names(default_run: ProgramRun) -> None:
@@ -79,8 +93,8 @@ def test_default_stack_keeps_aws_logins_and_no_jwt(default_run: ProgramRun) -> N
     assert len(r.of_type(VAULT_LOGIN)) == len(RUNTIMES)
 
 
-def test_jwt_login_setting_builds_one_backend_per_issuer_and_one_bound_role_per_agent(tmp_path: Path) -> None:
-    r = run(tmp_path, vaultLogin="jwt", eksOidcIssuers={CLUSTER: "https://oidc.eks.us-east-1.amazonaws.com/id/P"})
+def test_jwt_login_setting_builds_one_backend_per_issuer_and_one_bound_role_per_agent(jwt_run: ProgramRun) -> None:
+    r = jwt_run
     assert r.of_type(VAULT_LOGIN) == [] and [a for a in r.of_type(VAULT_AUTH) if a.props["type"] == "aws"] == []
     backends = {b.props["path"]: b.props for b in r.of_type(JWT_BACKEND)}
     assert len(backends) == 4
@@ -98,9 +112,8 @@ def test_jwt_login_setting_builds_one_backend_per_issuer_and_one_bound_role_per_
     assert len({(p["backend"], p["boundSubject"]) for p in roles.values()}) == len(roles)
 
 
-def test_kubernetes_login_setting_builds_backends_roles_and_jwt_for_the_rest(tmp_path: Path) -> None:
-    r = run(tmp_path, vaultLogin="kubernetes",
-            vaultKubernetesHosts={CLUSTER: "https://k8s-a.example", IRSA_ISSUER: "https://k8s-b.example"})
+def test_kubernetes_login_setting_builds_backends_roles_and_jwt_for_the_rest(k8s_run: ProgramRun) -> None:
+    r = k8s_run
     assert sorted(c.props["kubernetesHost"] for c in r.of_type(K8S_CONFIG)) == ["https://k8s-a.example", "https://k8s-b.example"]
     k8s = {x.props["roleName"]: x.props for x in r.of_type(K8S_ROLE)}
     eks_agents = {n for n, rt in RUNTIMES.items() if "eks_pod_identity" in rt or "irsa" in rt}
@@ -112,13 +125,9 @@ def test_kubernetes_login_setting_builds_backends_roles_and_jwt_for_the_rest(tmp
     assert jwt_roles == {f"agents-dev-{n}" for n in RUNTIMES} - set(k8s)
 
 
-@pytest.mark.parametrize("over", [
-    {},
-    {"vaultLogin": "jwt", "eksOidcIssuers": {CLUSTER: "https://oidc.eks.us-east-1.amazonaws.com/id/P"}},
-    {"vaultLogin": "kubernetes", "vaultKubernetesHosts": {CLUSTER: "https://k8s-a.example", IRSA_ISSUER: "https://k8s-b.example"}},
-], ids=["aws", "jwt", "kubernetes"])
-def test_policy_pack_passes_every_runtime_and_login_method(tmp_path: Path, over: dict[str, Any]) -> None:
-    r = run(tmp_path, **over)
+@pytest.mark.parametrize("which", ["default_run", "jwt_run", "k8s_run"])
+def test_policy_pack_passes_every_runtime_and_login_method(request: pytest.FixtureRequest, which: str) -> None:
+    r: ProgramRun = request.getfixturevalue(which)
     s = settings_from_config("dev", r.config.get)
     result = check_program(r, policy_config(s, runtime_fleet().classifications))
     assert result.resources == len(r.resources) and result.policies
