@@ -210,6 +210,9 @@ class EnvironmentBase(pulumi.ComponentResource):
             cfg = vault.kubernetes.AuthBackendConfig(
                 naming.logical_environment(pre, f"vault-k8s/{k.key}/config"),
                 backend=kb.path, kubernetes_host=k.host,
+                # Outside the cluster: the API server's CA from settings, and each login's own
+                # token as the TokenReview bearer (no long-lived reviewer token to store).
+                kubernetes_ca_cert=k.ca_cert, disable_local_ca_jwt=True if k.ca_cert else None,
                 opts=pulumi.ResourceOptions(parent=self, provider=p.vault),
             )
             self.kubernetes_paths[k.key] = cfg.backend.apply(_or(k.path))

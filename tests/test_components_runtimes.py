@@ -31,7 +31,9 @@ def run(tmp_path: Path, **over: Any) -> ProgramRun:
 
 
 JWT = {"vaultLogin": "jwt", "eksOidcIssuers": {CLUSTER: "https://oidc.eks.us-east-1.amazonaws.com/id/P"}}
-K8S = {"vaultLogin": "kubernetes", "vaultKubernetesHosts": {CLUSTER: "https://k8s-a.example", IRSA_ISSUER: "https://k8s-b.example"}}
+CA = "-----BEGIN CERTIFICATE-----\nMIIBfakeCAfortests\n-----END CERTIFICATE-----\n"
+K8S = {"vaultLogin": "kubernetes", "vaultKubernetesHosts": {CLUSTER: "https://k8s-a.example", IRSA_ISSUER: "https://k8s-b.example"},
+       "vaultKubernetesCaCerts": {CLUSTER: CA}}
 
 
 # One run per login method, shared by the read-only tests below (each run takes seconds).
@@ -114,7 +116,11 @@ def test_jwt_login_setting_builds_one_backend_per_issuer_and_one_bound_role_per_
 
 def test_kubernetes_login_setting_builds_backends_roles_and_jwt_for_the_rest(k8s_run: ProgramRun) -> None:
     r = k8s_run
-    assert sorted(c.props["kubernetesHost"] for c in r.of_type(K8S_CONFIG)) == ["https://k8s-a.example", "https://k8s-b.example"]
+    configs = {c.props["kubernetesHost"]: c.props for c in r.of_type(K8S_CONFIG)}
+    assert sorted(configs) == ["https://k8s-a.example", "https://k8s-b.example"]
+    # Vault outside cluster A: its CA from settings, logins' own tokens as TokenReview bearer.
+    assert (configs["https://k8s-a.example"]["kubernetesCaCert"], configs["https://k8s-a.example"]["disableLocalCaJwt"]) == (CA, True)
+    assert "kubernetesCaCert" not in configs["https://k8s-b.example"]
     k8s = {x.props["roleName"]: x.props for x in r.of_type(K8S_ROLE)}
     eks_agents = {n for n, rt in RUNTIMES.items() if "eks_pod_identity" in rt or "irsa" in rt}
     assert set(k8s) == {f"agents-dev-{n}" for n in eks_agents}

@@ -117,6 +117,8 @@ class StackSettings(BaseModel):
     """`agentfleet:eksOidcIssuers`: {cluster: issuer URL} of EKS Pod Identity clusters, for their agents' JWT logins."""
     vault_kubernetes_hosts: dict[str, str] = {}
     """`agentfleet:vaultKubernetesHosts`: {cluster or IRSA issuer: API server URL} for Kubernetes auth logins."""
+    vault_kubernetes_ca_certs: dict[str, str] = {}
+    """`agentfleet:vaultKubernetesCaCerts`: {cluster or IRSA issuer: PEM CA certificate} of API servers Vault reaches from outside the cluster."""
     federation_token_max_seconds: int = Field(default=300, ge=60, le=3600)
     """`agentfleet:federationTokenMaxSeconds`: longest identity token an agent may mint (`sts:DurationSeconds`)."""
 
@@ -126,6 +128,14 @@ class StackSettings(BaseModel):
         bad = [i for i, arn in v.items() if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:oidc-provider/" + re.escape(i), arn)]
         if bad:
             raise ValueError(f"irsaOidcProviderArns maps each issuer to arn:<partition>:iam::<account>:oidc-provider/<issuer>; wrong for {bad}")
+        return v
+
+    @field_validator("vault_kubernetes_ca_certs")
+    @classmethod
+    def _pem(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [k for k, pem in v.items() if not pem.strip().startswith("-----BEGIN CERTIFICATE-----")]
+        if bad:
+            raise ValueError(f"values must be PEM certificates (public CA data, never a key); wrong for {bad}")
         return v
 
     @field_validator("eks_oidc_issuers", "vault_kubernetes_hosts")
@@ -209,6 +219,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "irsaOidcProviderArns": ("irsa_oidc_provider_arns", "map"),
     "eksOidcIssuers": ("eks_oidc_issuers", "map"),
     "vaultKubernetesHosts": ("vault_kubernetes_hosts", "map"),
+    "vaultKubernetesCaCerts": ("vault_kubernetes_ca_certs", "map"),
     "federationTokenMaxSeconds": ("federation_token_max_seconds", "int"),
 }
 CONFIG_KEYS = tuple(f"{PROJECT}:{k}" for k in _KEYS) + ("aws:region",)

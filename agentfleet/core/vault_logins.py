@@ -46,6 +46,8 @@ class KubernetesBackend:
     path: str
     host: str
     """The cluster's API server: Vault reviews every presented token there (TokenReview)."""
+    ca_cert: str | None = None
+    """PEM CA of the API server, when Vault runs outside the cluster; None: Vault's in-cluster CA."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def _k8s_target(s: StackSettings, agent: ResolvedAgent) -> KubernetesBackend | N
             f"agent {agent.name!r}: vaultLogin kubernetes needs the API server of {name!r}:"
             f" set agentfleet:vaultKubernetesHosts {{{name}: https://...}}"
         )
-    return KubernetesBackend(key, naming.vault_kubernetes_backend_path(s, key), host)
+    return KubernetesBackend(key, naming.vault_kubernetes_backend_path(s, key), host, s.vault_kubernetes_ca_certs.get(name))
 
 
 def vault_login(s: StackSettings, agent: ResolvedAgent) -> VaultLogin | None:
