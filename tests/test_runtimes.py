@@ -301,3 +301,17 @@ def test_jwt_logins_bind_exactly_one_identity_per_agent() -> None:
 
 def test_runtime_fleet_doc_is_valid_yaml_data() -> None:
     assert len(runtime_doc()["agents"]) == len(RUNTIMES)
+
+
+def test_plan_table_shows_trust_login_and_keyless_in_words() -> None:
+    from agentfleet.cli.main import plan_table
+
+    s = settings(vault_login="jwt", eks_oidc_issuers={CLUSTER: "https://oidc.eks.us-east-1.amazonaws.com/id/P"})
+    table = plan_table(build_plan(runtime_fleet(), s))
+    block = table.split("\ntask  (owner")[1].split("\n\n")[0]
+    assert "<- AWS service ecs-tasks.amazonaws.com when aws:SourceAccount StringEquals" in block
+    assert f"vault login  Vault JWT auth agents-dev-jwt-aws: sub arn:aws:iam::{ACCOUNT}:role/agents-dev-task, aud vault" in block
+    openai = next(line for line in block.splitlines() if line.startswith("  - openai"))
+    assert "keyless: identity token for https://api.openai.com/v1, nothing stored" in openai and "/0d" not in openai
+    pods = table.split("\npods  (owner")[1].split("\n\n")[0]
+    assert f"EKS Pod Identity: cluster {CLUSTER}, namespace agents, service account pods" in pods

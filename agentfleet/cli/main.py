@@ -108,9 +108,12 @@ def plan_table(plan: dict[str, Any]) -> str:
                 where.append(f"aws:{c['secret_name']}")
             if c["vault_path"]:
                 where.append(f"vault:{c['vault_mount']}/{c['vault_path']}")
+            if c.get("audience"):
+                where.append(f"keyless: identity token for {c['audience']}, nothing stored")
+            rotation = "   keyless" if c.get("audience") else f"{c['rotation_strategy']:>9}/{c['rotation_days']}d"
             lines.append(
                 f"  - {c['name']:<16} {c['service']:<11} {c['type']:<11} {c['classification']:<13} "
-                f"{c['rotation_strategy']:>9}/{c['rotation_days']}d  {'  '.join(where)}"
+                f"{rotation}  {'  '.join(where)}"
             )
         lines.append("")
     n = sum(len(a["credentials"]) for a in plan["agents"])
