@@ -6,7 +6,7 @@ agent and credential names alone (`naming.logical_agent` / `logical_credential`)
 removing or reordering other agents never touches this agent's resources.
 
 Secret values: external credentials get none from here (a human writes them out of band, see
-`plan.value_commands`). `generated` ones get a first value from pulumi-random; after creation
+`plan.value_commands`; an SSM parameter starts with the non-secret marker `naming.SSM_UNSET_VALUE`). `generated` ones get a first value from pulumi-random; after creation
 the program ignores that value (`ignore_changes`), so a rotation is never undone.
 """
 
@@ -49,6 +49,8 @@ class SecretSpec:
     """Resource policy JSON of the AWS secret (deny read to all but the allowed readers)."""
     vault_path: str | None = None
     """Path under the KV v2 mount, or None when the credential is not stored in Vault."""
+    ssm_parameter_name: str | None = None
+    """SSM SecureString parameter name, or None when the credential is not in Parameter Store."""
 
 
 @dataclass(frozen=True)
@@ -91,12 +93,12 @@ class AgentAccessArgs:
     """Explicit providers; every resource names one."""
     secrets: Sequence[SecretSpec] = field(default_factory=tuple)
     """The agent's credentials."""
+    vault_token_bound_cidrs: Sequence[str] = ()
+    """Ranges the agent's Vault logins must come from (`plan.vault_bound_cidrs`); empty = unbound."""
     vault_login: VaultLogin | None = None
     """JWT or Kubernetes login (`vault_logins.vault_login`); AWS logins use `vault_auth_backend`."""
     vault_login_backend: pulumi.Input[str] | None = None
     """Path output of the JWT/Kubernetes backend `vault_login` names (waits for the backend)."""
-    vault_bound_cidrs: Sequence[str] = ()
-    """Source networks a login is accepted from (`token_bound_cidrs`); empty = any."""
     pod_identity: tuple[str, str, str] | None = None
     """(cluster, namespace, service account): create the EKS Pod Identity association."""
     role_depends_on: Sequence[pulumi.Resource] = ()
@@ -113,6 +115,8 @@ class AgentAccess(pulumi.ComponentResource):
     """Credential name -> AWS secret (rotation and monitoring attach to these)."""
     secret_arns: pulumi.Output[dict[str, str]]
     """Credential name -> AWS secret ARN (credentials stored in AWS only)."""
+    parameters: dict[str, aws.ssm.Parameter]
+    """Credential name -> SSM SecureString parameter (credentials stored in `ssm` only)."""
     vault_policy_name: pulumi.Output[str]
 
     def __init__(
@@ -157,7 +161,7 @@ class AgentAccess(pulumi.ComponentResource):
                 opts=self._child(p.aws),
             )
 
-        self.secrets = {}
+        self.secrets, self.parameters = {}, {}
         for spec in args.secrets:
             self._credential(spec)
 
@@ -181,6 +185,7 @@ class AgentAccess(pulumi.ComponentResource):
                 token_policies=token_policies,
                 token_ttl=args.vault_token_ttl_seconds,
                 token_max_ttl=args.vault_token_max_ttl_seconds,
+                token_bound_cidrs=list(args.vault_token_bound_cidrs) or None,
                 opts=self._child(p.vault),
             )
 
@@ -200,12 +205,13 @@ class AgentAccess(pulumi.ComponentResource):
             "vaultPolicyName": args.vault_policy_name,
             "secretNames": {sp.credential: sp.aws_secret_name for sp in args.secrets if sp.aws_secret_name},
             "vaultPaths": {sp.credential: sp.vault_path for sp in args.secrets if sp.vault_path},
+            "ssmParameters": {sp.credential: sp.ssm_parameter_name for sp in args.secrets if sp.ssm_parameter_name},
         })
 
     def _login(self, login: VaultLogin, backend: pulumi.Input[str], token_policies: Sequence[pulumi.Input[str]]) -> None:
         """A login role bound to exactly this agent's identity; short TTLs; never `default`."""
         p, name = self.args.providers, naming.logical_agent(self.logical, "vault-login")
-        cidrs = list(self.args.vault_bound_cidrs) or None
+        cidrs = list(self.args.vault_token_bound_cidrs) or None
         if login.method == "jwt":
             vault.jwt.AuthBackendRole(
                 name, backend=backend, role_name=login.role_name, role_type="jwt",
@@ -275,6 +281,23 @@ class AgentAccess(pulumi.ComponentResource):
                     version_stages=[naming.INITIAL_VERSION_STAGE],
                     opts=self._child(p.aws, ignore_changes=AWS_VALUE_IGNORED),
                 )
+        if spec.ssm_parameter_name is not None:
+            # Only `manual` credentials live here (the loader refuses others), so the value is always
+            # a human's: AWS needs one at creation, so the parameter starts with a non-secret marker,
+            # as a write-only input (never in the state, never read back), written once (version 1):
+            # the program never writes again over the human's `put-parameter --overwrite`.
+            self.parameters[c] = aws.ssm.Parameter(
+                naming.logical_credential(a, c, "parameter"),
+                name=spec.ssm_parameter_name,
+                type="SecureString",
+                key_id=args.kms_key_arn,
+                description=spec.description,
+                value_wo=naming.SSM_UNSET_VALUE,
+                value_wo_version=1,
+                tier="Standard",
+                tags=tags,
+                opts=self._child(p.aws, protect=args.protect),
+            )
         if spec.vault_path is not None and initial is not None:
             vault.kv.SecretV2(
                 naming.logical_credential(a, c, "vault-initial-version"),

@@ -7,6 +7,7 @@ Stack files hold environment settings only; a plaintext secret there is refused.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from agentfleet.core.model import ROLE_ARN_RE
+from agentfleet.core.model import ROLE_ARN_RE, VPC_ENDPOINT_RE
 from agentfleet.core.secretlike import looks_like_secret
 
 PROJECT = "agentfleet"
@@ -145,6 +146,9 @@ class StackSettings(BaseModel):
         if bad:
             raise ValueError(f"values must be https:// URLs; wrong for {bad}")
         return v
+    expected_networks: tuple[str, ...] = ()
+    """`agentfleet:expectedNetworks`: VPC endpoint ids and IPv4 CIDRs credential reads normally come
+    from, beside the agents' declared scopes (the odd-network alarm; docs/operations.md)."""
 
     @field_validator("recovery_window_days")
     @classmethod
@@ -162,6 +166,22 @@ class StackSettings(BaseModel):
                     "alarmSubscriptions entries are {protocol: email|https|lambda|sqs, endpoint: ...}"
                 )
         return v
+
+    @field_validator("expected_networks")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for item in v:
+            if VPC_ENDPOINT_RE.match(item):
+                continue
+            try:
+                if "/" not in item:
+                    raise ValueError(item)
+                net = ipaddress.ip_network(item, strict=True)
+            except ValueError:
+                raise ValueError(f"expectedNetworks entries are vpce-... ids or IPv4 CIDRs, got {item!r}") from None
+            if net.version != 4 or net.prefixlen == 0:
+                raise ValueError(f"expectedNetworks entries are vpce-... ids or IPv4 CIDRs (not /0), got {item!r}")
+        return tuple(sorted(set(v)))
 
     @field_validator("admin_principals")
     @classmethod
@@ -221,6 +241,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "vaultKubernetesHosts": ("vault_kubernetes_hosts", "map"),
     "vaultKubernetesCaCerts": ("vault_kubernetes_ca_certs", "map"),
     "federationTokenMaxSeconds": ("federation_token_max_seconds", "int"),
+    "expectedNetworks": ("expected_networks", "list"),
 }
 CONFIG_KEYS = tuple(f"{PROJECT}:{k}" for k in _KEYS) + ("aws:region",)
 
