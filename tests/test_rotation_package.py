@@ -57,3 +57,24 @@ def test_write_zip_is_stable_on_disk(tmp_path: Path) -> None:
     assert out.stat().st_mtime_ns == mtime  # unchanged bytes are not rewritten
     assert package.main([str(tmp_path / "x.zip")]) == 0
     assert (tmp_path / "x.zip").read_bytes() == out.read_bytes()
+
+
+def test_the_archive_imports_on_its_own_as_lambda_loads_it(tmp_path: Path) -> None:
+    """Lambda imports `rotation.handler` from the zip's root: every import inside the package must be
+    relative (an `agentfleet.rotation...` import would only work where the project is installed)."""
+    import subprocess
+    import sys
+
+    with zipfile.ZipFile(io.BytesIO(package.build_zip())) as zf:
+        zf.extractall(tmp_path)
+    probe = (
+        "import sys, importlib\n"
+        "sys.modules['agentfleet'] = None  # importing it now raises ImportError\n"
+        "for m in ('rotation.handler', 'rotation.age', 'rotation.openai_admin', 'rotation.providers', 'rotation.postgres',"
+        " 'rotation.pickup'):\n"
+        "    importlib.import_module(m)\n"
+        "print(sorted(k for k in sys.modules if k.startswith('rotation')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "rotation.handler" in done.stdout and "rotation.http_client" in done.stdout

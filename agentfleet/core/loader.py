@@ -36,6 +36,7 @@ from agentfleet.core.model import (
     Rotation,
     Runtime,
 )
+from agentfleet.core.credential_rules import credential_problems, declared_fields
 from agentfleet.core.secretlike import find_secrets, looks_like_secret, mask
 
 Loc = tuple[str | int, ...]
@@ -323,7 +324,7 @@ class _Checker:
             self.runtime(agent.get("runtime"), ("agents", i, "runtime"))
             creds = agent.get("credentials")
             if isinstance(creds, list):
-                self.credentials(creds, ("agents", i, "credentials"), classes)
+                self.credentials(creds, ("agents", i, "credentials"), classes, _default_stores(data))
 
     def runtime(self, rt: Any, loc: Loc) -> None:
         if not isinstance(rt, dict):
@@ -348,7 +349,7 @@ class _Checker:
                 elif not ROLE_ARN_RE.match(arn):
                     self.add(where, f"{_where(where)}: {arn!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")
 
-    def credentials(self, creds: list[Any], loc: Loc, classes: dict[str, int]) -> None:
+    def credentials(self, creds: list[Any], loc: Loc, classes: dict[str, int], default_stores: list[str] | None = None) -> None:
         seen: dict[str, int] = {}
         for j, cred in enumerate(creds):
             if not isinstance(cred, dict):
@@ -365,6 +366,8 @@ class _Checker:
             if isinstance(cls, str) and max_days is None:
                 known = ", ".join(sorted(classes))
                 self.add(here + ("classification",), f"{_where(here + ('classification',))}: unknown classification {cls!r} (known: {known}; add custom ones under `classifications:`)")
+            for sub, message in credential_problems(cred, default_stores or ["aws", "vault"]):
+                self.add(here + sub, f"{_where(here + sub)}: {message}")
             rot = cred.get("rotation")
             if not isinstance(rot, dict):
                 continue
@@ -374,6 +377,12 @@ class _Checker:
             days = rot.get("days")
             if isinstance(days, int) and not isinstance(days, bool) and max_days is not None and days > max_days:
                 self.add(here + ("rotation", "days"), f"{_where(here + ('rotation', 'days'))}: {days} days exceeds the {max_days}-day maximum of classification {cls!r}")
+
+
+def _default_stores(data: dict[str, Any]) -> list[str]:
+    defaults = data.get("defaults")
+    stores = defaults.get("stores") if isinstance(defaults, dict) else None
+    return [str(x) for x in stores] if isinstance(stores, list) and stores else ["aws", "vault"]
 
 
 def _resolve(raw: FleetFile, source: str) -> Fleet:
@@ -393,6 +402,7 @@ def _resolve(raw: FleetFile, source: str) -> Fleet:
                 rotation_days=c.rotation.days or classes[c.classification],
                 stores=tuple(sorted(set(c.stores or raw.defaults.stores))),
                 description=c.description,
+                fields=declared_fields(c.fields, c.rotation.strategy) or (),
             )
             for c in a.credentials
         )

@@ -8,6 +8,8 @@ Pulumi: the CLI, the policy pack and the builders use the model without the engi
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -23,11 +25,79 @@ BUILTIN_CLASSIFICATIONS: dict[str, int] = {
     "payments": 30,
 }
 
-# Rotation strategies. `manual`: a human mints the key, the stack reminds them. `generated`:
-# the project owns the value (random). Every other name is a provider adapter implemented in
-# the `rotation` package (it mints and revokes keys through the provider's admin API).
-ROTATION_STRATEGIES: tuple[str, ...] = ("manual", "generated", "openai")
-PROVIDER_ADAPTERS: tuple[str, ...] = tuple(s for s in ROTATION_STRATEGIES if s not in ("manual", "generated"))
+class Strategy(StrEnum):
+    """Rotation strategies: the one list. Everything else about a strategy is in STRATEGIES."""
+
+    MANUAL = "manual"
+    GENERATED = "generated"
+    OPENAI = "openai"
+    SENDGRID = "sendgrid"
+    DATADOG = "datadog"
+    POSTGRES = "postgres-alternating"
+
+
+Issuer = Literal["human", "project", "provider"]
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """What a strategy is: who issues the value, whether a function rotates it, which services it serves."""
+
+    issuer: Issuer
+    """`human` mints it at the provider (reminders), `project` generates it, `provider` mints it through its admin API."""
+    automated: bool
+    """A rotation function rotates it (in Secrets Manager); otherwise a reminder schedule."""
+    services: tuple[str, ...] | None
+    """The `service:` values it can rotate; None = any service."""
+    admin_secret: bool
+    """The function reads an environment-level admin/master secret (`naming.provider_admin_secret_name`)."""
+    fields: str | None = None
+    """The field preset its values must have (`FIELD_PRESETS`), or None for a single `api_key`."""
+    words: str = ""
+
+
+STRATEGIES: dict[Strategy, StrategySpec] = {
+    Strategy.MANUAL: StrategySpec("human", False, None, False,
+                                  words="a human mints the key and writes it to its store; the stack only reminds (default)"),
+    Strategy.GENERATED: StrategySpec("project", True, None, False,
+                                     words="the project owns the value and generates a random one on each rotation"),
+    Strategy.OPENAI: StrategySpec("provider", True, ("openai",), True,
+                                  words="OpenAI Admin API: a new project service-account key, the old one deleted"),
+    Strategy.SENDGRID: StrategySpec("provider", True, ("sendgrid",), True,
+                                    words="SendGrid API keys API: a new key with the old key's scopes, the old one deleted"),
+    Strategy.DATADOG: StrategySpec("provider", True, ("datadog",), True,
+                                   words="Datadog API keys API: a new API key, the old one deleted"),
+    Strategy.POSTGRES: StrategySpec("project", True, ("postgres", "postgresql"), True, fields="postgres",
+                                    words="PostgreSQL alternating users: a new password on the inactive one of two users"),
+}
+ROTATION_STRATEGIES: tuple[str, ...] = tuple(s.value for s in Strategy)
+AUTOMATED_STRATEGIES: tuple[str, ...] = tuple(s.value for s, spec in STRATEGIES.items() if spec.automated)
+PROVIDER_ADAPTERS: tuple[str, ...] = tuple(s.value for s, spec in STRATEGIES.items() if spec.admin_secret)
+"""Strategies whose function reads an admin (or master) secret of the environment."""
+
+# Services whose credentials the provider issues (its own dashboard or API): a `generated` value
+# would be a random string the provider never accepts. Extend with care: this is a refusal list.
+PROVIDER_ISSUED_SERVICES: frozenset[str] = frozenset({
+    "anthropic", "datadog", "github", "openai", "salesforce", "sendgrid", "serpapi", "slack", "stripe", "twilio",
+    "zendesk",
+}) | frozenset(svc for spec in STRATEGIES.values() if spec.issuer == "provider" for svc in spec.services or ())
+
+# Structured credentials: named field sets. `secret: False` fields are identifiers (safe in logs).
+FIELD_PRESETS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "api_key": (("api_key", True),),
+    "oauth_client": (("client_id", False), ("client_secret", True)),
+    "postgres": (("host", False), ("port", False), ("dbname", False), ("username", False), ("password", True)),
+}
+FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def strategy_spec(name: str) -> StrategySpec:
+    return STRATEGIES[Strategy(name)]
+
+
+def is_automated(strategy: str) -> bool:
+    return strategy in AUTOMATED_STRATEGIES
+
 
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])$")
 NAME_RULE = "2-40 characters of a-z, 0-9 and '-', starting and ending with a letter or digit"
@@ -47,9 +117,15 @@ class _Strict(BaseModel):
 
 
 class Rotation(_Strict):
-    strategy: str = "manual"
+    strategy: Strategy = Strategy.MANUAL
     days: Days | None = None
     """Maximum age in days; defaults to the classification's maximum and may not exceed it."""
+
+
+class CredentialField(_Strict):
+    name: Annotated[str, StringConstraints(pattern=FIELD_NAME_RE.pattern)]
+    secret: bool = True
+    """False for identifiers (client_id, host, username): shown in plans and logs, never masked."""
 
 
 class Credential(_Strict):
@@ -60,6 +136,8 @@ class Credential(_Strict):
     classification: str = "internal"
     rotation: Rotation = Rotation()
     stores: tuple[Store, ...] | None = Field(default=None, min_length=1)
+    fields: str | tuple[CredentialField, ...] | None = None
+    """The value's fields: a preset (`oauth_client`, `postgres`, `api_key`) or a list; default: one `api_key`."""
     description: str | None = None
 
 
@@ -139,10 +217,16 @@ class ResolvedCredential(BaseModel):
     type: CredentialType
     classification: str
     max_rotation_days: int
-    rotation_strategy: str
+    rotation_strategy: Strategy
     rotation_days: int
     stores: tuple[Store, ...]
     description: str | None = None
+    fields: tuple[tuple[str, bool], ...] = FIELD_PRESETS["api_key"]
+    """(name, secret) of each field of the stored JSON value."""
+
+    @property
+    def structured(self) -> bool:
+        return self.fields != FIELD_PRESETS["api_key"]
 
 
 class ResolvedAgent(BaseModel):

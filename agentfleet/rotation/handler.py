@@ -35,15 +35,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Optional
 
-from agentfleet.rotation import credential
-from agentfleet.rotation import ledger as ledger_mod
-from agentfleet.rotation import vault_sync
-from agentfleet.rotation.config import Config, VaultTarget, load_config
-from agentfleet.rotation.credential import Credential
-from agentfleet.rotation.errors import GuardError, RotationError, RotationInProgress, SweepError
-from agentfleet.rotation.logs import error_code, log
-from agentfleet.rotation.strategies import Strategy, build_strategy
-from agentfleet.rotation.vault_sync import SyncRecord, VaultNotConfigured, VaultWriter
+from . import credential
+from . import ledger as ledger_mod
+from . import vault_sync
+from .config import Config, VaultTarget, load_config
+from .credential import Credential
+from .errors import GuardError, RotationError, RotationInProgress, SweepError
+from .logs import error_code, log
+from .strategies import Strategy, build_strategy
+from .vault_sync import SyncRecord, VaultNotConfigured, VaultWriter
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 

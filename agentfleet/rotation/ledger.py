@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from agentfleet.rotation import credential
+from . import credential
 
 LEDGER_STAGE = "AGENTFLEET_REVOCATIONS"
 REVOKED_HISTORY = 50
