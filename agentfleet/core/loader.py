@@ -459,6 +459,8 @@ def _validated(data: Any, source: str, pos: _Positions, problems: list[Problem])
                 key = str(loc[-1])
                 problems.append(Problem(source, pos.line(loc, key=True), f"{_where(loc)}: unknown key `{key}`{_suggest(key, loc[:-1])}"))
                 continue
+            if err["type"] == "enum" and loc[-2:] == ("rotation", "strategy"):
+                continue  # the rules above name the strategies (one message, not two)
             if err["type"] == "too_short" and len(err["input"]) > 0:
                 continue  # pydantic counts only valid items; their own errors are reported
             if err["type"] == "too_short" and loc == ("agents",):

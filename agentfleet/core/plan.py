@@ -13,7 +13,7 @@ from typing import Any
 
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
-from agentfleet.core.model import ROTATION_STRATEGIES, Fleet, ResolvedAgent, ResolvedCredential
+from agentfleet.core.model import AUTOMATED_STRATEGIES, Fleet, ResolvedAgent, ResolvedCredential, is_automated
 from agentfleet.core.settings import StackSettings
 from agentfleet.core.vault_policies import agent_policy_hcl
 
@@ -62,7 +62,7 @@ def agent_iam_policy(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -
 
 def rotation_role_for(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -> str | None:
     """Name of the role that rotates this credential; None for manual ones (a human rotates)."""
-    if cred.rotation_strategy == "manual":
+    if not is_automated(cred.rotation_strategy):
         return None
     if s.rotation_isolation == "shared":
         return naming.shared_rotation_role_name(s, cred.rotation_strategy)
@@ -155,9 +155,8 @@ def check_unique_names(s: StackSettings, fleet: Fleet) -> None:
         seen[name] = owner
 
     if s.rotation_isolation == "shared":
-        for strategy in ROTATION_STRATEGIES:
-            if strategy != "manual":
-                claim(naming.shared_rotation_role_name(s, strategy), f"the shared {strategy!r} rotation role")
+        for strategy in AUTOMATED_STRATEGIES:
+            claim(naming.shared_rotation_role_name(s, strategy), f"the shared {strategy!r} rotation role")
     for a in fleet.agents:
         claim(naming.role_name(s, a.name), f"agent {a.name!r}")
         claim(naming.rotation_role_name(s, a.name), f"the rotation role of agent {a.name!r}")

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
 from agentfleet.core import vault_policies as vault_hcl
-from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet, ResolvedAgent, ResolvedCredential
+from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet, ResolvedAgent, ResolvedCredential, is_automated
 from agentfleet.core.monitoring_plan import AlarmSpec
 from agentfleet.core.plan import NameCollision
 from agentfleet.core.settings import StackSettings
@@ -70,7 +70,7 @@ ADMIN_POLICY_NAME = "agentfleet-provider-admin"
 
 
 def is_automatic(cred: ResolvedCredential) -> bool:
-    return cred.rotation_strategy != "manual" and "aws" in cred.stores
+    return is_automated(cred.rotation_strategy) and "aws" in cred.stores
 
 
 def needs_reminder(cred: ResolvedCredential) -> bool:

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from agentfleet.review.audit import STORE_WORDS
 from agentfleet.core.iam_documents import GITHUB_OIDC_HOST
+from agentfleet.core.model import is_automated
 
 COMMENT_MARKER = "<!-- agentfleet:access-diff -->"
 """First line of the markdown, so CI can find and update its own PR comment."""
@@ -34,7 +35,7 @@ def rotation_rank(strategy: str) -> int:
     """Order of rotation strategies, loosest first: a human rotating by hand (`manual`) is
     looser than any automated strategy (`generated` or a provider adapter); the automated ones
     are equally strict."""
-    return 0 if strategy == "manual" else 1
+    return 1 if is_automated(strategy) else 0
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,8 @@ def load_config(env: Mapping[str, str]) -> Config:
     admin_ids = {st: env[var] for st, var in ADMIN_SECRET_ENV.items() if env.get(var)}
     base_urls: dict[str, str] = {}
     for provider, (var, default) in BASE_URL_ENV.items():
+        if provider == "openai":
+            continue  # read into `openai_base_url` above
         url = (env.get(var) or default).rstrip("/")
         if safe_url(url):
             base_urls[provider] = url
