@@ -52,6 +52,8 @@ ENV_DATADOG_BASE_URL = "DATADOG_BASE_URL"
 ENV_PICKUP_LOG_GROUP = "ROTATION_PICKUP_LOG_GROUP"
 ENV_PICKUP_READERS = "ROTATION_PICKUP_READERS"
 ENV_FIELDS = "ROTATION_FIELDS"
+ENV_POSTGRES_SSLMODE = "POSTGRES_SSLMODE"
+POSTGRES_SSLMODES = ("require", "verify-ca", "verify-full", "prefer", "disable")
 
 ADMIN_SECRET_ENV: dict[str, str] = {
     "openai": ENV_OPENAI_ADMIN_SECRET_ID,
@@ -118,6 +120,8 @@ class Config:
     """Secret name -> IAM role ARNs whose GetSecretValue after a rotation proves they picked it up."""
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Secret name -> the field names its JSON value must hold (structured credentials)."""
+    postgres_sslmode: str = "require"
+    """libpq sslmode of the postgres-alternating strategy's connections (never weaker than `require` in AWS)."""
 
     def base_url(self, provider: str) -> str:
         if provider == "openai":
@@ -261,7 +265,10 @@ def load_config(env: Mapping[str, str]) -> Config:
         pickup_log_group=env.get(ENV_PICKUP_LOG_GROUP) or None,
         pickup_readers=_string_lists(env.get(ENV_PICKUP_READERS), ENV_PICKUP_READERS, problems),
         fields=_string_lists(env.get(ENV_FIELDS), ENV_FIELDS, problems),
+        postgres_sslmode=env.get(ENV_POSTGRES_SSLMODE) or "require",
     )
+    if config.postgres_sslmode not in POSTGRES_SSLMODES:
+        problems.append(f"{ENV_POSTGRES_SSLMODE} must be one of {', '.join(POSTGRES_SSLMODES)}")
     if problems:
         raise ConfigError("; ".join(problems))
     return config

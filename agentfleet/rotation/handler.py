@@ -168,10 +168,7 @@ def _foreign_pending(versions: Mapping[str, list[str]], token: str) -> str | Non
 def _same_credential(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
     if a is None or b is None:
         return False
-    ka, kb = credential.key_id(a), credential.key_id(b)
-    if ka or kb:
-        return ka == kb
-    return a.get(credential.KEY_FIELD) == b.get(credential.KEY_FIELD)
+    return credential.identity(a) == credential.identity(b)
 
 
 def new_rotation(deps: Deps, secret_id: str, token: str, *, emergency: bool = False) -> Rotation:
@@ -232,18 +229,34 @@ def create_secret(rot: Rotation) -> None:
 
 
 def set_secret(rot: Rotation) -> None:
-    """Providers that mint keys activate them at creation; nothing to push, but the value must exist."""
-    if _read(rot.client, rot.secret_id, version_id=rot.token) is None:
+    """Providers that mint keys activate them at creation (nothing to push, but the value must exist);
+    a database strategy sets the pending password on the inactive user here (`activate`)."""
+    new = _read(rot.client, rot.secret_id, version_id=rot.token)
+    if new is None:
         raise RotationError(f"no AWSPENDING value for version {rot.token}")
-    log("set_noop", secret=rot.name, token=rot.token, strategy=rot.strategy.name)
+    activate = getattr(rot.strategy, "activate", None)
+    if activate is None:
+        log("set_noop", secret=rot.name, token=rot.token, strategy=rot.strategy.name)
+        return
+    activate(new, _read(rot.client, rot.secret_id, stage=CURRENT) or {})
+    log("set_done", secret=rot.name, token=rot.token, strategy=rot.strategy.name)
 
 
 def test_secret(rot: Rotation) -> None:
     new = _read(rot.client, rot.secret_id, version_id=rot.token)
     if new is None:
         raise RotationError(f"no AWSPENDING value for version {rot.token}")
+    check_shape(rot, new)
     rot.strategy.test(new)
     log("test_passed", secret=rot.name, token=rot.token, key_id=credential.key_id(new))
+
+
+def check_shape(rot: Rotation, value: Mapping[str, Any]) -> None:
+    """A structured credential's value must carry every declared field (ROTATION_FIELDS) before it is promoted."""
+    fields = rot.deps.config.fields.get(rot.name)
+    missing = credential.shape_problems(value, fields) if fields else []
+    if missing:
+        raise RotationError(f"the value of secret {rot.name} lacks the declared field(s) {', '.join(missing)}")
 
 
 def finish_secret(rot: Rotation) -> None:
@@ -317,9 +330,9 @@ def sync_vault(rot: Rotation, *, verified_version: str | None = None) -> str:
     if record is not None and record.version_id == current_vid:
         return VAULT_IN_SYNC
     current = _read(rot.client, rot.secret_id, version_id=current_vid)
-    value = current.get(credential.KEY_FIELD) if current else None
-    if current is None or not isinstance(value, str) or not value:
-        raise RotationError(f"AWSCURRENT of secret {rot.name} has no {credential.KEY_FIELD}")
+    value = credential.vault_value(current, tuple(rot.deps.config.fields.get(rot.name, ()))) if current else None
+    if current is None or value is None:
+        raise RotationError(f"AWSCURRENT of secret {rot.name} lacks its declared fields (or an {credential.KEY_FIELD})")
     if current_vid != verified_version:
         rot.strategy.test(current)
     kv_version = rot.deps.vault_writer().write(target, value)
