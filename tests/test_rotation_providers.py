@@ -251,6 +251,11 @@ class World:
     def current(self) -> dict[str, Any]:
         return credential.parse(self.raw.get_secret_value(SecretId=self.secret, VersionStage="AWSCURRENT")["SecretString"])
 
+    def ledger_pending(self) -> list[str]:
+        from agentfleet.rotation import ledger
+
+        return [e.key_id for e in ledger.read(self.raw, self.secret).pending]
+
     def pending(self) -> list[str]:
         meta = self.raw.describe_secret(SecretId=self.secret)
         return [v for v, s in meta["VersionIdsToStages"].items() if "AWSPENDING" in s and "AWSCURRENT" not in s]

@@ -52,6 +52,7 @@ ENV_DATADOG_BASE_URL = "DATADOG_BASE_URL"
 ENV_PICKUP_LOG_GROUP = "ROTATION_PICKUP_LOG_GROUP"
 ENV_PICKUP_READERS = "ROTATION_PICKUP_READERS"
 ENV_FIELDS = "ROTATION_FIELDS"
+ENV_PICKUP_MAX_WAIT_HOURS = "ROTATION_PICKUP_MAX_WAIT_HOURS"
 ENV_POSTGRES_SSLMODE = "POSTGRES_SSLMODE"
 POSTGRES_SSLMODES = ("require", "verify-ca", "verify-full", "prefer", "disable")
 
@@ -120,6 +121,9 @@ class Config:
     """Secret name -> IAM role ARNs whose GetSecretValue after a rotation proves they picked it up."""
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Secret name -> the field names its JSON value must hold (structured credentials)."""
+    pickup_max_wait_hours: float = 72.0
+    """After the grace period, how long an old key waits for a reader that was not seen on the new one
+    (alarmed every sweep) before it is revoked anyway: a key nobody rotates away from must not live forever."""
     postgres_sslmode: str = "require"
     """libpq sslmode of the postgres-alternating strategy's connections (never weaker than `require` in AWS)."""
 
@@ -266,6 +270,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         pickup_readers=_string_lists(env.get(ENV_PICKUP_READERS), ENV_PICKUP_READERS, problems),
         fields=_string_lists(env.get(ENV_FIELDS), ENV_FIELDS, problems),
         postgres_sslmode=env.get(ENV_POSTGRES_SSLMODE) or "require",
+        pickup_max_wait_hours=_number(env, ENV_PICKUP_MAX_WAIT_HOURS, 72.0, problems, minimum=0),
     )
     if config.postgres_sslmode not in POSTGRES_SSLMODES:
         problems.append(f"{ENV_POSTGRES_SSLMODE} must be one of {', '.join(POSTGRES_SSLMODES)}")

@@ -44,6 +44,7 @@ from .errors import GuardError, RotationError, RotationInProgress, SweepError
 from .logs import error_code, log
 from .strategies import Strategy, build_strategy
 from .vault_sync import SyncRecord, VaultNotConfigured, VaultWriter
+from . import pickup as pickup_mod
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 
@@ -74,6 +75,8 @@ class Deps:
     strategy_factory: StrategyFactory = build_strategy
     vault_factory: VaultFactory = vault_sync.writer_from_config
     """Builds the Vault writer on first use (tests: a token login against a local OpenBao)."""
+    logs: Any = None
+    """A boto3 CloudWatch Logs client for proof of pickup (None: pickup is unobservable)."""
     _vault: list[Optional[VaultWriter]] = field(default_factory=list, init=False, repr=False)
 
     def vault_writer(self) -> VaultWriter:
@@ -90,7 +93,9 @@ class Deps:
     def from_environment(cls, env: Mapping[str, str] | None = None) -> "Deps":
         import boto3
 
-        return cls(client=boto3.client("secretsmanager"), config=load_config(os.environ if env is None else env))
+        config = load_config(os.environ if env is None else env)
+        logs = boto3.client("logs") if config.pickup_log_group else None
+        return cls(client=boto3.client("secretsmanager"), config=config, logs=logs)
 
 
 @dataclass(frozen=True)
@@ -386,7 +391,9 @@ def record_replacement(rot: Rotation, old: Credential | None, new: Credential | 
     if old_id == new_id:
         return
     not_before = credential.iso(rot.now() + rot.grace)
-    entry = ledger_mod.Entry(key_id=old_id, ref=credential.ref(old), not_before=not_before, replaced_by=rot.token)
+    versions, _ = _versions(rot.client, rot.secret_id)
+    entry = ledger_mod.Entry(key_id=old_id, ref=credential.ref(old), not_before=not_before, replaced_by=rot.token,
+                             replaced_at=credential.iso(rot.now()), old_version=_version_with(versions, PREVIOUS))
 
     def add(ledger: ledger_mod.Ledger) -> bool:
         if ledger.knows(old_id) or any(e.replaced_by == rot.token for e in ledger.pending):
@@ -404,7 +411,7 @@ def revoke_due(rot: Rotation, *, force: bool = False) -> list[str]:
     due = [e for e in ledger_mod.read(rot.client, rot.secret_id).pending if force or e.due(now)]
     if not due:
         return []
-    versions, _ = _versions(rot.client, rot.secret_id)
+    versions, meta = _versions(rot.client, rot.secret_id)
     current = _read(rot.client, rot.secret_id, stage=CURRENT)
     pending_vid = _foreign_pending(versions, "")
     pending = _read(rot.client, rot.secret_id, version_id=pending_vid) if pending_vid else None
@@ -430,6 +437,9 @@ def revoke_due(rot: Rotation, *, force: bool = False) -> list[str]:
             dropped.append(entry.key_id)
             log("revoke_skipped", level=logging.WARNING, secret=rot.name, key_id=entry.key_id, reason="key is in use")
             continue
+        proof, proof_reason = pickup_gate(rot, entry, str(meta.get("ARN") or "") or None, force=force)
+        if proof == PICKUP_WAITING:
+            continue
         try:
             rot.strategy.revoke(entry.ref)
         except Exception as exc:
@@ -439,7 +449,7 @@ def revoke_due(rot: Rotation, *, force: bool = False) -> list[str]:
             continue
         revoked.append(entry.key_id)
         log("key_revoked", secret=rot.name, key_id=entry.key_id, replaced_by=entry.replaced_by,
-            reason=entry.reason, not_before=entry.not_before, emergency=force)
+            reason=entry.reason, not_before=entry.not_before, emergency=force, pickup=proof, pickup_reason=proof_reason)
 
     def apply(ledger: ledger_mod.Ledger) -> bool:
         changed = False
@@ -457,6 +467,42 @@ def revoke_due(rot: Rotation, *, force: bool = False) -> list[str]:
 
     ledger_mod.update(rot.client, rot.secret_id, apply)
     return revoked
+
+
+PICKUP_OBSERVED, PICKUP_GRACE, PICKUP_FORCED, PICKUP_EXPIRED = "observed", "grace_period", "forced", "wait_expired"
+PICKUP_WAITING = "waiting"
+PICKUP_MISSING_EVENT = "pickup_missing"
+"""Logged (ERROR) by every sweep that finds a reader still not seen on the new version after the grace
+period; counted into the PickupMissing metric and alarmed (agentfleet.core.rotation_plan)."""
+
+
+def pickup_gate(rot: Rotation, entry: ledger_mod.Entry, secret_arn: str | None, *, force: bool) -> tuple[str, str | None]:
+    """How this due revocation is justified: `observed` (every reader fetched the new version),
+    `grace_period` (not observable: the grace period alone), `forced` (emergency / forced sweep),
+    `wait_expired` (a reader never showed up within the maximum wait), or `waiting` (do not revoke yet)."""
+    if force:
+        return PICKUP_FORCED, "emergency or forced sweep"
+    readers = rot.deps.config.pickup_readers.get(rot.name, ())
+    if not readers:
+        return PICKUP_GRACE, "proof of pickup is off for this secret"
+    replaced_at = credential.parse_iso(entry.replaced_at or "")
+    if replaced_at is None:
+        return PICKUP_GRACE, "the ledger entry has no promotion time"
+    seen = pickup_mod.observe(rot.deps.logs, rot.deps.config.pickup_log_group, readers, secret_name=rot.name,
+                              secret_arn=secret_arn, old_version=entry.old_version, replaced_at=replaced_at, now=rot.now())
+    if seen.status == pickup_mod.OBSERVED:
+        return PICKUP_OBSERVED, None
+    if seen.status == pickup_mod.UNOBSERVABLE:
+        return PICKUP_GRACE, seen.reason
+    not_before = credential.parse_iso(entry.not_before) or rot.now()
+    waited = rot.now() - not_before
+    limit = timedelta(hours=rot.deps.config.pickup_max_wait_hours)
+    log(PICKUP_MISSING_EVENT, level=logging.ERROR, secret=rot.name, key_id=entry.key_id, readers=list(seen.missing),
+        waited_hours=round(waited.total_seconds() / 3600, 2), max_wait_hours=rot.deps.config.pickup_max_wait_hours,
+        hint="the old key stays valid: these readers have not fetched the secret since it was rotated (restart them)")
+    if waited >= limit:
+        return PICKUP_EXPIRED, f"not seen: {', '.join(seen.missing)}"
+    return PICKUP_WAITING, None
 
 
 def _revoke_quietly(rot: Rotation) -> None:
