@@ -38,7 +38,7 @@ def declared_fields(raw: object, strategy: str | None = None) -> Fields | None:
         out: list[tuple[str, bool]] = []
         for item in raw:
             name = item.get("name") if isinstance(item, Mapping) else getattr(item, "name", None)
-            secret = item.get("secret", True) if isinstance(item, Mapping) else getattr(item, "secret", True)
+            secret = item.get("sensitive", True) if isinstance(item, Mapping) else getattr(item, "sensitive", True)
             if not isinstance(name, str) or not FIELD_NAME_RE.match(name) or not isinstance(secret, bool):
                 return None
             out.append((name, secret))
@@ -78,14 +78,14 @@ def credential_problems(cred: Mapping[str, Any], default_stores: Sequence[str]) 
     fields = declared_fields(raw_fields, strategy)
     if fields is None:
         presets = ", ".join(sorted(FIELD_PRESETS))
-        out.append((("fields",), f"`fields:` must be a preset ({presets}) or a list of {{name, secret}} with names of a-z, 0-9, _"))
+        out.append((("fields",), f"`fields:` must be a preset ({presets}) or a list of {{name, sensitive}} with names of a-z, 0-9, _"))
         return out
     names = [n for n, _ in fields]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         out.append((("fields",), f"duplicate field name(s) {', '.join(dupes)}: each field of the value appears once"))
     if not any(secret for _, secret in fields):
-        out.append((("fields",), "no field is secret: a credential holds at least one secret field (mark identifiers `secret: false`)"))
+        out.append((("fields",), "no field is sensitive: a credential holds at least one secret field (mark only identifiers `sensitive: false`)"))
     wanted = FIELD_PRESETS[spec.fields] if spec.fields else None
     if wanted is not None and fields != wanted:
         out.append((("fields",), (

@@ -135,6 +135,11 @@ def assume_by_service_in_account(sid: str, service: str, account: str) -> Statem
     )
 
 
+def logs_filter(sid: str, log_group_arn: str) -> Statement:
+    """Read events of one log group with FilterLogEvents (proof of pickup reads the trail's group)."""
+    return Statement(sid, ("logs:FilterLogEvents",), (log_group_arn, f"{log_group_arn}:*"))
+
+
 def logs_write(sid: str, log_group_arn: str) -> Statement:
     return Statement(sid, ("logs:CreateLogStream", "logs:PutLogEvents"), (f"{log_group_arn}:log-stream:*",))
 

@@ -82,7 +82,8 @@ PROVIDER_ISSUED_SERVICES: frozenset[str] = frozenset({
     "zendesk",
 }) | frozenset(svc for spec in STRATEGIES.values() if spec.issuer == "provider" for svc in spec.services or ())
 
-# Structured credentials: named field sets. `secret: False` fields are identifiers (safe in logs).
+# Structured credentials: named field sets of (name, sensitive). Non-sensitive fields are identifiers
+# (client_id, host, username): shown in plans and logs, never masked.
 FIELD_PRESETS: dict[str, tuple[tuple[str, bool], ...]] = {
     "api_key": (("api_key", True),),
     "oauth_client": (("client_id", False), ("client_secret", True)),
@@ -124,7 +125,7 @@ class Rotation(_Strict):
 
 class CredentialField(_Strict):
     name: Annotated[str, StringConstraints(pattern=FIELD_NAME_RE.pattern)]
-    secret: bool = True
+    sensitive: bool = True
     """False for identifiers (client_id, host, username): shown in plans and logs, never masked."""
 
 

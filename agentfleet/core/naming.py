@@ -135,6 +135,17 @@ def trail_log_group_name(s: StackSettings) -> str:
     return f"/{s.secret_prefix}/{s.environment}/cloudtrail"
 
 
+def trail_events_log_group(s: StackSettings) -> str:
+    """Where the environment's CloudTrail events are in CloudWatch Logs: an existing trail's group
+    (`agentfleet:cloudtrailLogGroup`) or the stack's own trail's."""
+    return s.cloudtrail_log_group or trail_log_group_name(s)
+
+
+def rotation_metric_filter_name(function_name: str, kind: str) -> str:
+    """Metric filters on a rotation function's log group (revoke-failed, pickup-missing, ...)."""
+    return f"{function_name}-{kind}"
+
+
 def trail_bucket_name(s: StackSettings) -> str:
     """S3 names are global: the account id keeps two accounts' trails apart."""
     return f"{s.secret_prefix}-{s.environment}-trail-{s.aws_account_id}"

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
 from agentfleet.core import vault_policies as vault_hcl
-from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet, ResolvedAgent, ResolvedCredential, is_automated
+from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet, ResolvedAgent, ResolvedCredential, is_automated, strategy_spec
 from agentfleet.core.monitoring_plan import AlarmSpec
 from agentfleet.core.plan import NameCollision
 from agentfleet.core.settings import StackSettings
@@ -60,6 +60,12 @@ VAULT_SYNC_FAILED_EVENT = vault_contract.SYNC_FAILED_EVENT
 FAILURE_EVENTS = (REVOKE_FAILED_EVENT, VAULT_SYNC_FAILED_EVENT)
 """Log events counted into RevokeFailures: both keep an old key alive that should have been revoked."""
 REVOKE_FAILURES_METRIC = "RevokeFailures"
+PICKUP_MISSING_EVENT = "pickup_missing"
+"""`agentfleet.rotation.handler.PICKUP_MISSING_EVENT` (a test checks they agree)."""
+PICKUP_MISSING_METRIC = "PickupMissing"
+REVOKED_BY_PICKUP_METRICS = {"observed": "KeysRevokedPickupObserved", "grace_period": "KeysRevokedGracePeriod",
+                             "wait_expired": "KeysRevokedPickupNotSeen", "forced": "KeysRevokedForced"}
+"""`key_revoked` lines by their `pickup` field: how each revocation was justified, as metrics."""
 LAMBDA_ENVIRONMENT_LIMIT = 4096
 """Bytes of all Lambda environment variable names and values together (a hard AWS limit)."""
 VAULT_TOKEN_TTL_SECONDS = 300
@@ -91,6 +97,11 @@ class RotatedSecret:
     """`automatically_after_days` of its SecretRotation: the credential's rotation days."""
     vault_path: str | None = None
     """Path of its Vault copy under the KV mount, or None when it lives only in Secrets Manager."""
+    fields: tuple[str, ...] = ()
+    """Declared field names of a structured credential (checked by testSecret); () for a single api_key."""
+    reader_arn: str | None = None
+    """The agent role whose GetSecretValue after a rotation proves pickup; None when pickup cannot be
+    observed (a Vault copy: Vault reads are not in CloudTrail) or the strategy revokes nothing."""
 
 
 class RotationPlanError(ValueError):
@@ -121,6 +132,11 @@ class RotatorSpec:
         return tuple(r for r in self.secrets if r.vault_path is not None)
 
     @property
+    def observes_pickup(self) -> bool:
+        """It reads the trail's log group for proof of pickup (some secret has a reader to watch)."""
+        return any(r.reader_arn for r in self.secrets)
+
+    @property
     def vault_name(self) -> str:
         """Its Vault policy and AWS-auth role name."""
         return naming.rotation_vault_name(self.role_name)
@@ -133,9 +149,26 @@ def rotated_secrets(s: StackSettings, agent: ResolvedAgent) -> list[RotatedSecre
             secret_name=naming.secret_name(s, agent.name, c.name),
             secret_arn_pattern=naming.secret_arn_pattern(s, agent.name, c.name), days=c.rotation_days,
             vault_path=naming.vault_path(s, agent.name, c.name) if "vault" in c.stores else None,
+            fields=tuple(n for n, _ in c.fields) if c.structured else (),
+            reader_arn=naming.role_arn(s, naming.role_name(s, agent.name)) if pickup_observable(c) else None,
         )
         for c in agent.credentials if is_automatic(c)
     ]
+
+
+def pickup_observable(cred: ResolvedCredential) -> bool:
+    """Proof of pickup works for provider keys revoked from the ledger whose only copy is Secrets Manager."""
+    spec = strategy_spec(cred.rotation_strategy)
+    return is_automatic(cred) and spec.issuer == "provider" and tuple(cred.stores) == ("aws",)
+
+
+def pickup_mode(cred: ResolvedCredential) -> str:
+    """What revokes the old key: shown by `audit` (docs/rotation.md#proof-of-pickup)."""
+    if not is_automatic(cred):
+        return "by hand"
+    if strategy_spec(cred.rotation_strategy).issuer != "provider":
+        return "no revocation" if cred.rotation_strategy == "generated" else "alternating users"
+    return "CloudTrail pickup" if pickup_observable(cred) else "grace period"
 
 
 def sweep_inputs(function_secret_names: Sequence[str]) -> tuple[str, ...]:
@@ -165,6 +198,13 @@ def _environment(
     for strategy in sorted(set(strategies)):
         if strategy in handler_config.ADMIN_SECRET_ENV:
             env[handler_config.ADMIN_SECRET_ENV[strategy]] = naming.provider_admin_secret_name(s, strategy)
+    fields = {r.secret_name: list(r.fields) for r in secrets if r.fields}
+    if fields:
+        env[handler_config.ENV_FIELDS] = json.dumps(dict(sorted(fields.items())), separators=(",", ":"))
+    readers = {r.secret_name: [r.reader_arn] for r in secrets if r.reader_arn}
+    if readers:
+        env[handler_config.ENV_PICKUP_LOG_GROUP] = naming.trail_events_log_group(s)
+        env[handler_config.ENV_PICKUP_READERS] = json.dumps(dict(sorted(readers.items())), separators=(",", ":"))
     vault_map = {r.secret_name: {"mount": s.vault_mount, "path": r.vault_path} for r in secrets if r.vault_path}
     if vault_map:
         env[handler_config.ENV_VAULT_MAP] = json.dumps(dict(sorted(vault_map.items())), separators=(",", ":"))
@@ -254,12 +294,15 @@ def rotation_role_policy(s: StackSettings, spec: RotatorSpec, kms_key_arn: str) 
         )
     else:
         rotate = iam.secret_rotate("RotateOwnSecrets", sorted(r.secret_arn_pattern for r in spec.secrets))
-    return iam.Document((
+    statements = [
         rotate,
         iam.random_password("GenerateRandomValues"),
         iam.kms_decrypt_via_secretsmanager("UseEnvironmentKeyViaSecretsManager", kms_key_arn, s.aws_region, encrypt=True),
         iam.logs_write("WriteOwnLogs", naming.log_group_arn(s, spec.log_group_name)),
-    )).to_dict()
+    ]
+    if spec.observes_pickup:
+        statements.append(iam.logs_filter("ReadTrailForPickup", naming.log_group_arn(s, naming.trail_events_log_group(s))))
+    return iam.Document(tuple(statements)).to_dict()
 
 
 def provider_admin_policy(s: StackSettings, spec: RotatorSpec) -> dict[str, Any] | None:
@@ -352,6 +395,41 @@ def invoke_source_arn(s: StackSettings, spec: RotatorSpec) -> str | None:
 def revoke_failed_pattern() -> str:
     """CloudWatch Logs filter on the handler's JSON lines `{"event": "revoke_failed" | "vault_sync_failed", ...}`."""
     return "{ " + " || ".join(f'($.event = "{e}")' for e in FAILURE_EVENTS) + " }"
+
+
+@dataclass(frozen=True)
+class MetricFilterSpec:
+    kind: str
+    """Suffix of its name (`naming.rotation_metric_filter_name`)."""
+    pattern: str
+    metric: str
+
+
+def rotation_metric_filters() -> tuple[MetricFilterSpec, ...]:
+    """Filters on every rotation function's log group (when alarms are on): failures, missing pickups,
+    and revocations counted by how they were justified."""
+    out = [
+        MetricFilterSpec("revoke-failed", revoke_failed_pattern(), REVOKE_FAILURES_METRIC),
+        MetricFilterSpec("pickup-missing", f'{{ $.event = "{PICKUP_MISSING_EVENT}" }}', PICKUP_MISSING_METRIC),
+    ]
+    for proof, metric in REVOKED_BY_PICKUP_METRICS.items():
+        out.append(MetricFilterSpec(f"revoked-{proof.replace('_', '-')}",
+                                    f'{{ ($.event = "key_revoked") && ($.pickup = "{proof}") }}', metric))
+    return tuple(out)
+
+
+def pickup_missing_alarm(s: StackSettings) -> AlarmSpec:
+    return AlarmSpec(
+        name=naming.alarm_name(s, "rotation", "pickup-missing"),
+        description=(
+            "An agent has not fetched its rotated secret since the rotation, and the grace period is over: its"
+            " old key is kept (not revoked) so the agent keeps working. Restart the agent so it reads the new"
+            " value; the old key is revoked once it is seen (or after the maximum wait). Log event"
+            " pickup_missing names the secret and the reader role (docs/rotation.md#proof-of-pickup)."
+        ),
+        namespace=naming.rotation_metrics_namespace(s), metric_name=PICKUP_MISSING_METRIC, threshold=1.0,
+        comparison="GreaterThanOrEqualToThreshold", period=3600,
+    )
 
 
 def revoke_failures_alarm(s: StackSettings) -> AlarmSpec:
