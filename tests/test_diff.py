@@ -146,7 +146,7 @@ CASES: list[Case] = [
      [("alpha", "rotation-tightened", False, "search")]),
     ("rotation-automated-swap", edit(MANUAL_30, GENERATED_30, OWN_DB),
      edit(MANUAL_30, MANUAL_30.replace("manual", "postgres-alternating"), OWN_DB),
-     [("alpha", "rotation-changed", False, "search")]),
+     [("alpha", "rotation-changed", False, "search"), ("alpha", "fields-changed", False, "search")]),
     ("class-limit-loosened", BASE, edit("partner-data: {max_rotation_days: 60}", "partner-data: {max_rotation_days: 90}"),
      [("gamma", "rotation-loosened", True, "github")]),
     ("service-changed", BASE, edit("service: serpapi", "service: bing"), [("alpha", "service-changed", True, "search")]),

@@ -85,7 +85,7 @@ def test_role_reads_the_trail_only_when_it_watches_a_pickup(fleet: Fleet, dev_se
 
 def test_pickup_modes_for_audit(fleet: Fleet) -> None:
     modes = {c.name: rp.pickup_mode(c) for c in fleet.agent("reporting").credentials}
-    assert modes == {"openai": "CloudTrail pickup", "mail": "grace period", "warehouse": "alternating users", "crm": "by hand"}
+    assert modes == {"openai": "cloudtrail", "mail": "grace period", "warehouse": "alternating users", "crm": "n/a"}
 
 
 def test_contract_with_the_handler() -> None:
@@ -145,3 +145,19 @@ def test_value_shape_is_checked_on_write_without_quoting_it() -> None:
     assert check_value(db, json.dumps({"host": "h", "port": 5432, "dbname": "d", "username": "u", "password": "p"})) == []
     assert check_value(FIELD_PRESETS["api_key"], "plain-text-key") == []
     assert check_value(FIELD_PRESETS["api_key"], "") == ["the value is empty"]
+
+
+def test_audit_shows_rotation_mode_and_proof_of_pickup(fleet: Fleet, dev_settings: StackSettings) -> None:
+    from agentfleet.core.plan import build_plan
+    from agentfleet.review.audit import audit_csv, audit_rows
+
+    plan = build_plan(fleet, dev_settings)
+    rows = {r.credential: (r.rotation_mode, r.pickup) for r in audit_rows(plan)}
+    assert rows == {"openai": ("automatic", "cloudtrail"), "mail": ("automatic", "grace period"),
+                    "warehouse": ("automatic", "alternating users"), "crm": ("reminder", "n/a")}
+    header = audit_csv(plan).splitlines()[0].split(",")
+    assert "rotation_mode" in header and "pickup" in header
+    [creds] = [a["credentials"] for a in plan["agents"]]
+    crm = next(c for c in creds if c["name"] == "crm")
+    assert crm["fields"] == [{"name": "client_id", "sensitive": False}, {"name": "client_secret", "sensitive": True}]
+    assert next(c for c in creds if c["name"] == "openai")["fields"] is None

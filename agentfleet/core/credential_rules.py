@@ -16,7 +16,10 @@ from agentfleet.core.model import (
     PROVIDER_ISSUED_SERVICES,
     ROTATION_STRATEGIES,
     STRATEGIES,
+    ResolvedCredential,
     Strategy,
+    is_automated,
+    strategy_spec,
 )
 
 Fields = tuple[tuple[str, bool], ...]
@@ -137,3 +140,34 @@ BOOKKEEPING_FIELDS = frozenset({"key_id", "service_account_id", "project_id", "s
 
 def secret_field_names(fields: Fields) -> tuple[str, ...]:
     return tuple(n for n, secret in fields if secret)
+
+
+# ---- how a resolved credential is rotated (plan, audit and the rotation plan read these) ----
+
+
+def is_automatic(cred: ResolvedCredential) -> bool:
+    """A rotation function rotates it: an automated strategy and a Secrets Manager copy."""
+    return is_automated(cred.rotation_strategy) and "aws" in cred.stores
+
+
+def rotation_mode(cred: ResolvedCredential) -> str:
+    """`automatic` (a function rotates it), `reminder` (a human, reminded), or `keyless` (nothing to
+    rotate: a credential kind without a stored key, when the model has one)."""
+    if getattr(cred, "kind", None) == "keyless":
+        return "keyless"
+    return "automatic" if is_automatic(cred) else "reminder"
+
+
+def pickup_observable(cred: ResolvedCredential) -> bool:
+    """Proof of pickup works for provider keys revoked from the ledger whose only copy is Secrets
+    Manager (Vault reads are not in CloudTrail)."""
+    return is_automatic(cred) and strategy_spec(cred.rotation_strategy).issuer == "provider" and tuple(cred.stores) == ("aws",)
+
+
+def pickup_mode(cred: ResolvedCredential) -> str:
+    """What lets the old key be revoked (docs/rotation.md#proof-of-pickup)."""
+    if rotation_mode(cred) != "automatic":
+        return "n/a"
+    if strategy_spec(cred.rotation_strategy).issuer != "provider":
+        return "nothing revoked" if cred.rotation_strategy == Strategy.GENERATED else "alternating users"
+    return "cloudtrail" if pickup_observable(cred) else "grace period"

@@ -13,6 +13,7 @@ from typing import Any
 
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
+from agentfleet.core import credential_rules as rules
 from agentfleet.core.model import AUTOMATED_STRATEGIES, Fleet, ResolvedAgent, ResolvedCredential, is_automated
 from agentfleet.core.settings import StackSettings
 from agentfleet.core.vault_policies import agent_policy_hcl
@@ -99,6 +100,12 @@ class CredentialPlan:
     secret_name: str | None
     vault_mount: str | None
     vault_path: str | None
+    rotation_mode: str = "reminder"
+    """`automatic`, `reminder` or `keyless` (`credential_rules.rotation_mode`)."""
+    pickup: str = "n/a"
+    """What lets an old key be revoked: `cloudtrail`, `grace period`, ... (`credential_rules.pickup_mode`)."""
+    fields: list[dict[str, Any]] | None = None
+    """The JSON value's fields `{name, sensitive}` for a structured credential (agents read `json.loads(value)[name]`)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,8 @@ def credential_plan(s: StackSettings, agent: ResolvedAgent, c: ResolvedCredentia
         secret_name=naming.secret_name(s, agent.name, c.name) if in_aws else None,
         vault_mount=s.vault_mount if in_vault else None,
         vault_path=naming.vault_path(s, agent.name, c.name) if in_vault else None,
+        rotation_mode=rules.rotation_mode(c), pickup=rules.pickup_mode(c),
+        fields=[{"name": n, "sensitive": sensitive} for n, sensitive in c.fields] if c.structured else None,
     )
 
 

@@ -30,7 +30,8 @@ from typing import Any, Iterable, Sequence
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
 from agentfleet.core import vault_policies as vault_hcl
-from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet, ResolvedAgent, ResolvedCredential, is_automated, strategy_spec
+from agentfleet.core import credential_rules as rules
+from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet, ResolvedAgent, ResolvedCredential
 from agentfleet.core.monitoring_plan import AlarmSpec
 from agentfleet.core.plan import NameCollision
 from agentfleet.core.settings import StackSettings
@@ -76,7 +77,11 @@ ADMIN_POLICY_NAME = "agentfleet-provider-admin"
 
 
 def is_automatic(cred: ResolvedCredential) -> bool:
-    return is_automated(cred.rotation_strategy) and "aws" in cred.stores
+    return rules.is_automatic(cred)
+
+
+pickup_observable = rules.pickup_observable
+pickup_mode = rules.pickup_mode
 
 
 def needs_reminder(cred: ResolvedCredential) -> bool:
@@ -154,21 +159,6 @@ def rotated_secrets(s: StackSettings, agent: ResolvedAgent) -> list[RotatedSecre
         )
         for c in agent.credentials if is_automatic(c)
     ]
-
-
-def pickup_observable(cred: ResolvedCredential) -> bool:
-    """Proof of pickup works for provider keys revoked from the ledger whose only copy is Secrets Manager."""
-    spec = strategy_spec(cred.rotation_strategy)
-    return is_automatic(cred) and spec.issuer == "provider" and tuple(cred.stores) == ("aws",)
-
-
-def pickup_mode(cred: ResolvedCredential) -> str:
-    """What revokes the old key: shown by `audit` (docs/rotation.md#proof-of-pickup)."""
-    if not is_automatic(cred):
-        return "by hand"
-    if strategy_spec(cred.rotation_strategy).issuer != "provider":
-        return "no revocation" if cred.rotation_strategy == "generated" else "alternating users"
-    return "CloudTrail pickup" if pickup_observable(cred) else "grace period"
 
 
 def sweep_inputs(function_secret_names: Sequence[str]) -> tuple[str, ...]:

@@ -32,6 +32,10 @@ class AuditRow:
     """Path under the KV v2 mount, when stored in Vault."""
     rotation_strategy: str
     rotation_days: int
+    rotation_mode: str
+    """`automatic` (a function rotates it), `reminder` (a human, reminded) or `keyless`."""
+    pickup: str
+    """What lets the old key be revoked: `cloudtrail` (proof of pickup), `grace period`, ..."""
     paused: bool
 
 
@@ -47,7 +51,7 @@ def audit_rows(plan: dict[str, Any]) -> list[AuditRow]:
             type=c["type"], classification=c["classification"], stores=tuple(sorted(c["stores"])),
             secret_name=c["secret_name"], vault_mount=c["vault_mount"], vault_path=c["vault_path"],
             rotation_strategy=c["rotation_strategy"], rotation_days=c["rotation_days"],
-            paused=a["paused"],
+            rotation_mode=c.get("rotation_mode", "reminder"), pickup=c.get("pickup", "n/a"), paused=a["paused"],
         )
         for a in plan["agents"]
         for c in a["credentials"]
@@ -72,7 +76,7 @@ def _md_cell(text: str) -> str:
 def audit_markdown(plan: dict[str, Any]) -> str:
     rows = audit_rows(plan)
     head = ["Agent", "Owner", "Credential", "Service", "Type", "Classification", "Stores",
-            "Location", "Rotation", "Max age (days)", "Paused"]
+            "Location", "Rotation", "Mode", "Proof of pickup", "Max age (days)", "Paused"]
     lines = [
         f"### Credential audit: stack `{plan['stack']}` (environment `{plan['environment']}`,"
         f" account {plan['aws_account_id']}, {plan['aws_region']})",
@@ -85,7 +89,7 @@ def audit_markdown(plan: dict[str, Any]) -> str:
             f"`{r.agent}`", r.owner, f"`{r.credential}`", r.service, r.type, r.classification,
             ", ".join(STORE_WORDS[s] for s in r.stores),
             "<br>".join(f"`{loc}`" for loc in locations(r)),
-            r.rotation_strategy, str(r.rotation_days), "**yes**" if r.paused else "no",
+            r.rotation_strategy, r.rotation_mode, r.pickup, str(r.rotation_days), "**yes**" if r.paused else "no",
         ]
         lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
     agents = len({r.agent for r in rows})

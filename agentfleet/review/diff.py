@@ -28,6 +28,8 @@ _AGENT_FIELDS = frozenset({
 _CREDENTIAL_FIELDS = frozenset({
     "name", "service", "type", "classification", "rotation_strategy", "rotation_days", "stores",
     "secret_name", "vault_mount", "vault_path",
+    "rotation_mode", "pickup",  # derived from rotation_strategy and stores (explained above)
+    "fields",  # the value's shape: reported as fields-changed (no access changes with it)
 })
 
 
@@ -45,7 +47,7 @@ class Change:
     """agent-added, agent-removed, agent-paused, agent-unpaused, owner-changed, trust-changed,
     credential-granted, credential-revoked, store-added, store-removed, classification-changed,
     rotation-loosened, rotation-tightened, rotation-changed, service-changed, type-changed,
-    plan-changed."""
+    fields-changed, plan-changed."""
     escalation: bool
     text: str
     credential: str | None = None
@@ -188,6 +190,9 @@ def _credential_changes(
         add("store-added", True, f"now also stored in {_where(new, store)}", None, store)
     for store in sorted(set(old["stores"]) - set(new["stores"])):
         add("store-removed", False, f"no longer stored in {_where(old, store)} (that copy is removed)", store, None)
+    if old.get("fields") != new.get("fields"):
+        add("fields-changed", False, "the value's fields changed: write the value again in the new shape",
+            json.dumps(old.get("fields")), json.dumps(new.get("fields")))
     for key in sorted((set(old) | set(new)) - _CREDENTIAL_FIELDS):
         if old.get(key) != new.get(key):
             add("plan-changed", True, f"plan field `{key}` changed; review `agentfleet plan`", old.get(key), new.get(key))
