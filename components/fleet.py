@@ -70,15 +70,16 @@ class AgentContext:
 
 
 def _secret_spec(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -> SecretSpec:
-    in_aws = "aws" in cred.stores
+    where = naming.credential_locations(s, agent.name, cred.name, cred.stores)
+    in_aws = where.secret_name is not None
     return SecretSpec(
         credential=cred.name,
         description=f"{cred.service} {cred.type} of agent {agent.name} ({cred.classification})",
         tags=naming.tags(s, agent=agent.name, owner=agent.owner, classification=cred.classification),
         generated=plan.has_generated_value(cred.rotation_strategy),
-        aws_secret_name=naming.secret_name(s, agent.name, cred.name) if in_aws else None,
+        aws_secret_name=where.secret_name,
         aws_secret_policy=iam.to_json(plan.secret_resource_policy(s, agent, cred)) if in_aws else None,
-        vault_path=naming.vault_path(s, agent.name, cred.name) if "vault" in cred.stores else None,
+        vault_path=where.vault_path,
     )
 
 

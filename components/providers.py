@@ -18,7 +18,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 import pulumi_vault as vault
 
-from agentfleet.core.settings import StackSettings
+from agentfleet.core.settings import StackSettings, settings_from_config
 
 AWS_PROVIDER, VAULT_PROVIDER, RANDOM_PROVIDER = "aws", "vault", "random"
 """Logical names of the providers; renaming one would replace every resource using it."""
@@ -87,6 +87,16 @@ def aws_endpoint_overrides(cfg: pulumi.Config | None = None) -> dict[str, str]:
     for entry in (cfg or pulumi.Config("aws")).get_object("endpoints") or []:
         merged.update({str(k): str(v) for k, v in dict(entry).items()})
     return merged
+
+
+def _config_value(key: str) -> str | None:
+    namespace, _, name = key.partition(":")
+    return pulumi.Config(namespace).get(name)
+
+
+def stack_settings() -> StackSettings:
+    """The running stack's settings from its config, through the same validation the CLI uses."""
+    return settings_from_config(pulumi.get_stack(), _config_value)
 
 
 def providers_from_config(

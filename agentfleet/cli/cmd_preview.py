@@ -216,7 +216,32 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def _deployer_policy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from agentfleet.core.deployer import DeployerPolicyError, deployer_policy
+
+    inputs = program_inputs(args, err)
+    try:
+        run = inputs.run()
+    except Exception as exc:  # the program's own error
+        print(f"deployer-policy failed: the program did not run: {type(exc).__name__}: {exc}", file=err)
+        return EXIT_INVALID
+    try:
+        doc = deployer_policy(inputs.settings, (r.type for r in run.resources))
+    except DeployerPolicyError as exc:
+        print(str(exc), file=err)
+        return EXIT_INVALID
+    out.write(json.dumps(doc, indent=2) + "\n")
+    return EXIT_OK
+
+
 def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "deployer-policy",
+        help="print the least-privilege IAM policy for whoever runs `pulumi up` on the stack (from the program's resources)",
+    )
+    add_program_args(p)
+    p.set_defaults(func=_deployer_policy)
+
     p = sub.add_parser(
         "preview",
         help="run the Pulumi program offline (mock runtime) and print every resource it declares",
