@@ -86,7 +86,7 @@ def with_pickup(w: World, trail: RecordedTrail | None, readers: tuple[str, ...] 
 
 
 def sweep(w: World, deps: Deps) -> list[str]:
-    return handle({"Action": "revokeDue", "SecretIds": [w.secret]}, deps)["revoked"][w.secret]
+    return list(handle({"Action": "revokeDue", "SecretIds": [w.secret]}, deps)["revoked"][w.secret])
 
 
 def revoked_events(w: World) -> list[dict[str, Any]]:

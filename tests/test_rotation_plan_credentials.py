@@ -96,7 +96,7 @@ def test_contract_with_the_handler() -> None:
     assert len(kinds) == len(set(kinds)) and "revoke-failed" in kinds and "pickup-missing" in kinds
 
 
-CASES = {
+CASES: dict[str, tuple[dict[str, Any], str, str]] = {
     "adapter for another service": ({"service": "anthropic", "rotation": {"strategy": "openai"}},
                                     "rotates openai credentials only", "strategy: manual"),
     "generated for a provider-issued secret": ({"service": "stripe", "rotation": {"strategy": "generated"}},

@@ -299,7 +299,7 @@ def test_two_rotations_racing_leave_one_winner(world: World) -> None:
                             pass
                     return row
 
-                db.fetchone = fetchone  # type: ignore[method-assign]
+                db.fetchone = fetchone  # type: ignore[method-assign, assignment]
             return db
 
     world.connector = SlowConnector()

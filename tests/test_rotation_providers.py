@@ -15,7 +15,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Self
 
 import pytest
 
@@ -55,7 +55,7 @@ class Fake:
         with self.lock:
             return {kid for kid, k in self.keys.items() if k["active"]}
 
-    def start(self) -> "Fake":
+    def start(self) -> Self:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -58,7 +58,7 @@ def names_secret(requested: object, secret_name: str, secret_arn: str | None) ->
         return True
     if requested.startswith("arn:") and requested.split(":secret:", 1)[-1] in (secret_name,):
         return True  # partial ARN
-    return bool(secret_arn) and requested.startswith("arn:") and secret_arn.startswith(requested + "-")
+    return secret_arn is not None and requested.startswith("arn:") and secret_arn.startswith(requested + "-")
 
 
 def fetched_new(event: Mapping[str, Any], secret_name: str, secret_arn: str | None, old_version: str | None) -> bool:

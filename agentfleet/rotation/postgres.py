@@ -133,7 +133,9 @@ def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int 
     client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
     stored_key = hashlib.sha256(client_key).digest()
     server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
