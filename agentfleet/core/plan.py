@@ -222,15 +222,19 @@ def value_commands(plan: dict[str, Any]) -> list[ValueCommand]:
         for c in a["credentials"]:
             if has_generated_value(c["rotation_strategy"]):
                 continue
+            # A structured value is checked (shape only, never echoed) before anything is written.
+            fields = c.get("fields")
+            check = (f"printf %s \"$V\" | agentfleet check-value --fields {','.join(f['name'] for f in fields)} && "
+                     if fields else "")
             if c["secret_name"]:
                 out.append(ValueCommand(a["name"], c["name"], "aws", (
-                    f"read -rs V && printf %s \"$V\" | aws secretsmanager put-secret-value"
+                    f"read -rs V && {check}printf %s \"$V\" | aws secretsmanager put-secret-value"
                     f" --region {plan['aws_region']} --secret-id {c['secret_name']}"
                     f" --secret-string file:///dev/stdin; unset V"
                 )))
             if c["vault_path"]:
                 out.append(ValueCommand(a["name"], c["name"], "vault", (
-                    f"read -rs V && printf %s \"$V\" | bao kv put -mount={c['vault_mount']} {c['vault_path']}"
+                    f"read -rs V && {check}printf %s \"$V\" | bao kv put -mount={c['vault_mount']} {c['vault_path']}"
                     f" {naming.VAULT_VALUE_KEY}=-; unset V"
                 )))
     return out
