@@ -180,6 +180,8 @@ def test_the_agent_keeps_working_through_several_rotations(world: World) -> None
     assert users == [world.base, world.base + "_clone", world.base, world.base + "_clone", world.base]
     agent.close()
     assert not any(first["password"] in line or world.pg.password in line for line in world.logs.lines)
+    created = [json.loads(line) for line in world.logs.lines if json.loads(line)["event"] == "pending_created"]
+    assert [c["user"] for c in created] == users[1:]  # the user name is an identifier: logged, not masked
     assert all(cur_pw not in line for line in world.logs.lines for cur_pw in [world.value("AWSCURRENT")["password"]])
 
 

@@ -230,7 +230,9 @@ def create_secret(rot: Rotation) -> None:
             log("create_lost_race", secret=rot.name, token=rot.token, key_id=credential.key_id(new))
             return
         raise
-    log("pending_created", secret=rot.name, token=rot.token, key_id=credential.key_id(new), strategy=rot.strategy.name)
+    user = new.get("username")  # an identifier of a structured credential (never the password)
+    log("pending_created", secret=rot.name, token=rot.token, key_id=credential.key_id(new), strategy=rot.strategy.name,
+        user=user if isinstance(user, str) else None)
 
 
 def set_secret(rot: Rotation) -> None:
