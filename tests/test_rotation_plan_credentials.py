@@ -163,21 +163,23 @@ def test_audit_shows_rotation_mode_and_proof_of_pickup(fleet: Fleet, dev_setting
     assert next(c for c in creds if c["name"] == "openai")["fields"] is None
 
 
-def test_value_commands_check_a_structured_value_before_writing_it(fleet: Fleet, dev_settings: StackSettings) -> None:
-    import subprocess
-    import sys
-    from pathlib import Path
+def test_value_commands_check_a_structured_value_before_writing_it(fleet: Fleet, dev_settings: StackSettings,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
 
+    from agentfleet.cli.main import main
     from agentfleet.core.plan import build_plan, value_commands
 
     cmds = {(c.credential, c.store): c.command for c in value_commands(build_plan(fleet, dev_settings))}
     crm = cmds[("crm", "aws")]
     assert crm.index("agentfleet check-value --fields client_id,client_secret &&") < crm.index("put-secret-value")
     assert "check-value" not in cmds[("openai", "aws")]  # a single api_key: unchanged command
-    exe = str(Path(sys.executable).with_name("agentfleet"))
-    good = subprocess.run([exe, "check-value", "--fields", "client_id,client_secret"], capture_output=True, text=True,
-                          input=json.dumps({"client_id": "abc", "client_secret": "s3cr3t-x1"}), timeout=60)
-    bad = subprocess.run([exe, "check-value", "--fields", "client_id,client_secret"], capture_output=True, text=True,
-                         input=json.dumps({"client_id": "abc", "secret": "s3cr3t-x1"}), timeout=60)
-    assert good.returncode == 0 and good.stdout == good.stderr == ""
-    assert bad.returncode == 1 and "client_secret" in bad.stderr and "s3cr3t" not in bad.stderr + bad.stdout
+
+    def check(value: dict[str, str]) -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(value)))
+        out, err = io.StringIO(), io.StringIO()
+        return main(["check-value", "--fields", "client_id,client_secret"], out, err), out.getvalue(), err.getvalue()
+
+    assert check({"client_id": "abc", "client_secret": "s3cr3t-x1"}) == (0, "", "")
+    code, out, err = check({"client_id": "abc", "secret": "s3cr3t-x1"})
+    assert code == 1 and "client_secret" in err and "s3cr3t" not in err + out
