@@ -194,6 +194,13 @@ def test_hourly_sweep_runs_through_the_environment_scheduler(run: ProgramRun) ->
     flt = run.named("research/rotation/revoke-failed")
     assert flt.props["pattern"] == '{ ($.event = "revoke_failed") || ($.event = "vault_sync_failed") }'
     assert flt.props["metricTransformation"]["namespace"] == "AgentFleet/dev/Rotation"
+    # Every rotation function counts missing pickups and revocations by how they were justified.
+    for fn_name, owner in (("agents-dev-research-rotation", "research"), ("agents-dev-billing-rotation", "billing")):
+        got = {r.props["name"]: (r.props["pattern"], r.props["metricTransformation"]["name"])
+               for r in run.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter") if r.name.startswith(f"{owner}/rotation/")}
+        assert got == {naming.rotation_metric_filter_name(fn_name, f.kind): (f.pattern, f.metric) for f in rp.rotation_metric_filters()}
+    alarm = run.named("agents-dev-rotation-pickup-missing-alarm", ALARM)
+    assert alarm.props["metricName"] == rp.PICKUP_MISSING_METRIC and alarm.props["namespace"] == "AgentFleet/dev/Rotation"
 
 
 # ---------------------------------------------------------------- manual credentials
