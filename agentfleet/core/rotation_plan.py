@@ -13,8 +13,11 @@ Isolation modes (`rotationIsolation`):
                        environment (never the environment-level `_shared` ones). For fleets whose
                        role count would pass the account's IAM quota (docs/rotation.md).
 
-A credential rotates automatically when its strategy is not `manual` and it lives in Secrets
-Manager; every other credential gets a reminder schedule (and, in AWS, a secret-age alarm).
+A credential rotates automatically when its strategy is automated (`model.STRATEGIES`; the loader
+refuses an automated strategy without a Secrets Manager copy) and it lives in Secrets Manager;
+every other credential gets a reminder schedule (and, in AWS, a secret-age alarm). A structured
+credential's declared fields reach its function (`ROTATION_FIELDS`), and so do the reader roles
+whose CloudTrail reads prove pickup (`ROTATION_PICKUP_*`, docs/rotation.md#proof-of-pickup).
 If it also lives in Vault, its rotation function writes the new value there too: the function
 gets a Vault policy (create/update on exactly those KV paths), an AWS-auth role bound to its IAM
 role, and the mapping secret name -> Vault path in its environment (`ROTATION_VAULT_MAP`).
