@@ -34,6 +34,7 @@ from agentfleet.core.model import (
     ResolvedAgent,
     ResolvedCredential,
     Rotation,
+    Network,
     Runtime,
 )
 from agentfleet.core.credential_rules import credential_problems, declared_fields
@@ -197,6 +198,7 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
         ("defaults",): Defaults,
         ("agents",): Agent,
         ("agents", "runtime"): Runtime,
+        ("agents", "network"): Network,
         ("agents", "runtime", "github_oidc"): GithubOidc,
         ("agents", "credentials"): Credential,
         ("agents", "credentials", "rotation"): Rotation,
@@ -268,6 +270,7 @@ class _Checker:
     def __init__(self, file: str, pos: _Positions):
         self.file, self.pos = file, pos
         self.problems: list[Problem] = []
+        self.default_stores: Any = []
 
     def add(self, loc: Loc, message: str, *, key: bool = False) -> None:
         self.problems.append(Problem(self.file, self.pos.line(loc, key=key), message))
@@ -308,6 +311,8 @@ class _Checker:
                     self.add(("classifications", cname), f"classifications.{cname}: built-in class `{cname}` allows at most {BUILTIN_CLASSIFICATIONS[cname]} days; it may be tightened, not loosened to {days}", key=True)
                 else:
                     classes[cname] = days
+        defaults = data.get("defaults")
+        self.default_stores = defaults.get("stores", []) if isinstance(defaults, dict) else []
         agents = data.get("agents")
         if not isinstance(agents, list):
             return
@@ -324,7 +329,7 @@ class _Checker:
             self.runtime(agent.get("runtime"), ("agents", i, "runtime"))
             creds = agent.get("credentials")
             if isinstance(creds, list):
-                self.credentials(creds, ("agents", i, "credentials"), classes, _default_stores(data))
+                self.credentials(creds, ("agents", i, "credentials"), classes)
 
     def runtime(self, rt: Any, loc: Loc) -> None:
         if not isinstance(rt, dict):
@@ -349,7 +354,7 @@ class _Checker:
                 elif not ROLE_ARN_RE.match(arn):
                     self.add(where, f"{_where(where)}: {arn!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")
 
-    def credentials(self, creds: list[Any], loc: Loc, classes: dict[str, int], default_stores: list[str] | None = None) -> None:
+    def credentials(self, creds: list[Any], loc: Loc, classes: dict[str, int]) -> None:
         seen: dict[str, int] = {}
         for j, cred in enumerate(creds):
             if not isinstance(cred, dict):
@@ -366,9 +371,11 @@ class _Checker:
             if isinstance(cls, str) and max_days is None:
                 known = ", ".join(sorted(classes))
                 self.add(here + ("classification",), f"{_where(here + ('classification',))}: unknown classification {cls!r} (known: {known}; add custom ones under `classifications:`)")
-            for sub, message in credential_problems(cred, default_stores or ["aws", "vault"]):
+            stores = self.default_stores if isinstance(self.default_stores, list) and self.default_stores else list(Defaults().stores)
+            for sub, message in credential_problems(cred, stores):
                 self.add(here + sub, f"{_where(here + sub)}: {message}")
             rot = cred.get("rotation")
+            self.ssm_rotation(cred, rot, here)
             if not isinstance(rot, dict):
                 continue
             strategy = rot.get("strategy", "manual")
@@ -378,12 +385,12 @@ class _Checker:
             if isinstance(days, int) and not isinstance(days, bool) and max_days is not None and days > max_days:
                 self.add(here + ("rotation", "days"), f"{_where(here + ('rotation', 'days'))}: {days} days exceeds the {max_days}-day maximum of classification {cls!r}")
 
-
-def _default_stores(data: dict[str, Any]) -> list[str]:
-    defaults = data.get("defaults")
-    stores = defaults.get("stores") if isinstance(defaults, dict) else None
-    return [str(x) for x in stores] if isinstance(stores, list) and stores else ["aws", "vault"]
-
+    def ssm_rotation(self, cred: dict[str, Any], rot: Any, here: Loc) -> None:
+        """Parameter Store has no rotation protocol: only a human (`manual`) rotates an `ssm` copy."""
+        stores = cred.get("stores", self.default_stores)
+        strategy = rot.get("strategy", "manual") if isinstance(rot, dict) else "manual"
+        if isinstance(stores, list) and "ssm" in stores and isinstance(strategy, str) and strategy != "manual":
+            self.add(here + ("stores",) if "stores" in cred else here, f"{_where(here)}: stores include `ssm` but rotation strategy is {strategy!r}; Parameter Store has no rotation protocol, so an automated rotation would leave its copy stale: use `rotation: {{strategy: manual}}` for it (a reminder asks a human to rotate), or drop `ssm` from its stores", key="stores" in cred)
 
 def _resolve(raw: FleetFile, source: str) -> Fleet:
     classes = dict(BUILTIN_CLASSIFICATIONS)
@@ -409,7 +416,7 @@ def _resolve(raw: FleetFile, source: str) -> Fleet:
         agents.append(
             ResolvedAgent(
                 name=a.name, owner=owner or "unowned", description=a.description,
-                runtime=a.runtime, paused=a.paused, credentials=creds,
+                runtime=a.runtime, paused=a.paused, credentials=creds, network=a.network,
             )
         )
     return Fleet(source=source, classifications=classes, agents=tuple(agents))
