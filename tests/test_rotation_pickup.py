@@ -1,4 +1,4 @@
-"""Proof of pickup, driven by recorded CloudTrail GetSecretValue events (tests/fixtures/cloudtrail).
+"""Proof of pickup, driven by recorded CloudTrail GetSecretValue events (tests/fixtures/cloudtrail-pickup).
 
 `RecordedTrail` plays the trail's CloudWatch Logs group: `filter_log_events` answers from the
 recorded records by time window and by the role the filter pattern names (two per page, so paging
@@ -23,7 +23,7 @@ from agentfleet.rotation.handler import Deps, handle
 from tests.test_rotation_fakes import aws  # noqa: F401  (fixture)
 from tests.test_rotation_providers import FakeDatadog, World, _world
 
-FIXTURE = Path(__file__).parent / "fixtures" / "cloudtrail" / "getsecretvalue.json"
+FIXTURE = Path(__file__).parent / "fixtures" / "cloudtrail-pickup" / "getsecretvalue.json"
 AGENT_ROLE = "arn:aws:iam::123456789012:role/agents-dev-notify"
 TRAIL_GROUP = "/agentfleet/dev/cloudtrail"
 RECORDED_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:agents/dev/notify/datadog-AbCdEf"
