@@ -105,12 +105,13 @@ def generate_fleet_yaml(
             stores = ", ".join(STORE_SETS[(i + j) % len(STORE_SETS)])
             cls = CLASSES[(i + j) % len(CLASSES)]
             strategy = strategies[(i + 2 * j) % len(strategies)]
+            rotation = f"{{strategy: {strategy}}}"
             if "aws" not in STORE_SETS[(i + j) % len(STORE_SETS)]:
-                strategy = "manual"
+                strategy, rotation = "manual", "{}"  # Vault only: a human rotates it (the default)
             service = "openai" if strategy == "openai" else f"svc{j}"
             lines.append(
                 f'      - {{name: "{cred}", service: {service}, type: api_key, classification: {cls},'
-                f" rotation: {{strategy: {strategy}}}, stores: [{stores}]}}"
+                f" rotation: {rotation}, stores: [{stores}]}}"
             )
     return "\n".join(lines) + "\n"
 

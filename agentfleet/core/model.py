@@ -36,6 +36,10 @@ class Strategy(StrEnum):
     DATADOG = "datadog"
     POSTGRES = "postgres-alternating"
 
+    def __repr__(self) -> str:
+        """`'openai'`, as a plain string prints in messages (`{strategy!r}`)."""
+        return repr(self.value)
+
 
 Issuer = Literal["human", "project", "provider"]
 
