@@ -153,7 +153,7 @@ def is_automatic(cred: ResolvedCredential) -> bool:
 def rotation_mode(cred: ResolvedCredential) -> str:
     """`automatic` (a function rotates it), `reminder` (a human, reminded), or `keyless` (nothing to
     rotate: a credential kind without a stored key, when the model has one)."""
-    if getattr(cred, "kind", None) == "keyless":
+    if getattr(cred, "keyless", False):
         return "keyless"
     return "automatic" if is_automatic(cred) else "reminder"
 

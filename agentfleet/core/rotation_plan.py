@@ -88,7 +88,7 @@ pickup_mode = rules.pickup_mode
 
 
 def needs_reminder(cred: ResolvedCredential) -> bool:
-    return not is_automatic(cred)
+    return not is_automatic(cred) and not cred.keyless  # keyless: nothing to rotate
 
 
 # ---------------------------------------------------------------- rotation functions
