@@ -155,7 +155,8 @@ class AgentRotationArgs:
     provider: aws.Provider
     """Explicit AWS provider."""
     revoke_filter: bool = True
-    """Count `revoke_failed` / `vault_sync_failed` log lines into the environment's RevokeFailures metric."""
+    """Metric filters on its log group (`rotation_plan.rotation_metric_filters`): revoke/Vault-sync failures,
+    missing pickups, revocations by how they were justified."""
     vault: RotationVaultArgs | None = None
     """Vault policy and login of the function; None when none of its credentials lives in Vault."""
 
@@ -251,13 +252,13 @@ class AgentRotation(pulumi.ComponentResource):
                 opts=_child(self, p),
             )
         if args.revoke_filter:
-            aws.cloudwatch.LogMetricFilter(
-                f"{name}/revoke-failed", name=naming.function_metric_filter_name(args.function_name, "revoke-failed"), log_group_name=logs.name,
-                pattern=rp.revoke_failed_pattern(),
-                metric_transformation={"name": rp.REVOKE_FAILURES_METRIC, "namespace": args.metrics_namespace,
-                                       "value": "1"},
-                opts=_child(self, p),
-            )
+            for mf in rp.rotation_metric_filters():
+                aws.cloudwatch.LogMetricFilter(
+                    f"{name}/{mf.kind}", name=naming.rotation_metric_filter_name(args.function_name, mf.kind),
+                    log_group_name=logs.name, pattern=mf.pattern,
+                    metric_transformation={"name": mf.metric, "namespace": args.metrics_namespace, "value": "1"},
+                    opts=_child(self, p),
+                )
         if args.topic_arn is not None:
             for spec in args.alarms:
                 _alarm(spec, args.topic_arn, tags, _child(self, p))
@@ -349,6 +350,7 @@ class RotationEnvironment(pulumi.ComponentResource):
         )
         if s.alarms:
             _alarm(rp.revoke_failures_alarm(s), args.topic_arn, tags, _child(self, p))
+            _alarm(rp.pickup_missing_alarm(s), args.topic_arn, tags, _child(self, p))
         self._name, self._args, self._tags = name, args, tags
         self.group_name = group.name
         # Schedules using the role wait for its policy: Scheduler checks it when invoking.

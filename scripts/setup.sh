@@ -15,6 +15,19 @@ if [ "$want" != "$have" ]; then
   .venv/bin/python -m pip check
   echo "$want" > .venv/.requirements.sha256
 fi
+# A real PostgreSQL for the database-rotation tests (tests/postgres_server.py starts it on 127.0.0.1).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    # Binaries only: no system cluster (the tests start their own, on a random loopback port).
+    if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+      mkdir -p /etc/postgresql-common && echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
+    fi
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+      || echo "setup.sh: could not install postgresql; tests/test_rotation_postgres.py will fail" >&2
+  else
+    echo "setup.sh: PostgreSQL binaries missing: sudo apt-get install -y postgresql" >&2
+  fi
+fi
 # The project itself, editable: the `agentfleet` command and `import agentfleet` from any folder
 # (no dependencies: the pinned set above is the one that is tested).
 if [ ! -x .venv/bin/agentfleet ]; then

@@ -36,7 +36,7 @@ def test_rows_match_the_plan_for_the_sample_fleet(sample_fleet: Fleet, dev_setti
     expected = {
         (a["name"], c["name"]): (a, c) for a in plan["agents"] for c in a["credentials"]
     }
-    assert len(rows) == len(expected) == sum(len(a.credentials) for a in sample_fleet.agents) == 10
+    assert len(rows) == len(expected) == sum(len(a.credentials) for a in sample_fleet.agents) == 11
     assert {(r.agent, r.credential) for r in rows} == set(expected)
     for r in rows:
         a, c = expected[(r.agent, r.credential)]
@@ -92,7 +92,7 @@ def test_markdown_has_one_table_row_per_credential(root: Path) -> None:
     code, out, _ = run("audit", str(root / "agents.yaml"))
     assert code == 0
     table = [line for line in out.splitlines() if line.startswith("| `")]
-    assert len(table) == 10
+    assert len(table) == 11
     header = next(line for line in out.splitlines() if line.startswith("| Agent"))
     cells = [c.strip() for c in header.strip("|").split("|")]
     assert "Location" in cells and "Paused" in cells and "Rotation" in cells
@@ -109,12 +109,12 @@ def test_paused_agent_is_marked_in_every_format(tmp_path: Path, root: Path) -> N
     path = write_fleet(tmp_path, root, text)
     doc = json.loads(run("audit", str(path), "--format", "json")[1])
     paused = {(c["agent"], c["credential"]) for c in doc["credentials"] if c["paused"]}
-    assert paused == {("billing", "stripe"), ("billing", "webhook-signing")}
+    assert paused == {("billing", "stripe"), ("billing", "webhook-signing"), ("billing", "ledger-api")}
     rows = list(csv.DictReader(io.StringIO(run("audit", str(path), "--format", "csv")[1])))
     assert {r["agent"] for r in rows if r["paused"] == "true"} == {"billing"}
     md = run("audit", str(path))[1]
     flagged = [line for line in md.splitlines() if line.startswith("| `") and line.endswith("| **yes** |")]
-    assert len(flagged) == 2 and all(line.startswith("| `billing` ") for line in flagged)
+    assert len(flagged) == 3 and all(line.startswith("| `billing` ") for line in flagged)
     assert "(1 paused)" in md
 
 

@@ -36,6 +36,7 @@ def test_plan_json_is_deterministic_and_matches_contract(root: Path) -> None:
         "secret_name": "agents/dev/research/openai", "vault_mount": "kv",
         "vault_path": "dev/research/openai", "vault_location": "kv/dev/research/openai", "ssm_parameter": None,
         "audience": None,
+        "rotation_mode": "automatic", "pickup": "grace period", "fields": None,  # Vault copy: pickup not observable
     }
 
 

@@ -40,8 +40,6 @@ EXTRA_AGENTS: list[dict[str, Any]] = [
         "credentials": [
             {"name": "webhook", "service": "internal", "type": "token", "classification": "confidential",
              "rotation": {"strategy": "generated"}, "stores": ["aws", "vault"]},
-            {"name": "vault-only-gen", "service": "internal", "type": "password",
-             "rotation": {"strategy": "generated"}, "stores": ["vault"]},
             {"name": "pager", "service": "pagerduty", "type": "api_key", "stores": ["vault"]},
         ],
     },
@@ -160,9 +158,7 @@ def test_inventory_per_agent_and_store(mixed: tuple[ProgramRun, Fleet]) -> None:
     only(run, SECRET, "ops/webhook/secret")
     only(run, SECRET_VERSION, "ops/webhook/initial-version")
     only(run, VAULT_SECRET, "ops/webhook/vault-initial-version")
-    only(run, VAULT_SECRET, "ops/vault-only-gen/vault-initial-version")
     names = {r.name for r in run.resources}
-    assert "ops/vault-only-gen/secret" not in names  # vault only: nothing in Secrets Manager
     assert not any(n.startswith("ops/pager/") for n in names)  # external vault value: nothing from code
     assert "release-notes/github/secret" not in names
 

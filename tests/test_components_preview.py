@@ -95,14 +95,14 @@ def test_preview_prints_the_tree_and_counts(core: None) -> None:
     for agent in ("research", "crm", "billing", "support", "release-notes"):
         assert f"agentfleet:index:AgentAccess" in out and f"  {agent}\n" in out
         assert f"{agent}/role" in out
-    assert "billing/webhook-signing/initial-version  [ignores secretString,versionStages" in out
+    assert "billing/ledger-api/initial-version  [ignores secretString,versionStages" in out
     assert "DEFAULT PROVIDER" not in out.split("What the types are:")[0]
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("agent "))
     billing = lines[header + 1].split()
-    assert billing[0] == "billing" and billing[1] == "10"  # role, policy, 2 vault, 2x(secret+policy), random, version
-    assert billing[2:] == ["2", "2", "1", "0", "2", "0"]  # no extensions in this run
-    assert "5 agents; 55 resources in total" in out  # 54 + the GitHub OIDC provider release-notes trusts
+    assert billing[0] == "billing" and billing[1] == "12"  # role, policy, 2 vault, 3x(secret+policy), random, version
+    assert billing[2:] == ["2", "3", "1", "0", "2", "0"]  # no extensions in this run
+    assert "5 agents; 57 resources in total" in out  # + the GitHub OIDC provider release-notes trusts
 
 
 def test_preview_counts_extension_resources_apart() -> None:
@@ -188,8 +188,9 @@ def test_value_commands_option() -> None:
     code, out, _ = cli("preview", "--value-commands")
     assert code == 0
     commands = [line for line in out.splitlines() if not line.startswith("#")]
-    assert len(commands) == 15  # every external credential in each of its stores; none for generated
-    assert not any("webhook-signing" in c for c in commands)
+    assert len(commands) == 16  # every external credential in each of its stores; none for generated
+    assert not any("ledger-api" in c for c in commands)
+    assert any("--secret-id agents/dev/billing/webhook-signing " in c for c in commands)  # Stripe issues it
     assert any(f"--secret-id agents/dev/billing/stripe " in c for c in commands)
     assert any(f"bao kv put -mount=kv dev/crm/salesforce {naming.VAULT_VALUE_KEY}=-" in c for c in commands)
 

@@ -25,8 +25,8 @@ def initial_version_inputs() -> tuple[str, dict[str, Any]]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(fleet_module, "DEFAULT_EXTENSIONS", ())
         run = run_program("dev")
-    version = run.named("billing/webhook-signing/initial-version", SECRET_VERSION)
-    secret = run.named("billing/webhook-signing/secret", SECRET)
+    version = run.named("billing/ledger-api/initial-version", SECRET_VERSION)
+    secret = run.named("billing/ledger-api/secret", SECRET)
     return str(secret.props["name"]), version.props
 
 

@@ -76,6 +76,10 @@ def edit(old: str, new: str, text: str = BASE) -> str:
     return text.replace(old, new)
 
 
+OWN_DB = BASE.replace("service: serpapi", "service: postgres")
+MANUAL_30, GENERATED_30 = "{strategy: manual, days: 30}\n        stores", "{strategy: generated, days: 30}\n        stores"
+
+
 def changes(before: str, after: str, s: StackSettings) -> list[tuple[str, str, bool, str | None]]:
     old, new = parse_fleet(before, "old.yaml"), parse_fleet(after, "new.yaml")
     d = diff_plans(build_plan(old, s), build_plan(new, s), old_classes=old.classifications,
@@ -121,7 +125,7 @@ CASES: list[Case] = [
     ("credential-revoked", BASE, edit(SEARCH, ""), [("alpha", "credential-revoked", False, "search")]),
     ("store-added", BASE, edit("        stores: [aws]\n", ""), [("alpha", "store-added", True, "search")]),
     ("store-added-explicit", BASE, edit("stores: [aws]", "stores: [vault, aws]"), [("alpha", "store-added", True, "search")]),
-    ("store-removed", BASE, edit("{strategy: openai, days: 60}\n", "{strategy: openai, days: 60}\n        stores: [vault]\n"),
+    ("store-removed", BASE, edit("{strategy: openai, days: 60}\n", "{strategy: openai, days: 60}\n        stores: [aws]\n"),
      [("alpha", "store-removed", False, "openai")]),
     ("classification-lowered", BASE, edit("classification: customer-data", "classification: internal"),
      [("beta", "classification-changed", True, "crm")]),
@@ -137,10 +141,12 @@ CASES: list[Case] = [
      [("alpha", "rotation-loosened", True, "openai")]),
     ("rotation-to-manual", BASE, edit("{strategy: openai, days: 60}", "{strategy: manual, days: 60}"),
      [("alpha", "rotation-loosened", True, "openai")]),
-    ("rotation-to-automated", BASE, edit("{strategy: manual, days: 30}\n        stores", "{strategy: generated, days: 30}\n        stores"),
+    # `generated` only for a value the project owns (serpapi issues its keys): a database password here.
+    ("rotation-to-automated", OWN_DB, edit(MANUAL_30, GENERATED_30, OWN_DB),
      [("alpha", "rotation-tightened", False, "search")]),
-    ("rotation-automated-swap", BASE, edit("{strategy: openai, days: 60}", "{strategy: generated, days: 60}"),
-     [("alpha", "rotation-changed", False, "openai")]),
+    ("rotation-automated-swap", edit(MANUAL_30, GENERATED_30, OWN_DB),
+     edit(MANUAL_30, MANUAL_30.replace("manual", "postgres-alternating"), OWN_DB),
+     [("alpha", "rotation-changed", False, "search"), ("alpha", "fields-changed", False, "search")]),
     ("class-limit-loosened", BASE, edit("partner-data: {max_rotation_days: 60}", "partner-data: {max_rotation_days: 90}"),
      [("gamma", "rotation-loosened", True, "github")]),
     ("service-changed", BASE, edit("service: serpapi", "service: bing"), [("alpha", "service-changed", True, "search")]),

@@ -9,6 +9,8 @@ checks and the error list in docs/fleet-format.md (regenerate with
 
 from __future__ import annotations
 
+import enum
+
 import io
 import re
 import subprocess
@@ -27,11 +29,12 @@ from agentfleet.core.model import (
     BUILTIN_CLASSIFICATIONS,
     NAME_RE,
     NAME_RULE,
-    PROVIDER_ADAPTERS,
     ROTATION_STRATEGIES,
+    STRATEGIES,
     Agent,
     ClassificationSpec,
     Credential,
+    CredentialField,
     Defaults,
     FleetFile,
     GithubOidc,
@@ -271,6 +274,7 @@ _SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("agents[].network.", Network),
     ("agents[].credentials[].", Credential),
     ("agents[].credentials[].rotation.", Rotation),
+    ("agents[].credentials[].fields[].", CredentialField),
 )
 
 
@@ -294,6 +298,8 @@ def _type_words(tp: typing.Any, meta: list[typing.Any]) -> str:
         return f"mapping of {_type_words(args[0], [])} to {_type_words(args[1], [])}"
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return "mapping"
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return "one of " + ", ".join(f"`{m.value}`" for m in tp)
     if tp is bool:
         return "`true` / `false`"
     if tp is int:
@@ -344,12 +350,11 @@ def render_classifications() -> str:
 
 
 def render_strategies() -> str:
-    words = {
-        "manual": "a human mints the key and writes it to its store; the stack only reminds (default)",
-        "generated": "the project owns the value and generates a random one on each rotation",
-    }
-    lines = [f"- `{s}`: {words.get(s, 'provider adapter: mints and revokes keys through the provider admin API')}" for s in ROTATION_STRATEGIES]
-    assert set(ROTATION_STRATEGIES) - set(words) == set(PROVIDER_ADAPTERS)
+    lines = []
+    for strategy, spec in STRATEGIES.items():
+        serves = f" (service: {' / '.join(spec.services)})" if spec.services else ""
+        lines.append(f"- `{strategy.value}`: {spec.words}{serves}")
+    assert [line.split("`")[1] for line in lines] == list(ROTATION_STRATEGIES)
     return "\n".join(lines) + "\n"
 
 

@@ -30,7 +30,7 @@ def fleet_of(body: str) -> Fleet:
 
 def test_sample_fleet_agents_in_file_order(sample_fleet: Fleet) -> None:
     assert [a.name for a in sample_fleet.agents] == ["research", "crm", "billing", "support", "release-notes"]
-    assert sum(len(a.credentials) for a in sample_fleet.agents) == 10
+    assert sum(len(a.credentials) for a in sample_fleet.agents) == 11
     assert not any(a.paused for a in sample_fleet.agents)
 
 
@@ -55,7 +55,8 @@ def test_sample_rotation_days_default_to_the_class_maximum(sample_fleet: Fleet) 
     assert days[("support", "zendesk")] == ("customer-data", "manual", 30, 30)
     assert days[("support", "anthropic")] == ("confidential", "manual", 60, 90)  # explicit, below max
     assert days[("release-notes", "slack-bot")] == ("partner-data", "manual", 60, 60)  # custom class
-    assert days[("billing", "webhook-signing")] == ("payments", "generated", 30, 30)
+    assert days[("billing", "webhook-signing")] == ("payments", "manual", 30, 30)  # Stripe issues it
+    assert days[("billing", "ledger-api")] == ("payments", "generated", 30, 30)
 
 
 def test_sample_classifications_are_builtins_plus_custom(sample_fleet: Fleet) -> None:

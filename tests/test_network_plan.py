@@ -99,6 +99,7 @@ def test_ssm_only_with_manual_rotation_also_via_defaults() -> None:
     d["defaults"] = {"stores": ["aws", "ssm"]}
     del d["agents"][0]["credentials"][0]["stores"]
     d["agents"][1]["credentials"][0]["rotation"] = {"strategy": "openai"}
+    d["agents"][1]["credentials"][0]["service"] = "openai"  # the adapter's own service (else a second problem)
     found = problems(d)
     assert len(found) == 1 and found[0].startswith("agents[1].credentials[0]:"), found
     d["agents"][1]["credentials"][0]["stores"] = ["aws"]  # an explicit store list overrides the default

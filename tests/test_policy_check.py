@@ -95,7 +95,7 @@ def test_wildcard_grant_fails(root: Path, config: dict[str, Any], baseline: chec
     assert len(wild) == 1 and wild[0].resource == 'aws:iam/rolePolicy:RolePolicy "debug-read-all"'
     assert wild[0].agent == "research"  # grouped under the agent whose role it names
     # Every secret of every other agent now has a second reader.
-    assert sum(v.policy == "one-reader-per-secret" for v in added) == 9 - 2
+    assert sum(v.policy == "one-reader-per-secret" for v in added) == 10 - 2
 
 
 def test_second_reader_fails(root: Path, config: dict[str, Any], baseline: checkrun.CheckResult, dev_settings: StackSettings) -> None:

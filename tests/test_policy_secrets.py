@@ -173,7 +173,7 @@ def test_wildcard_reader_reads_every_secret(sample_fleet: Fleet, dev_settings: S
     stack.add(ROLE_POLICY, "snoop/policy", {"role": "snoop", "policy": doc(iam.secret_read("All", ["*"]))}, deps=[role])
     found = stack.validate(one_reader_per_secret, config)
     secrets = [r for r in stack.resources if r.resource_type == SECRET]
-    assert len(found) == len(secrets) == 9
+    assert len(found) == len(secrets) == 10
     assert all("snoop" in m for m, _ in found)
 
 
@@ -182,7 +182,7 @@ def test_secret_nobody_reads_is_caught_unless_a_document_is_unknown(sample_fleet
     policy = stack.named("billing/policy")
     stack.remove(policy)
     found = stack.validate(one_reader_per_secret, config)
-    assert sorted(m.split('"')[1] for m, _ in found) == ["billing/stripe/secret", "billing/webhook-signing/secret"]
+    assert sorted(m.split('"')[1] for m, _ in found) == ["billing/ledger-api/secret", "billing/stripe/secret", "billing/webhook-signing/secret"]
     assert all("readable by no agent role" in m for m, _ in found)
     # In preview the agent's policy may be computed later: absence can't be proven, so no report.
     stack.add(ROLE_POLICY, "billing/policy", {"role": policy.props["role"], "policy": UNKNOWN}, deps=policy.dependencies)

@@ -26,7 +26,7 @@ from tests.test_rotation_fakes import (  # noqa: F401  (fixtures)
 )
 
 OPENAI = "agents/dev/research/openai"
-GENERATED = "agents/dev/billing/webhook-signing"
+GENERATED = "agents/dev/billing/ledger-api"
 MANUAL = "agents/dev/billing/stripe"
 STEP_ORDER = ("createSecret", "setSecret", "testSecret", "finishSecret")
 

@@ -141,7 +141,7 @@ def test_rotation_role_policy_is_exactly_the_builders(run: ProgramRun, sample_fl
 def test_invoke_permissions_are_scoped_to_each_secret(run: ProgramRun, sample_fleet: Fleet, dev_settings: StackSettings) -> None:
     arns = secret_arns(run)
     rotations = run.of_type(SECRET_ROTATION)
-    assert sorted(r.name for r in rotations) == ["billing/webhook-signing/rotation", "crm/openai/rotation", "research/openai/rotation"]
+    assert sorted(r.name for r in rotations) == ["billing/ledger-api/rotation", "crm/openai/rotation", "research/openai/rotation"]
     by_urn = run.by_urn()
     for rot in rotations:
         key = rot.name.removesuffix("/rotation")
@@ -163,7 +163,7 @@ def test_invoke_permissions_are_scoped_to_each_secret(run: ProgramRun, sample_fl
 
 def test_schedule_days_per_classification(run: ProgramRun) -> None:
     days = {r.name: r.props["rotationRules"]["automaticallyAfterDays"] for r in run.of_type(SECRET_ROTATION)}
-    assert days == {"research/openai/rotation": 90, "crm/openai/rotation": 30, "billing/webhook-signing/rotation": 30}
+    assert days == {"research/openai/rotation": 90, "crm/openai/rotation": 30, "billing/ledger-api/rotation": 30}
     assert all("scheduleExpression" not in r.props["rotationRules"] for r in run.of_type(SECRET_ROTATION))
 
 
@@ -194,6 +194,13 @@ def test_hourly_sweep_runs_through_the_environment_scheduler(run: ProgramRun) ->
     flt = run.named("research/rotation/revoke-failed")
     assert flt.props["pattern"] == '{ ($.event = "revoke_failed") || ($.event = "vault_sync_failed") }'
     assert flt.props["metricTransformation"]["namespace"] == "AgentFleet/dev/Rotation"
+    # Every rotation function counts missing pickups and revocations by how they were justified.
+    for fn_name, owner in (("agents-dev-research-rotation", "research"), ("agents-dev-billing-rotation", "billing")):
+        got = {r.props["name"]: (r.props["pattern"], r.props["metricTransformation"]["name"])
+               for r in run.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter") if r.name.startswith(f"{owner}/rotation/")}
+        assert got == {naming.rotation_metric_filter_name(fn_name, f.kind): (f.pattern, f.metric) for f in rp.rotation_metric_filters()}
+    alarm = run.named("agents-dev-rotation-pickup-missing-alarm", ALARM)
+    assert alarm.props["metricName"] == rp.PICKUP_MISSING_METRIC and alarm.props["namespace"] == "AgentFleet/dev/Rotation"
 
 
 # ---------------------------------------------------------------- manual credentials
@@ -224,6 +231,7 @@ def test_age_alarms_for_manual_secrets_in_aws(run: ProgramRun, sample_fleet: Fle
     overdue = {n: a for n, a in alarms.items() if n.endswith("-overdue")}
     assert set(overdue) == {
         "agents-dev-research-search-overdue", "agents-dev-crm-salesforce-overdue", "agents-dev-billing-stripe-overdue",
+        "agents-dev-billing-webhook-signing-overdue",
         "agents-dev-support-zendesk-overdue", "agents-dev-support-anthropic-overdue",
         "agents-dev-release-notes-slack-bot-overdue",
     }  # not release-notes/github: Vault only
@@ -241,7 +249,7 @@ def test_alarms_off_keeps_reminders_but_no_alarms_or_reporter() -> None:
     quiet = _run(**{"agentfleet:alarms": False})
     assert not [r for r in rotation_resources(quiet) if r.type == ALARM]
     assert not [f for f in quiet.of_type(FUNCTION) if f.props["name"] == "agents-dev-rotation-age"]
-    assert len([x for x in quiet.of_type(SCHEDULE) if x.name.endswith("/reminder")]) == 7
+    assert len([x for x in quiet.of_type(SCHEDULE) if x.name.endswith("/reminder")]) == 8
     assert len(quiet.of_type(SECRET_ROTATION)) == 3
 
 
@@ -269,11 +277,11 @@ def test_shared_mode_one_function_per_strategy(shared_run: ProgramRun, sample_fl
     assert targets == {
         "crm/openai/rotation": fns["agents-dev-rotation-openai"],
         "research/openai/rotation": fns["agents-dev-rotation-openai"],
-        "billing/webhook-signing/rotation": fns["agents-dev-rotation-generated"],
+        "billing/ledger-api/rotation": fns["agents-dev-rotation-generated"],
     }
     env = shared_run.named("_shared/rotation-openai/function", FUNCTION).props["environment"]["variables"]
     assert env["ROTATION_STRATEGY"] == "openai" and "ROTATION_STRATEGY_MAP" not in env
-    assert len([x for x in shared_run.of_type(SCHEDULE) if x.name.endswith("/reminder")]) == 7  # mode-independent
+    assert len([x for x in shared_run.of_type(SCHEDULE) if x.name.endswith("/reminder")]) == 8  # mode-independent
     sweep = json.loads(shared_run.named("_shared/rotation-openai/sweep-0", SCHEDULE).props["target"]["input"])
     assert sweep == {"Action": "revokeDue", "SecretIds": ["agents/dev/crm/openai", "agents/dev/research/openai"]}
 

@@ -142,7 +142,7 @@ def test_schedule_days_follow_the_classification(sample_fleet: Fleet, dev_settin
     assert days == {
         ("research", "openai"): 90,           # internal, days: 90
         ("crm", "openai"): 30,                # customer-data
-        ("billing", "webhook-signing"): 30,   # payments
+        ("billing", "ledger-api"): 30,   # payments
     }
 
 
@@ -223,6 +223,7 @@ def test_manual_and_non_aws_credentials_get_reminders(sample_fleet: Fleet, dev_s
         ("research", "search"): ("rate(90 days)", "agents/dev/research/search"),
         ("crm", "salesforce"): ("rate(30 days)", "agents/dev/crm/salesforce"),
         ("billing", "stripe"): ("rate(30 days)", "agents/dev/billing/stripe"),
+        ("billing", "webhook-signing"): ("rate(30 days)", "agents/dev/billing/webhook-signing"),  # Stripe issues it
         ("support", "zendesk"): ("rate(30 days)", "agents/dev/support/zendesk"),
         ("support", "anthropic"): ("rate(60 days)", "agents/dev/support/anthropic"),
         ("release-notes", "github"): ("rate(90 days)", None),  # Vault only
@@ -231,7 +232,7 @@ def test_manual_and_non_aws_credentials_get_reminders(sample_fleet: Fleet, dev_s
 
 
 def test_reminder_message_says_who_what_when_and_how(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
-    [rem] = rp.reminders(dev_settings, sample_fleet.agent("billing"))
+    rem, _webhook = rp.reminders(dev_settings, sample_fleet.agent("billing"))
     m = rem.message
     assert (m["agent"], m["credential"], m["owner"], m["classification"]) == ("billing", "stripe", "team-finance", "payments")
     assert m["secret_name"] == "agents/dev/billing/stripe" and m["vault_path"] is None
@@ -242,7 +243,7 @@ def test_reminder_message_says_who_what_when_and_how(sample_fleet: Fleet, dev_se
 
 
 def test_reminders_come_lead_days_before_each_due_date(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
-    [rem] = rp.reminders(dev_settings, sample_fleet.agent("billing"))
+    rem, _webhook = rp.reminders(dev_settings, sample_fleet.agent("billing"))
     deployed = date(2025, 1, 10)
     dates = rp.reminder_dates(rem, deployed, 4)
     assert dates[0] == (date(2025, 2, 2), date(2025, 2, 9))  # due 30 days after deployment
@@ -322,7 +323,7 @@ def test_per_agent_vault_policy_writes_exactly_its_rotated_vault_copies(sample_f
     assert got == {
         "research": {"kv/data/dev/research/openai": ("create", "update")},  # not research/search (aws only, manual)
         "crm": {"kv/data/dev/crm/openai": ("create", "update")},            # not crm/salesforce (manual)
-        "billing": None,                                                    # webhook-signing lives only in AWS
+        "billing": None,                                                    # ledger-api lives only in AWS
     }
     # Negative, on every Vault path of the fleet: only the function's own copies are writable, nothing is readable.
     for owner, paths in got.items():
@@ -457,7 +458,7 @@ def test_emergency_command_names_the_function_that_rotates_the_credential(sample
     assert json.loads(argv[argv.index("--payload") + 1]) == {
         "Action": "rotateNow", "SecretId": naming.secret_name(s, "research", "openai"), "Emergency": True}
     assert plan.vault == "kv/dev/research/openai"
-    webhook = rp.emergency_rotation(s, sample_fleet, "billing", "webhook-signing")
+    webhook = rp.emergency_rotation(s, sample_fleet, "billing", "ledger-api")
     assert webhook.vault is None  # lives only in Secrets Manager
     for agent, cred in (("crm", "salesforce"), ("release-notes", "github")):  # manual; Vault only
         with pytest.raises(ValueError, match="rotated by a human"):

@@ -152,7 +152,7 @@ def test_generated_values_have_the_configured_shape(aws: Any) -> None:
 
 
 def test_lambda_handler_reads_its_environment(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    name = "agents/dev/billing/webhook-signing"
+    name = "agents/dev/billing/ledger-api"
     aws.create_secret(Name=name, SecretString=json.dumps({"api_key": "x" * 48}))
     Service(aws).enable_rotation(name)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)

@@ -323,7 +323,7 @@ def test_sweeps_copy_a_hand_written_first_value_and_stay_quiet_before_there_is_o
 def test_a_generated_dual_store_credential_is_synced(world: World, bao: Bao, dev_settings: StackSettings) -> None:
     fleet = parse_fleet(
         "version: 1\nagents:\n  - name: hooks\n    runtime: {service: lambda.amazonaws.com}\n    credentials:\n"
-        "      - {name: signing, service: github, type: secret_key, rotation: {strategy: generated}, stores: [aws, vault]}\n",
+        "      - {name: signing, service: internal-signing, type: secret_key, rotation: {strategy: generated}, stores: [aws, vault]}\n",
         "inline.yaml")
     spec = rp.agent_rotator(bao.s, fleet.agent("hooks"))
     assert spec is not None

@@ -20,7 +20,7 @@ from agentfleet.review import scan
 from agentfleet.cli.main import EXIT_INVALID, EXIT_OK, EXIT_USAGE, STACK_HELP, CliExit, add_project_arg, project_dir, read_plan, read_settings
 from agentfleet.core.loader import MAX_FILE_BYTES, FleetError, decode_fleet, parse_fleet
 from agentfleet.core.project import DEFAULT_FLEET_FILE, FLEET_FILE_KEY, fleet_file_path, stack_file
-from agentfleet.core.model import BUILTIN_CLASSIFICATIONS, NOT_OVERRIDABLE, ROTATION_STRATEGIES, Fleet, FleetFile
+from agentfleet.core.model import BUILTIN_CLASSIFICATIONS, NOT_OVERRIDABLE, STRATEGIES, Fleet, FleetFile
 from agentfleet.core.plan import NameCollision, build_plan
 from agentfleet.core.settings import PROJECT, SettingsError, StackSettings, parse_stack_settings, stack_config_of
 
@@ -325,8 +325,8 @@ def _diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def fleet_json_schema() -> dict[str, Any]:
     """JSON Schema of agents.yaml: the pydantic model's, plus the loader's closed value sets."""
     schema = FleetFile.model_json_schema(by_alias=True, mode="validation")
-    rotation = schema["$defs"]["Rotation"]["properties"]["strategy"]
-    rotation["enum"] = list(ROTATION_STRATEGIES)
+    # The strategy enum comes from the model's `Strategy` (its own $def); say what each one is.
+    schema["$defs"]["Strategy"]["description"] = "; ".join(f"`{k.value}`: {v.words}" for k, v in STRATEGIES.items())
     credential = schema["$defs"]["Credential"]["properties"]["classification"]
     credential["examples"] = sorted(BUILTIN_CLASSIFICATIONS)
     credential["description"] = "A built-in class or one declared under `classifications:`."

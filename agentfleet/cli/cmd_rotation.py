@@ -46,7 +46,30 @@ def _emergency(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def _check_value(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Read a value on stdin and check its shape against the declared fields; never print it."""
+    import sys
+
+    from agentfleet.core.credential_rules import check_value
+
+    names = tuple(n for n in args.fields.split(",") if n)
+    text = sys.stdin.read() if args.stdin is None else args.stdin.read()
+    problems = check_value(tuple((n, True) for n in names) or (("api_key", True),), text)
+    for p in problems:
+        print(f"check-value: {p}", file=err)
+    if problems:
+        print("check-value: nothing was written; fix the value and run the command again", file=err)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
 def register(sub: Any) -> None:
+    c = sub.add_parser(
+        "check-value",
+        help="check a credential value on stdin against its declared fields (used by the value-writing commands)",
+    )
+    c.add_argument("--fields", default="api_key", help="comma-separated field names (agentfleet plan: `fields`)")
+    c.set_defaults(func=_check_value, stdin=None)
     p = sub.add_parser(
         "emergency-rotate",
         help="print the one command that rotates a leaked credential now and revokes the old key (both stores)",

@@ -240,6 +240,11 @@ def get_web_identity_token(sid: str, audiences: Sequence[str], max_seconds: int)
     )
 
 
+def logs_filter(sid: str, log_group_arn: str) -> Statement:
+    """Read events of one log group with FilterLogEvents (proof of pickup reads the trail's group)."""
+    return Statement(sid, ("logs:FilterLogEvents",), (log_group_arn, f"{log_group_arn}:*"))
+
+
 def logs_write(sid: str, log_group_arn: str) -> Statement:
     return Statement(sid, ("logs:CreateLogStream", "logs:PutLogEvents"), (f"{log_group_arn}:log-stream:*",))
 

@@ -48,6 +48,7 @@ from agentfleet.core.model import (
     Network,
     Runtime,
 )
+from agentfleet.core.credential_rules import credential_problems, declared_fields
 from agentfleet.core.secretlike import find_secrets, looks_like_secret, mask
 from agentfleet.core.settings import StackSettings
 
@@ -524,6 +525,9 @@ class _Checker:
             if isinstance(cls, str) and max_days is None:
                 known = ", ".join(sorted(classes))
                 self.add(here + ("classification",), f"{self.where(here + ('classification',))}: unknown classification {cls!r} (known: {known}; add custom ones under `classifications:`)")
+            stores = self.default_stores if isinstance(self.default_stores, list) and self.default_stores else list(Defaults().stores)
+            for sub, message in credential_problems(cred, stores):
+                self.add(here + sub, f"{self.where(here + sub)}: {message}")
             self.federation(cred, here)
             rot = cred.get("rotation")
             self.ssm_rotation(cred, rot, here)
@@ -574,6 +578,7 @@ def _resolve(raw: FleetFile, source: str, pos: _Positions | None = None) -> Flee
                 rotation_days=c.rotation.days or classes[c.classification],
                 stores=tuple(sorted(set(c.stores or raw.defaults.stores))),
                 description=c.description,
+                fields=declared_fields(c.fields, c.rotation.strategy) or (),
             ) if c.type != KEYLESS_TYPE else ResolvedCredential(
                 name=c.name, service=c.service, type=c.type, classification=c.classification,
                 max_rotation_days=classes[c.classification], rotation_strategy=KEYLESS_STRATEGY,
@@ -721,6 +726,8 @@ def _check_document(
                 key = str(loc[-1])
                 problems.append(Problem(source, pos.line(loc, key=True), f"{_where(orig)}: unknown key `{key}`{_suggest(key, loc[:-1])}"))
                 continue
+            if err["type"] == "enum" and loc[-2:] == ("rotation", "strategy"):
+                continue  # the rules above name the strategies (one message, not two)
             if err["type"] == "too_short" and len(err["input"]) > 0:
                 continue  # pydantic counts only valid items; their own errors are reported
             if err["type"] == "too_short" and loc == ("agents",):

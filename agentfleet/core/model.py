@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -24,11 +26,84 @@ BUILTIN_CLASSIFICATIONS: dict[str, int] = {
     "payments": 30,
 }
 
-# Rotation strategies. `manual`: a human mints the key, the stack reminds them. `generated`:
-# the project owns the value (random). Every other name is a provider adapter implemented in
-# the `rotation` package (it mints and revokes keys through the provider's admin API).
-ROTATION_STRATEGIES: tuple[str, ...] = ("manual", "generated", "openai")
-PROVIDER_ADAPTERS: tuple[str, ...] = tuple(s for s in ROTATION_STRATEGIES if s not in ("manual", "generated"))
+class Strategy(StrEnum):
+    """Rotation strategies: the one list. Everything else about a strategy is in STRATEGIES."""
+
+    MANUAL = "manual"
+    GENERATED = "generated"
+    OPENAI = "openai"
+    SENDGRID = "sendgrid"
+    DATADOG = "datadog"
+    POSTGRES = "postgres-alternating"
+
+    def __repr__(self) -> str:
+        """`'openai'`, as a plain string prints in messages (`{strategy!r}`)."""
+        return repr(self.value)
+
+
+Issuer = Literal["human", "project", "provider"]
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """What a strategy is: who issues the value, whether a function rotates it, which services it serves."""
+
+    issuer: Issuer
+    """`human` mints it at the provider (reminders), `project` generates it, `provider` mints it through its admin API."""
+    automated: bool
+    """A rotation function rotates it (in Secrets Manager); otherwise a reminder schedule."""
+    services: tuple[str, ...] | None
+    """The `service:` values it can rotate; None = any service."""
+    admin_secret: bool
+    """The function reads an environment-level admin/master secret (`naming.provider_admin_secret_name`)."""
+    fields: str | None = None
+    """The field preset its values must have (`FIELD_PRESETS`), or None for a single `api_key`."""
+    words: str = ""
+
+
+STRATEGIES: dict[Strategy, StrategySpec] = {
+    Strategy.MANUAL: StrategySpec("human", False, None, False,
+                                  words="a human mints the key and writes it to its store; the stack only reminds (default)"),
+    Strategy.GENERATED: StrategySpec("project", True, None, False,
+                                     words="the project owns the value and generates a random one on each rotation"),
+    Strategy.OPENAI: StrategySpec("provider", True, ("openai",), True,
+                                  words="OpenAI Admin API: a new project service-account key, the old one deleted"),
+    Strategy.SENDGRID: StrategySpec("provider", True, ("sendgrid",), True,
+                                    words="SendGrid API keys API: a new key with the old key's scopes, the old one deleted"),
+    Strategy.DATADOG: StrategySpec("provider", True, ("datadog",), True,
+                                   words="Datadog API keys API: a new API key, the old one deleted"),
+    Strategy.POSTGRES: StrategySpec("project", True, ("postgres", "postgresql"), True, fields="postgres",
+                                    words="PostgreSQL alternating users: a new password on the inactive one of two users"),
+}
+ROTATION_STRATEGIES: tuple[str, ...] = tuple(s.value for s in Strategy)
+AUTOMATED_STRATEGIES: tuple[str, ...] = tuple(s.value for s, spec in STRATEGIES.items() if spec.automated)
+PROVIDER_ADAPTERS: tuple[str, ...] = tuple(s.value for s, spec in STRATEGIES.items() if spec.admin_secret)
+"""Strategies whose function reads an admin (or master) secret of the environment."""
+
+# Services whose credentials the provider issues (its own dashboard or API): a `generated` value
+# would be a random string the provider never accepts. Extend with care: this is a refusal list.
+PROVIDER_ISSUED_SERVICES: frozenset[str] = frozenset({
+    "anthropic", "datadog", "github", "openai", "salesforce", "sendgrid", "serpapi", "slack", "stripe", "twilio",
+    "zendesk",
+}) | frozenset(svc for spec in STRATEGIES.values() if spec.issuer == "provider" for svc in spec.services or ())
+
+# Structured credentials: named field sets of (name, sensitive). Non-sensitive fields are identifiers
+# (client_id, host, username): shown in plans and logs, never masked.
+FIELD_PRESETS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "api_key": (("api_key", True),),
+    "oauth_client": (("client_id", False), ("client_secret", True)),
+    "postgres": (("host", False), ("port", False), ("dbname", False), ("username", False), ("password", True)),
+}
+FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def strategy_spec(name: str) -> StrategySpec:
+    return STRATEGIES[Strategy(name)]
+
+
+def is_automated(strategy: str) -> bool:
+    return strategy in AUTOMATED_STRATEGIES
+
 
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])$")
 NAME_RULE = "2-40 characters of a-z, 0-9 and '-', starting and ending with a letter or digit"
@@ -77,9 +152,15 @@ class _Strict(BaseModel):
 
 
 class Rotation(_Strict):
-    strategy: str = "manual"
+    strategy: Strategy = Strategy.MANUAL
     days: Days | None = None
     """Maximum age in days; defaults to the classification's maximum and may not exceed it."""
+
+
+class CredentialField(_Strict):
+    name: Annotated[str, StringConstraints(pattern=FIELD_NAME_RE.pattern)]
+    sensitive: bool = True
+    """False for identifiers (client_id, host, username): shown in plans and logs, never masked."""
 
 
 class Federation(_Strict):
@@ -95,6 +176,8 @@ class Credential(_Strict):
     classification: str = "internal"
     rotation: Rotation = Rotation()
     stores: tuple[Store, ...] | None = Field(default=None, min_length=1)
+    fields: str | tuple[CredentialField, ...] | None = None
+    """The value's fields: a preset (`oauth_client`, `postgres`, `api_key`) or a list; default: one `api_key`."""
     description: str | None = None
     only_in: tuple[EnvironmentName, ...] | None = Field(default=None, min_length=1)
     """The environments this credential exists in (default: every environment of its agent)."""
@@ -348,9 +431,17 @@ class ResolvedCredential(BaseModel):
     classification: str
     max_rotation_days: int
     rotation_strategy: str
+    """A `Strategy` member, or `KEYLESS_STRATEGY` for a keyless credential (nothing rotates)."""
     rotation_days: int
     stores: tuple[Store, ...]
     description: str | None = None
+    fields: tuple[tuple[str, bool], ...] = FIELD_PRESETS["api_key"]
+    """(name, secret) of each field of the stored JSON value."""
+
+    @property
+    def structured(self) -> bool:
+        return self.fields != FIELD_PRESETS["api_key"]
+
     audience: str | None = None
     """Keyless (`workload_identity`) credentials: the identity-token audience; None otherwise."""
 

@@ -69,6 +69,7 @@ def derived_names(fleet: Fleet, s: StackSettings) -> Iterator[DerivedName]:
     yield DerivedName("log group", naming.trail_log_group_name(s), "the CloudTrail trail")
     yield DerivedName("schedule", naming.age_report_schedule_name(s), "the secret-age reporter")
     yield DerivedName("CloudWatch alarm", rp.revoke_failures_alarm(s).name, "the rotation revoke-failure alarm")
+    yield DerivedName("CloudWatch alarm", rp.pickup_missing_alarm(s).name, "the rotation pickup-missing alarm")
     for provider in PROVIDER_ADAPTERS:
         yield DerivedName("secret", naming.provider_admin_secret_name(s, provider), f"the {provider} admin key")
 
@@ -118,6 +119,8 @@ def derived_names(fleet: Fleet, s: StackSettings) -> Iterator[DerivedName]:
             yield DerivedName("schedule", naming.rotation_sweep_schedule_name(spec.function_name, i), who, agent)
         if s.alarms:
             yield DerivedName("CloudWatch alarm", mp.rotation_errors_alarm(s, spec.owner, spec.function_name).name, who, agent)
+            for mf in rp.rotation_metric_filters():
+                yield DerivedName("metric filter", naming.rotation_metric_filter_name(spec.function_name, mf.kind), who, agent)
 
 
 def name_clashes(fleet: Fleet, s: StackSettings) -> list[NameClash]:

@@ -205,11 +205,6 @@ def metric_filter_name(s: StackSettings, kind: str) -> str:
     return shorten(f"{s.secret_prefix}-{s.environment}-{kind}", METRIC_FILTER_NAME_MAX)
 
 
-def function_metric_filter_name(function_name: str, kind: str) -> str:
-    """A metric filter on one Lambda function's own log group (the function name is environment-scoped)."""
-    return shorten(f"{function_name}-{kind}", METRIC_FILTER_NAME_MAX)
-
-
 def alarm_name(s: StackSettings, agent: str, kind: str) -> str:
     return f"{s.secret_prefix}-{s.environment}-{agent}-{kind}"
 
@@ -224,6 +219,18 @@ def trail_name(s: StackSettings) -> str:
 
 def trail_log_group_name(s: StackSettings) -> str:
     return f"/{s.secret_prefix}/{s.environment}/cloudtrail"
+
+
+def trail_events_log_group(s: StackSettings) -> str:
+    """Where the environment's CloudTrail events are in CloudWatch Logs: an existing trail's group
+    (`agentfleet:cloudtrailLogGroup`) or the stack's own trail's."""
+    return s.cloudtrail_log_group or trail_log_group_name(s)
+
+
+def rotation_metric_filter_name(function_name: str, kind: str) -> str:
+    """Metric filters on a rotation function's own log group (revoke-failed, pickup-missing, ...);
+    the function name is environment-scoped."""
+    return shorten(f"{function_name}-{kind}", METRIC_FILTER_NAME_MAX)
 
 
 def trail_bucket_name(s: StackSettings) -> str:

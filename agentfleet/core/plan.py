@@ -14,8 +14,9 @@ from typing import Any, Sequence
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
 from agentfleet.core import sharding
+from agentfleet.core import credential_rules as rules
 from agentfleet.core import vault_logins
-from agentfleet.core.model import ROTATION_STRATEGIES, Fleet, ResolvedAgent, ResolvedCredential
+from agentfleet.core.model import AUTOMATED_STRATEGIES, Fleet, ResolvedAgent, ResolvedCredential, is_automated
 from agentfleet.core.settings import StackSettings
 from agentfleet.core.trust_words import trust_words
 from agentfleet.core.vault_policies import agent_policy_hcl
@@ -156,7 +157,7 @@ def agent_iam_policy(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -
 
 def rotation_role_for(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -> str | None:
     """Name of the role that rotates this credential; None for manual ones (a human rotates)."""
-    if cred.rotation_strategy == "manual":
+    if not is_automated(cred.rotation_strategy):
         return None
     if s.rotation_isolation == "shared":
         return naming.shared_rotation_role_name(s, cred.rotation_strategy)
@@ -228,6 +229,12 @@ class CredentialPlan:
     """Keyless credentials: the identity-token audience (nothing stored, nothing rotates)."""
     ssm_parameter: str | None = None
     """SSM parameter name, when stored in Parameter Store."""
+    rotation_mode: str = "reminder"
+    """`automatic`, `reminder` or `keyless` (`credential_rules.rotation_mode`)."""
+    pickup: str = "n/a"
+    """What lets an old key be revoked: `cloudtrail`, `grace period`, ... (`credential_rules.pickup_mode`)."""
+    fields: list[dict[str, Any]] | None = None
+    """The JSON value's fields `{name, sensitive}` for a structured credential (agents read `json.loads(value)[name]`)."""
 
 
 @dataclass(frozen=True)
@@ -258,6 +265,8 @@ def credential_plan(s: StackSettings, agent: ResolvedAgent, c: ResolvedCredentia
         rotation_strategy=c.rotation_strategy, rotation_days=c.rotation_days, stores=list(c.stores),
         secret_name=where.secret_name, vault_mount=where.vault_mount, vault_path=where.vault_path,
         vault_location=where.vault_location, ssm_parameter=where.ssm_parameter, audience=c.audience,
+        rotation_mode=rules.rotation_mode(c), pickup=rules.pickup_mode(c),
+        fields=[{"name": n, "sensitive": sensitive} for n, sensitive in c.fields] if c.structured else None,
     )
 
 
@@ -355,9 +364,13 @@ def value_commands(plan: dict[str, Any]) -> list[ValueCommand]:
         for c in a["credentials"]:
             if has_generated_value(c["rotation_strategy"]):
                 continue
+            # A structured value is checked (shape only, never echoed) before anything is written.
+            fields = c.get("fields")
+            check = (f"printf %s \"$V\" | agentfleet check-value --fields {','.join(f['name'] for f in fields)} && "
+                     if fields else "")
             if c["secret_name"]:
                 out.append(ValueCommand(a["name"], c["name"], "aws", (
-                    f"read -rs V && printf %s \"$V\" | aws secretsmanager put-secret-value"
+                    f"read -rs V && {check}printf %s \"$V\" | aws secretsmanager put-secret-value"
                     f" --region {plan['aws_region']} --secret-id {c['secret_name']}"
                     f" --secret-string file:///dev/stdin; unset V"
                 )))
@@ -365,7 +378,7 @@ def value_commands(plan: dict[str, Any]) -> list[ValueCommand]:
                 out.append(ValueCommand(a["name"], c["name"], "ssm", ssm_write_command(plan["aws_region"], c["ssm_parameter"], plan["kms_key_alias"])))
             if c["vault_path"]:
                 out.append(ValueCommand(a["name"], c["name"], "vault", (
-                    f"read -rs V && printf %s \"$V\" | bao kv put -mount={c['vault_mount']} {c['vault_path']}"
+                    f"read -rs V && {check}printf %s \"$V\" | bao kv put -mount={c['vault_mount']} {c['vault_path']}"
                     f" {naming.VAULT_VALUE_KEY}=-; unset V"
                 )))
     return out

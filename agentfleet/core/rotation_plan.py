@@ -13,8 +13,11 @@ Isolation modes (`rotationIsolation`):
                        environment (never the environment-level `_shared` ones). For fleets whose
                        role count would pass the account's IAM quota (docs/rotation.md).
 
-A credential rotates automatically when its strategy is not `manual` and it lives in Secrets
-Manager; every other credential gets a reminder schedule (and, in AWS, a secret-age alarm).
+A credential rotates automatically when its strategy is automated (`model.STRATEGIES`; the loader
+refuses an automated strategy without a Secrets Manager copy) and it lives in Secrets Manager;
+every other credential gets a reminder schedule (and, in AWS, a secret-age alarm). A structured
+credential's declared fields reach its function (`ROTATION_FIELDS`), and so do the reader roles
+whose CloudTrail reads prove pickup (`ROTATION_PICKUP_*`, docs/rotation.md#proof-of-pickup).
 If it also lives in Vault, its rotation function writes the new value there too: the function
 gets a Vault policy (create/update on exactly those KV paths), an AWS-auth role bound to its IAM
 role, and the mapping secret name -> Vault path in its environment (`ROTATION_VAULT_MAP`; shared
@@ -32,6 +35,7 @@ from typing import Any, Iterable, Sequence
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
 from agentfleet.core import vault_policies as vault_hcl
+from agentfleet.core import credential_rules as rules
 from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet, ResolvedAgent, ResolvedCredential
 from agentfleet.core.monitoring_plan import AlarmSpec
 from agentfleet.core.plan import NameCollision, ssm_write_command
@@ -62,6 +66,12 @@ VAULT_SYNC_FAILED_EVENT = vault_contract.SYNC_FAILED_EVENT
 FAILURE_EVENTS = (REVOKE_FAILED_EVENT, VAULT_SYNC_FAILED_EVENT)
 """Log events counted into RevokeFailures: both keep an old key alive that should have been revoked."""
 REVOKE_FAILURES_METRIC = "RevokeFailures"
+PICKUP_MISSING_EVENT = "pickup_missing"
+"""`agentfleet.rotation.handler.PICKUP_MISSING_EVENT` (a test checks they agree)."""
+PICKUP_MISSING_METRIC = "PickupMissing"
+REVOKED_BY_PICKUP_METRICS = {"observed": "KeysRevokedPickupObserved", "grace_period": "KeysRevokedGracePeriod",
+                             "wait_expired": "KeysRevokedPickupNotSeen", "forced": "KeysRevokedForced"}
+"""`key_revoked` lines by their `pickup` field: how each revocation was justified, as metrics."""
 LAMBDA_ENVIRONMENT_LIMIT = 4096
 """Bytes of all Lambda environment variable names and values together (a hard AWS limit)."""
 VAULT_TOKEN_TTL_SECONDS = 300
@@ -72,7 +82,11 @@ ADMIN_POLICY_NAME = "agentfleet-provider-admin"
 
 
 def is_automatic(cred: ResolvedCredential) -> bool:
-    return cred.rotation_strategy != "manual" and "aws" in cred.stores
+    return rules.is_automatic(cred)
+
+
+pickup_observable = rules.pickup_observable
+pickup_mode = rules.pickup_mode
 
 
 def needs_reminder(cred: ResolvedCredential) -> bool:
@@ -93,6 +107,11 @@ class RotatedSecret:
     """`automatically_after_days` of its SecretRotation: the credential's rotation days."""
     vault_path: str | None = None
     """Path of its Vault copy under the KV mount, or None when it lives only in Secrets Manager."""
+    fields: tuple[str, ...] = ()
+    """Declared field names of a structured credential (checked by testSecret); () for a single api_key."""
+    reader_arn: str | None = None
+    """The agent role whose GetSecretValue after a rotation proves pickup; None when pickup cannot be
+    observed (a Vault copy: Vault reads are not in CloudTrail) or the strategy revokes nothing."""
 
 
 class RotationPlanError(ValueError):
@@ -123,6 +142,11 @@ class RotatorSpec:
         return tuple(r for r in self.secrets if r.vault_path is not None)
 
     @property
+    def observes_pickup(self) -> bool:
+        """It reads the trail's log group for proof of pickup (some secret has a reader to watch)."""
+        return any(r.reader_arn for r in self.secrets)
+
+    @property
     def vault_name(self) -> str:
         """Its Vault policy and AWS-auth role name."""
         return naming.rotation_vault_name(self.role_name)
@@ -135,6 +159,8 @@ def rotated_secrets(s: StackSettings, agent: ResolvedAgent) -> list[RotatedSecre
             secret_name=naming.secret_name(s, agent.name, c.name),
             secret_arn_pattern=naming.secret_arn_pattern(s, agent.name, c.name), days=c.rotation_days,
             vault_path=naming.credential_locations(s, agent.name, c.name, c.stores).vault_path,
+            fields=tuple(n for n, _ in c.fields) if c.structured else (),
+            reader_arn=naming.role_arn(s, naming.role_name(s, agent.name)) if pickup_observable(c) else None,
         )
         for c in agent.credentials if is_automatic(c)
     ]
@@ -180,6 +206,13 @@ def _environment(
     for strategy in sorted(set(strategies)):
         if strategy in handler_config.ADMIN_SECRET_ENV:
             env[handler_config.ADMIN_SECRET_ENV[strategy]] = naming.provider_admin_secret_name(s, strategy)
+    fields = {r.secret_name: list(r.fields) for r in secrets if r.fields}
+    if fields:
+        env[handler_config.ENV_FIELDS] = json.dumps(dict(sorted(fields.items())), separators=(",", ":"))
+    readers = {r.secret_name: [r.reader_arn] for r in secrets if r.reader_arn}
+    if readers:
+        env[handler_config.ENV_PICKUP_LOG_GROUP] = naming.trail_events_log_group(s)
+        env[handler_config.ENV_PICKUP_READERS] = json.dumps(dict(sorted(readers.items())), separators=(",", ":"))
     vault_map = {r.secret_name: {"mount": s.vault_mount, "path": r.vault_path} for r in secrets if r.vault_path}
     if vault_map and shared:
         # Shared functions rotate any number of secrets: the environment's naming rule, not a map
@@ -275,12 +308,15 @@ def rotation_role_policy(s: StackSettings, spec: RotatorSpec, kms_key_arn: str) 
         )
     else:
         rotate = iam.secret_rotate("RotateOwnSecrets", sorted(r.secret_arn_pattern for r in spec.secrets))
-    return iam.Document((
+    statements = [
         rotate,
         iam.random_password("GenerateRandomValues"),
         iam.kms_decrypt_via_secretsmanager("UseEnvironmentKeyViaSecretsManager", kms_key_arn, s.aws_region, encrypt=True),
         iam.logs_write("WriteOwnLogs", naming.log_group_arn(s, spec.log_group_name)),
-    )).to_dict()
+    ]
+    if spec.observes_pickup:
+        statements.append(iam.logs_filter("ReadTrailForPickup", naming.log_group_arn(s, naming.trail_events_log_group(s))))
+    return iam.Document(tuple(statements)).to_dict()
 
 
 def provider_admin_policy(s: StackSettings, spec: RotatorSpec) -> dict[str, Any] | None:
@@ -373,6 +409,41 @@ def invoke_source_arn(s: StackSettings, spec: RotatorSpec) -> str | None:
 def revoke_failed_pattern() -> str:
     """CloudWatch Logs filter on the handler's JSON lines `{"event": "revoke_failed" | "vault_sync_failed", ...}`."""
     return "{ " + " || ".join(f'($.event = "{e}")' for e in FAILURE_EVENTS) + " }"
+
+
+@dataclass(frozen=True)
+class MetricFilterSpec:
+    kind: str
+    """Suffix of its name (`naming.rotation_metric_filter_name`)."""
+    pattern: str
+    metric: str
+
+
+def rotation_metric_filters() -> tuple[MetricFilterSpec, ...]:
+    """Filters on every rotation function's log group (when alarms are on): failures, missing pickups,
+    and revocations counted by how they were justified."""
+    out = [
+        MetricFilterSpec("revoke-failed", revoke_failed_pattern(), REVOKE_FAILURES_METRIC),
+        MetricFilterSpec("pickup-missing", f'{{ $.event = "{PICKUP_MISSING_EVENT}" }}', PICKUP_MISSING_METRIC),
+    ]
+    for proof, metric in REVOKED_BY_PICKUP_METRICS.items():
+        out.append(MetricFilterSpec(f"revoked-{proof.replace('_', '-')}",
+                                    f'{{ ($.event = "key_revoked") && ($.pickup = "{proof}") }}', metric))
+    return tuple(out)
+
+
+def pickup_missing_alarm(s: StackSettings) -> AlarmSpec:
+    return AlarmSpec(
+        name=naming.alarm_name(s, "rotation", "pickup-missing"),
+        description=(
+            "An agent has not fetched its rotated secret since the rotation, and the grace period is over: its"
+            " old key is kept (not revoked) so the agent keeps working. Restart the agent so it reads the new"
+            " value; the old key is revoked once it is seen (or after the maximum wait). Log event"
+            " pickup_missing names the secret and the reader role (docs/rotation.md#proof-of-pickup)."
+        ),
+        namespace=naming.rotation_metrics_namespace(s), metric_name=PICKUP_MISSING_METRIC, threshold=1.0,
+        comparison="GreaterThanOrEqualToThreshold", period=3600,
+    )
 
 
 def revoke_failures_alarm(s: StackSettings) -> AlarmSpec:

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from pulumi_policy import PolicyConfigSchema
 
 from agentfleet.core import naming
-from agentfleet.core.model import BUILTIN_CLASSIFICATIONS, ROTATION_STRATEGIES
+from agentfleet.core.model import AUTOMATED_STRATEGIES, BUILTIN_CLASSIFICATIONS
 from agentfleet.core.settings import PROJECT, SettingsError, StackSettings, settings_from_config
 
 # Policy-config key -> stack-config key it mirrors (README "Stack settings" documents them).
@@ -112,7 +112,7 @@ def _layout(frozen: str) -> Layout:
 def rotation_role_names(s: StackSettings, agent: str) -> set[str]:
     """Roles that may rotate (so read and write) an agent's secrets under the stack's isolation mode."""
     if s.rotation_isolation == "shared":
-        return {naming.shared_rotation_role_name(s, st) for st in ROTATION_STRATEGIES if st != "manual"}
+        return {naming.shared_rotation_role_name(s, st) for st in AUTOMATED_STRATEGIES}
     return {naming.rotation_role_name(s, agent)}
 
 

@@ -14,7 +14,7 @@ import re
 from typing import Iterable
 
 from agentfleet.core import naming
-from agentfleet.core.model import ROTATION_STRATEGIES
+from agentfleet.core.model import AUTOMATED_STRATEGIES
 from agentfleet.core.settings import StackSettings
 from agentfleet.core.vault_policies import WRITE, agent_policy_paths
 from agentfleet.policy.arnmatch import AgentScope
@@ -96,7 +96,7 @@ def _rotation_write(path: str, caps: tuple[str, ...]) -> bool:
 def _shared_rotation_names(s: StackSettings) -> set[str]:
     if s.rotation_isolation != "shared":
         return set()
-    return {naming.rotation_vault_name(naming.shared_rotation_role_name(s, st)) for st in ROTATION_STRATEGIES if st != "manual"}
+    return {naming.rotation_vault_name(naming.shared_rotation_role_name(s, st)) for st in AUTOMATED_STRATEGIES}
 
 
 def _writer_names(s: StackSettings, agent: str) -> set[str]:

@@ -44,6 +44,10 @@ class AuditRow:
     """Where the credential may be read from: the agent's scope, or `anywhere`."""
     rotation_strategy: str
     rotation_days: int
+    rotation_mode: str
+    """`automatic` (a function rotates it), `reminder` (a human, reminded) or `keyless`."""
+    pickup: str
+    """What lets the old key be revoked: `cloudtrail` (proof of pickup), `grace period`, ..."""
     paused: bool
     keyless: bool = False
     """Workload identity: no value stored anywhere, nothing rotates (a short-lived token exchange)."""
@@ -65,6 +69,7 @@ def audit_rows(plan: dict[str, Any]) -> list[AuditRow]:
             vault_location=c["vault_location"],
             ssm_parameter=c.get("ssm_parameter"), network=network_words(a.get("network")),
             rotation_strategy=c["rotation_strategy"], rotation_days=c["rotation_days"],
+            rotation_mode=c.get("rotation_mode", "reminder"), pickup=c.get("pickup", "n/a"),
             paused=a["paused"], keyless=c.get("audience") is not None,
             assumed_by="; ".join(a.get("trusted_by", [])),
         )
@@ -95,7 +100,7 @@ def _md_cell(text: str) -> str:
 def audit_markdown(plan: dict[str, Any]) -> str:
     rows = audit_rows(plan)
     head = ["Agent", "Owner", "Credential", "Service", "Type", "Classification", "Stores",
-            "Location", "Network", "Rotation", "Max age (days)", "Assumed by", "Paused"]
+            "Location", "Network", "Rotation", "Mode", "Proof of pickup", "Max age (days)", "Assumed by", "Paused"]
     lines = [
         f"### Credential audit: stack `{plan['stack']}` (environment `{plan['environment']}`,"
         f" account {plan['aws_account_id']}, {plan['aws_region']})",
@@ -109,7 +114,7 @@ def audit_markdown(plan: dict[str, Any]) -> str:
             ", ".join(STORE_WORDS[s] for s in r.stores),
             "<br>".join(f"`{loc}`" for loc in locations(r)),
             r.network,
-            r.rotation_strategy, "—" if r.keyless else str(r.rotation_days), r.assumed_by,
+            r.rotation_strategy, r.rotation_mode, r.pickup, "—" if r.keyless else str(r.rotation_days), r.assumed_by,
             "**yes**" if r.paused else "no",
         ]
         lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")

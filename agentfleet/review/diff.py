@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from agentfleet.review.audit import STORE_WORDS
+from agentfleet.core.model import is_automated
 from agentfleet.core.settings import StackSettings, config_key
 from agentfleet.core.trust_words import trust_principals as trust_principals  # re-exported
 
@@ -34,6 +35,8 @@ _AGENT_FIELDS = frozenset({
 _CREDENTIAL_FIELDS = frozenset({
     "name", "service", "type", "classification", "rotation_strategy", "rotation_days", "stores",
     "secret_name", "vault_mount", "vault_path", "vault_location", "ssm_parameter",
+    "rotation_mode", "pickup",  # derived from rotation_strategy and stores (explained above)
+    "fields",  # the value's shape: reported as fields-changed (no access changes with it)
 })
 
 
@@ -41,7 +44,7 @@ def rotation_rank(strategy: str) -> int:
     """Order of rotation strategies, loosest first: a human rotating by hand (`manual`) is
     looser than any automated strategy (`generated` or a provider adapter); the automated ones
     are equally strict."""
-    return 0 if strategy == "manual" else 1
+    return 1 if is_automated(strategy) else 0
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class Change:
     credential-granted, credential-revoked, store-added, store-removed, classification-changed,
     rotation-loosened, rotation-tightened, rotation-changed, service-changed, type-changed,
     network-scoped, network-unscoped, network-widened, network-narrowed, network-changed,
-    network-restated, plan-changed."""
+    network-restated, fields-changed, plan-changed."""
     escalation: bool
     text: str
     credential: str | None = None
@@ -243,6 +246,9 @@ def _credential_changes(
         add("store-added", True, f"now also stored in {_where(new, store)}", None, store)
     for store in sorted(set(old["stores"]) - set(new["stores"])):
         add("store-removed", False, f"no longer stored in {_where(old, store)} (that copy is removed)", store, None)
+    if old.get("fields") != new.get("fields"):
+        add("fields-changed", False, "the value's fields changed: write the value again in the new shape",
+            json.dumps(old.get("fields")), json.dumps(new.get("fields")))
     for key in sorted((set(old) | set(new)) - _CREDENTIAL_FIELDS):
         if old.get(key) != new.get(key):
             add("plan-changed", True, f"plan field `{key}` changed; review `agentfleet plan`", old.get(key), new.get(key))

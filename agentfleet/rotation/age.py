@@ -13,8 +13,8 @@ import os
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from agentfleet.rotation.errors import ConfigError
-from agentfleet.rotation.logs import log
+from .errors import ConfigError
+from .logs import log
 
 METRIC_NAME = "SecretAgeDays"
 ENV_PREFIX = "AGE_SECRET_PREFIX"

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from agentfleet.rotation.errors import ConfigError
+from .errors import ConfigError
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -50,8 +50,31 @@ _VAULT_SEGMENTS = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za
 (`..`, empty segments, query strings)."""
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 
-ADMIN_SECRET_ENV: dict[str, str] = {"openai": ENV_OPENAI_ADMIN_SECRET_ID}
-"""Provider adapter -> the variable naming the secret that holds its admin key."""
+ENV_SENDGRID_ADMIN_SECRET_ID = "SENDGRID_ADMIN_SECRET_ID"
+ENV_DATADOG_ADMIN_SECRET_ID = "DATADOG_ADMIN_SECRET_ID"
+ENV_POSTGRES_MASTER_SECRET_ID = "POSTGRES_MASTER_SECRET_ID"
+ENV_SENDGRID_BASE_URL = "SENDGRID_BASE_URL"
+ENV_DATADOG_BASE_URL = "DATADOG_BASE_URL"
+ENV_PICKUP_LOG_GROUP = "ROTATION_PICKUP_LOG_GROUP"
+ENV_PICKUP_READERS = "ROTATION_PICKUP_READERS"
+ENV_FIELDS = "ROTATION_FIELDS"
+ENV_PICKUP_MAX_WAIT_HOURS = "ROTATION_PICKUP_MAX_WAIT_HOURS"
+ENV_POSTGRES_SSLMODE = "POSTGRES_SSLMODE"
+POSTGRES_SSLMODES = ("require", "verify-ca", "verify-full", "prefer", "disable")
+
+ADMIN_SECRET_ENV: dict[str, str] = {
+    "openai": ENV_OPENAI_ADMIN_SECRET_ID,
+    "sendgrid": ENV_SENDGRID_ADMIN_SECRET_ID,
+    "datadog": ENV_DATADOG_ADMIN_SECRET_ID,
+    "postgres-alternating": ENV_POSTGRES_MASTER_SECRET_ID,
+}
+"""Strategy -> the variable naming the secret that holds its admin key (or the database's master user)."""
+BASE_URL_ENV: dict[str, tuple[str, str]] = {
+    "openai": (ENV_OPENAI_BASE_URL, DEFAULT_OPENAI_BASE_URL),
+    "sendgrid": (ENV_SENDGRID_BASE_URL, "https://api.sendgrid.com"),
+    "datadog": (ENV_DATADOG_BASE_URL, "https://api.datadoghq.com"),
+}
+"""Provider -> (variable, default) of its API base URL (EU / other Datadog sites, local fakes)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +136,26 @@ class Config:
     vault_sts_region: str = DEFAULT_VAULT_STS_REGION
     vault_iam_server_id: str | None = None
     """Value of X-Vault-AWS-IAM-Server-ID if the auth backend requires one (replay protection)."""
+    admin_secret_ids: Mapping[str, str] = field(default_factory=dict)
+    """Strategy -> its admin (or master) secret (`ADMIN_SECRET_ENV`); openai also from `openai_admin_secret_id`."""
+    base_urls: Mapping[str, str] = field(default_factory=dict)
+    """Provider -> API base URL (`BASE_URL_ENV`); openai also from `openai_base_url`."""
+    pickup_log_group: str | None = None
+    """CloudWatch Logs group of the trail recording the readers' GetSecretValue calls (proof of pickup)."""
+    pickup_readers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Secret name -> IAM role ARNs whose GetSecretValue after a rotation proves they picked it up."""
+    fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Secret name -> the field names its JSON value must hold (structured credentials)."""
+    pickup_max_wait_hours: float = 72.0
+    """After the grace period, how long an old key waits for a reader that was not seen on the new one
+    (alarmed every sweep) before it is revoked anyway: a key nobody rotates away from must not live forever."""
+    postgres_sslmode: str = "require"
+    """libpq sslmode of the postgres-alternating strategy's connections (never weaker than `require` in AWS)."""
+
+    def base_url(self, provider: str) -> str:
+        if provider == "openai":
+            return self.base_urls.get(provider, self.openai_base_url)
+        return self.base_urls.get(provider) or BASE_URL_ENV[provider][1]
 
     def strategy_for(self, secret_name: str) -> str:
         name = self.strategy_map.get(secret_name, self.default_strategy)
@@ -254,6 +297,40 @@ def load_config(env: Mapping[str, str]) -> Config:
         vault_sts_region=_sts_region(env.get(ENV_VAULT_STS_REGION), problems),
         vault_iam_server_id=env.get(ENV_VAULT_IAM_SERVER_ID) or None,
     )
+    admin_ids = {st: env[var] for st, var in ADMIN_SECRET_ENV.items() if env.get(var)}
+    base_urls: dict[str, str] = {}
+    for provider, (var, default) in BASE_URL_ENV.items():
+        if provider == "openai":
+            continue  # read into `openai_base_url` above
+        url = (env.get(var) or default).rstrip("/")
+        if safe_url(url):
+            base_urls[provider] = url
+        else:
+            problems.append(f"{var} must be an https:// URL (or http:// to a loopback address)")
+    config = replace(
+        config, admin_secret_ids=admin_ids, base_urls=base_urls,
+        pickup_log_group=env.get(ENV_PICKUP_LOG_GROUP) or None,
+        pickup_readers=_string_lists(env.get(ENV_PICKUP_READERS), ENV_PICKUP_READERS, problems),
+        fields=_string_lists(env.get(ENV_FIELDS), ENV_FIELDS, problems),
+        postgres_sslmode=env.get(ENV_POSTGRES_SSLMODE) or "require",
+        pickup_max_wait_hours=_number(env, ENV_PICKUP_MAX_WAIT_HOURS, 72.0, problems, minimum=0),
+    )
+    if config.postgres_sslmode not in POSTGRES_SSLMODES:
+        problems.append(f"{ENV_POSTGRES_SSLMODE} must be one of {', '.join(POSTGRES_SSLMODES)}")
     if problems:
         raise ConfigError("; ".join(problems))
     return config
+
+
+def _string_lists(raw: str | None, var: str, problems: list[str]) -> dict[str, tuple[str, ...]]:
+    """`{"<secret name>": ["a", "b"]}`."""
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in parsed.values()):
+        return {str(k): tuple(v) for k, v in parsed.items()}
+    problems.append(f"{var} must be a JSON object of secret name -> list of strings")
+    return {}

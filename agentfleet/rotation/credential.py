@@ -36,6 +36,36 @@ def dumps(cred: Mapping[str, Any]) -> str:
     return json.dumps(dict(cred), sort_keys=True, separators=(",", ":"))
 
 
+def identity(cred: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What makes two values the same credential: the provider's key id, else the secret fields."""
+    kid = key_id(cred)
+    if kid:
+        return ("key_id", kid)
+    return ("value", cred.get(KEY_FIELD), cred.get("username"), cred.get("password"), cred.get("client_id"),
+            cred.get("client_secret"))
+
+
+def shape_problems(cred: Mapping[str, Any], fields: tuple[str, ...]) -> list[str]:
+    """Declared fields missing or empty (names only, never values): the rotation's check of a structured value."""
+    out = []
+    for name in fields:
+        value = cred.get(name)
+        ok = (isinstance(value, str) and value != "") or (isinstance(value, int) and not isinstance(value, bool))
+        if not ok:
+            out.append(name)
+    return out
+
+
+def vault_value(cred: Mapping[str, Any], fields: tuple[str, ...]) -> str | None:
+    """What the Vault copy holds: the api_key, or for a structured credential the JSON of its declared fields."""
+    if not fields or tuple(fields) == (KEY_FIELD,):
+        value = cred.get(KEY_FIELD)
+        return value if isinstance(value, str) and value else None
+    if shape_problems(cred, fields):
+        return None
+    return dumps({name: cred[name] for name in fields})
+
+
 def key_id(cred: Mapping[str, Any] | None) -> str | None:
     if not cred:
         return None

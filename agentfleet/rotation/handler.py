@@ -35,15 +35,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Optional
 
-from agentfleet.rotation import credential
-from agentfleet.rotation import ledger as ledger_mod
-from agentfleet.rotation import vault_sync
-from agentfleet.rotation.config import VAULT_COPY_TAG, Config, VaultTarget, load_config
-from agentfleet.rotation.credential import Credential
-from agentfleet.rotation.errors import GuardError, RotationError, RotationInProgress, SweepError
-from agentfleet.rotation.logs import error_code, log
-from agentfleet.rotation.strategies import Strategy, build_strategy
-from agentfleet.rotation.vault_sync import SyncRecord, VaultNotConfigured, VaultWriter
+from . import credential
+from . import ledger as ledger_mod
+from . import vault_sync
+from .config import VAULT_COPY_TAG, Config, VaultTarget, load_config
+from .credential import Credential
+from .errors import GuardError, RotationError, RotationInProgress, SweepError
+from .logs import error_code, log
+from .strategies import Strategy, build_strategy
+from .vault_sync import SyncRecord, VaultNotConfigured, VaultWriter
+from . import pickup as pickup_mod
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 
@@ -74,6 +75,8 @@ class Deps:
     strategy_factory: StrategyFactory = build_strategy
     vault_factory: VaultFactory = vault_sync.writer_from_config
     """Builds the Vault writer on first use (tests: a token login against a local OpenBao)."""
+    logs: Any = None
+    """A boto3 CloudWatch Logs client for proof of pickup (None: pickup is unobservable)."""
     _vault: list[Optional[VaultWriter]] = field(default_factory=list, init=False, repr=False)
 
     def vault_writer(self) -> VaultWriter:
@@ -90,7 +93,9 @@ class Deps:
     def from_environment(cls, env: Mapping[str, str] | None = None) -> "Deps":
         import boto3
 
-        return cls(client=boto3.client("secretsmanager"), config=load_config(os.environ if env is None else env))
+        config = load_config(os.environ if env is None else env)
+        logs = boto3.client("logs") if config.pickup_log_group else None
+        return cls(client=boto3.client("secretsmanager"), config=config, logs=logs)
 
 
 @dataclass(frozen=True)
@@ -168,10 +173,7 @@ def _foreign_pending(versions: Mapping[str, list[str]], token: str) -> str | Non
 def _same_credential(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
     if a is None or b is None:
         return False
-    ka, kb = credential.key_id(a), credential.key_id(b)
-    if ka or kb:
-        return ka == kb
-    return a.get(credential.KEY_FIELD) == b.get(credential.KEY_FIELD)
+    return credential.identity(a) == credential.identity(b)
 
 
 def new_rotation(deps: Deps, secret_id: str, token: str, *, emergency: bool = False) -> Rotation:
@@ -228,22 +230,40 @@ def create_secret(rot: Rotation) -> None:
             log("create_lost_race", secret=rot.name, token=rot.token, key_id=credential.key_id(new))
             return
         raise
-    log("pending_created", secret=rot.name, token=rot.token, key_id=credential.key_id(new), strategy=rot.strategy.name)
+    user = new.get("username")  # an identifier of a structured credential (never the password)
+    log("pending_created", secret=rot.name, token=rot.token, key_id=credential.key_id(new), strategy=rot.strategy.name,
+        user=user if isinstance(user, str) else None)
 
 
 def set_secret(rot: Rotation) -> None:
-    """Providers that mint keys activate them at creation; nothing to push, but the value must exist."""
-    if _read(rot.client, rot.secret_id, version_id=rot.token) is None:
+    """Providers that mint keys activate them at creation (nothing to push, but the value must exist);
+    a database strategy sets the pending password on the inactive user here (`activate`)."""
+    new = _read(rot.client, rot.secret_id, version_id=rot.token)
+    if new is None:
         raise RotationError(f"no AWSPENDING value for version {rot.token}")
-    log("set_noop", secret=rot.name, token=rot.token, strategy=rot.strategy.name)
+    activate = getattr(rot.strategy, "activate", None)
+    if activate is None:
+        log("set_noop", secret=rot.name, token=rot.token, strategy=rot.strategy.name)
+        return
+    activate(new, _read(rot.client, rot.secret_id, stage=CURRENT) or {})
+    log("set_done", secret=rot.name, token=rot.token, strategy=rot.strategy.name)
 
 
 def test_secret(rot: Rotation) -> None:
     new = _read(rot.client, rot.secret_id, version_id=rot.token)
     if new is None:
         raise RotationError(f"no AWSPENDING value for version {rot.token}")
+    check_shape(rot, new)
     rot.strategy.test(new)
     log("test_passed", secret=rot.name, token=rot.token, key_id=credential.key_id(new))
+
+
+def check_shape(rot: Rotation, value: Mapping[str, Any]) -> None:
+    """A structured credential's value must carry every declared field (ROTATION_FIELDS) before it is promoted."""
+    fields = rot.deps.config.fields.get(rot.name)
+    missing = credential.shape_problems(value, fields) if fields else []
+    if missing:
+        raise RotationError(f"the value of secret {rot.name} lacks the declared field(s) {', '.join(missing)}")
 
 
 def finish_secret(rot: Rotation) -> None:
@@ -339,9 +359,9 @@ def sync_vault(rot: Rotation, *, verified_version: str | None = None) -> str:
     if record is not None and record.version_id == current_vid:
         return VAULT_IN_SYNC
     current = _read(rot.client, rot.secret_id, version_id=current_vid)
-    value = current.get(credential.KEY_FIELD) if current else None
-    if current is None or not isinstance(value, str) or not value:
-        raise RotationError(f"AWSCURRENT of secret {rot.name} has no {credential.KEY_FIELD}")
+    value = credential.vault_value(current, tuple(rot.deps.config.fields.get(rot.name, ()))) if current else None
+    if current is None or value is None:
+        raise RotationError(f"AWSCURRENT of secret {rot.name} lacks its declared fields (or an {credential.KEY_FIELD})")
     if current_vid != verified_version:
         rot.strategy.test(current)
     kv_version = rot.deps.vault_writer().write(target, value)
@@ -394,7 +414,9 @@ def record_replacement(rot: Rotation, old: Credential | None, new: Credential | 
     if old_id == new_id:
         return
     not_before = credential.iso(rot.now() + rot.grace)
-    entry = ledger_mod.Entry(key_id=old_id, ref=credential.ref(old), not_before=not_before, replaced_by=rot.token)
+    versions, _ = _versions(rot.client, rot.secret_id)
+    entry = ledger_mod.Entry(key_id=old_id, ref=credential.ref(old), not_before=not_before, replaced_by=rot.token,
+                             replaced_at=credential.iso(rot.now()), old_version=_version_with(versions, PREVIOUS))
 
     def add(ledger: ledger_mod.Ledger) -> bool:
         if ledger.knows(old_id) or any(e.replaced_by == rot.token for e in ledger.pending):
@@ -412,7 +434,7 @@ def revoke_due(rot: Rotation, *, force: bool = False) -> list[str]:
     due = [e for e in ledger_mod.read(rot.client, rot.secret_id).pending if force or e.due(now)]
     if not due:
         return []
-    versions, _ = _versions(rot.client, rot.secret_id)
+    versions, meta = _versions(rot.client, rot.secret_id)
     current = _read(rot.client, rot.secret_id, stage=CURRENT)
     pending_vid = _foreign_pending(versions, "")
     pending = _read(rot.client, rot.secret_id, version_id=pending_vid) if pending_vid else None
@@ -438,6 +460,9 @@ def revoke_due(rot: Rotation, *, force: bool = False) -> list[str]:
             dropped.append(entry.key_id)
             log("revoke_skipped", level=logging.WARNING, secret=rot.name, key_id=entry.key_id, reason="key is in use")
             continue
+        proof, proof_reason = pickup_gate(rot, entry, str(meta.get("ARN") or "") or None, force=force)
+        if proof == PICKUP_WAITING:
+            continue
         try:
             rot.strategy.revoke(entry.ref)
         except Exception as exc:
@@ -447,7 +472,7 @@ def revoke_due(rot: Rotation, *, force: bool = False) -> list[str]:
             continue
         revoked.append(entry.key_id)
         log("key_revoked", secret=rot.name, key_id=entry.key_id, replaced_by=entry.replaced_by,
-            reason=entry.reason, not_before=entry.not_before, emergency=force)
+            reason=entry.reason, not_before=entry.not_before, emergency=force, pickup=proof, pickup_reason=proof_reason)
 
     def apply(ledger: ledger_mod.Ledger) -> bool:
         changed = False
@@ -465,6 +490,42 @@ def revoke_due(rot: Rotation, *, force: bool = False) -> list[str]:
 
     ledger_mod.update(rot.client, rot.secret_id, apply)
     return revoked
+
+
+PICKUP_OBSERVED, PICKUP_GRACE, PICKUP_FORCED, PICKUP_EXPIRED = "observed", "grace_period", "forced", "wait_expired"
+PICKUP_WAITING = "waiting"
+PICKUP_MISSING_EVENT = "pickup_missing"
+"""Logged (ERROR) by every sweep that finds a reader still not seen on the new version after the grace
+period; counted into the PickupMissing metric and alarmed (agentfleet.core.rotation_plan)."""
+
+
+def pickup_gate(rot: Rotation, entry: ledger_mod.Entry, secret_arn: str | None, *, force: bool) -> tuple[str, str | None]:
+    """How this due revocation is justified: `observed` (every reader fetched the new version),
+    `grace_period` (not observable: the grace period alone), `forced` (emergency / forced sweep),
+    `wait_expired` (a reader never showed up within the maximum wait), or `waiting` (do not revoke yet)."""
+    if force:
+        return PICKUP_FORCED, "emergency or forced sweep"
+    readers = rot.deps.config.pickup_readers.get(rot.name, ())
+    if not readers:
+        return PICKUP_GRACE, "proof of pickup is off for this secret"
+    replaced_at = credential.parse_iso(entry.replaced_at or "")
+    if replaced_at is None:
+        return PICKUP_GRACE, "the ledger entry has no promotion time"
+    seen = pickup_mod.observe(rot.deps.logs, rot.deps.config.pickup_log_group, readers, secret_name=rot.name,
+                              secret_arn=secret_arn, old_version=entry.old_version, replaced_at=replaced_at, now=rot.now())
+    if seen.status == pickup_mod.OBSERVED:
+        return PICKUP_OBSERVED, None
+    if seen.status == pickup_mod.UNOBSERVABLE:
+        return PICKUP_GRACE, seen.reason
+    not_before = credential.parse_iso(entry.not_before) or rot.now()
+    waited = rot.now() - not_before
+    limit = timedelta(hours=rot.deps.config.pickup_max_wait_hours)
+    log(PICKUP_MISSING_EVENT, level=logging.ERROR, secret=rot.name, key_id=entry.key_id, readers=list(seen.missing),
+        waited_hours=round(waited.total_seconds() / 3600, 2), max_wait_hours=rot.deps.config.pickup_max_wait_hours,
+        hint="the old key stays valid: these readers have not fetched the secret since it was rotated (restart them)")
+    if waited >= limit:
+        return PICKUP_EXPIRED, f"not seen: {', '.join(seen.missing)}"
+    return PICKUP_WAITING, None
 
 
 def _revoke_quietly(rot: Rotation) -> None:

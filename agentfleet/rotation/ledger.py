@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from agentfleet.rotation import credential
+from . import credential
 
 LEDGER_STAGE = "AGENTFLEET_REVOCATIONS"
 REVOKED_HISTORY = 50
@@ -36,6 +36,10 @@ class Entry:
     reason: str = "rotated"
     attempts: int = 0
     last_error: str | None = None
+    replaced_at: str | None = None
+    """When the replacing version became AWSCURRENT (proof of pickup looks for reads after it)."""
+    old_version: str | None = None
+    """Version id of the replaced value (a read asking for it by id is not a pickup)."""
 
     def due(self, now: datetime) -> bool:
         when = credential.parse_iso(self.not_before)

@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Union
 
-from agentfleet.rotation.errors import ProviderError
+from .errors import ProviderError
 
 LOGGER_NAME = "agentfleet.rotation"
 Field = Union[str, int, float, bool, None, list[str]]

@@ -12,34 +12,23 @@ and, with the project key itself as Bearer, the cheap authenticated check GET /m
 The first rotation of a credential creates one service account for it; later rotations add a
 key to that account and delete the old key by id, so the account's history stays in one place.
 The admin key and default project come from a separate secret (OPENAI_ADMIN_SECRET_ID) that the
-agent itself cannot read. Standard library only (urllib); redirects are refused so a bearer
-token is never forwarded to another host.
+agent itself cannot read. HTTP goes through `http_client` (redirects refused, value-free errors).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
-import urllib.error
-import urllib.request
 from typing import Any, Callable, Mapping
 
-from agentfleet.rotation.config import Config
-from agentfleet.rotation.credential import KEY_FIELD, Credential, parse
-from agentfleet.rotation.errors import ConfigError, ProviderError, RotationError
-from agentfleet.rotation.logs import log
+from .config import Config
+from .credential import KEY_FIELD, Credential, parse
+from .errors import ConfigError, ProviderError, RotationError
+from .http_client import JsonClient
+from .logs import log
 
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 ADMIN_KEY_FIELD = "admin_key"
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def _checked_id(value: object, what: str) -> str:
@@ -52,26 +41,11 @@ class OpenAIAdmin:
     """Thin HTTP client for the few endpoints the adapter needs."""
 
     def __init__(self, base_url: str, admin_key: str, timeout: float):
-        self._base = base_url.rstrip("/")
+        self._http = JsonClient(base_url, timeout=timeout)
         self._admin_key = admin_key
-        self._timeout = timeout
 
     def _call(self, operation: str, method: str, path: str, *, bearer: str, body: Mapping[str, Any] | None = None) -> Any:
-        data = json.dumps(dict(body)).encode() if body is not None else None
-        req = urllib.request.Request(self._base + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {bearer}", "Content-Type": "application/json", "Accept": "application/json",
-        })
-        try:
-            with _OPENER.open(req, timeout=self._timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            raise ProviderError(operation, exc.code, _error_code(exc)) from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise ProviderError(operation, None, type(exc).__name__) from None
-        try:
-            return json.loads(raw) if raw else {}
-        except ValueError:
-            raise ProviderError(operation, 200, "invalid_json") from None
+        return self._http.call(operation, method, path, body=body, headers={"Authorization": f"Bearer {bearer}"})
 
     def create_service_account(self, project_id: str, name: str) -> tuple[str, str, str]:
         doc = self._call("create_service_account", "POST", f"/organization/projects/{project_id}/service_accounts",
@@ -111,20 +85,6 @@ def _value(key: Mapping[str, Any]) -> str:
     return value
 
 
-def _error_code(exc: urllib.error.HTTPError) -> str | None:
-    """The provider's error code/type only: its message may quote part of a key."""
-    try:
-        doc = json.loads(exc.read() or b"{}")
-    except (ValueError, OSError):
-        return None
-    err = doc.get("error") if isinstance(doc, dict) else None
-    if isinstance(err, dict):
-        for field in ("code", "type"):
-            if isinstance(err.get(field), str):
-                return str(err[field])[:64]
-    return None
-
-
 class OpenAIStrategy:
     name = "openai"
     revokes = True
@@ -138,7 +98,7 @@ class OpenAIStrategy:
 
     def _connect(self) -> OpenAIAdmin:
         if self._admin is None:
-            secret_id = self._config.openai_admin_secret_id
+            secret_id = self._config.admin_secret_ids.get(self.name) or self._config.openai_admin_secret_id
             if not secret_id:
                 raise ConfigError("OPENAI_ADMIN_SECRET_ID is not set: the openai adapter needs the admin key secret")
             doc = parse(self._client.get_secret_value(SecretId=secret_id)["SecretString"])
@@ -147,7 +107,7 @@ class OpenAIStrategy:
                 raise ConfigError(f"the admin secret has no {ADMIN_KEY_FIELD!r} field")
             project = doc.get("project_id")
             self._default_project = project if isinstance(project, str) else None
-            self._admin = OpenAIAdmin(self._config.openai_base_url, admin_key, self._config.http_timeout_seconds)
+            self._admin = OpenAIAdmin(self._config.base_url(self.name), admin_key, self._config.http_timeout_seconds)
         return self._admin
 
     def create(self, current: Mapping[str, Any], *, label: str) -> Credential:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Protocol
 
-from agentfleet.rotation.config import Config
-from agentfleet.rotation.credential import KEY_FIELD, Credential
-from agentfleet.rotation.errors import ConfigError, ManualRotationRequired, RotationError
+from .config import Config
+from .credential import KEY_FIELD, Credential
+from .errors import ConfigError, ManualRotationRequired, RotationError
 
 
 class Strategy(Protocol):
@@ -92,16 +92,38 @@ def _manual(client: Any, config: Config) -> Strategy:
 
 
 def _openai(client: Any, config: Config) -> Strategy:
-    from agentfleet.rotation.openai_admin import OpenAIStrategy
+    from .openai_admin import OpenAIStrategy
 
     return OpenAIStrategy(client, config)
+
+
+def _sendgrid(client: Any, config: Config) -> Strategy:
+    from .providers import SendGridStrategy
+
+    return SendGridStrategy(client, config)
+
+
+def _datadog(client: Any, config: Config) -> Strategy:
+    from .providers import DatadogStrategy
+
+    return DatadogStrategy(client, config)
+
+
+def _postgres(client: Any, config: Config) -> Strategy:
+    from .postgres import AlternatingUsersStrategy
+
+    return AlternatingUsersStrategy(client, config)
 
 
 FACTORIES: dict[str, Callable[[Any, Config], Strategy]] = {
     "manual": _manual,
     "generated": _generated,
     "openai": _openai,
+    "sendgrid": _sendgrid,
+    "datadog": _datadog,
+    "postgres-alternating": _postgres,
 }
+"""Must list exactly `agentfleet.core.model.Strategy` (a test checks: this package cannot import the core)."""
 STRATEGY_NAMES: tuple[str, ...] = tuple(FACTORIES)
 
 

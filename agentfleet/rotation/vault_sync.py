@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Protocol
 
-from agentfleet.rotation.config import Config, VaultTarget
-from agentfleet.rotation.errors import ConfigError, ProviderError
+from .config import Config, VaultTarget
+from .errors import ConfigError, ProviderError
+from .http_client import JsonClient
 
 VAULT_VALUE_KEY = "value"
 """Key of the credential inside its KV v2 secret; the same as `agentfleet.core.naming.VAULT_VALUE_KEY`
@@ -58,42 +57,27 @@ class VaultNotConfigured(ConfigError):
     """A secret is mapped to Vault but the function has no Vault address or auth role."""
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
 class VaultClient:
-    """JSON over HTTP to one Vault; redirects refused so a token never follows one to another host."""
+    """JSON over HTTP to one Vault through the package's one client (`http_client`): redirects
+    refused, so a token never follows one to another host; errors carry a fixed code per status."""
 
     def __init__(self, address: str, *, namespace: str | None = None, timeout: float = 10.0):
         self.address = address.rstrip("/")
-        self._namespace = namespace
-        self._timeout = timeout
+        headers = {"X-Vault-Request": "true"}
+        if namespace:
+            headers["X-Vault-Namespace"] = namespace
+        self._http = JsonClient(self.address + "/v1", timeout=timeout, headers=headers,
+                                error_code=lambda status, _doc: _STATUS_CODES.get(status, "http_error"))
 
     def call(self, operation: str, method: str, path: str, *, token: str | None = None,
              body: Mapping[str, Any] | None = None) -> Any:
-        headers = {"Content-Type": "application/json", "Accept": "application/json", "X-Vault-Request": "true"}
-        if token is not None:
-            headers["X-Vault-Token"] = token
-        if self._namespace:
-            headers["X-Vault-Namespace"] = self._namespace
-        data = json.dumps(dict(body)).encode() if body is not None else None
-        req = urllib.request.Request(f"{self.address}/v1/{path.lstrip('/')}", data=data, method=method, headers=headers)
         try:
-            with _OPENER.open(req, timeout=self._timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            raise VaultError(operation, exc.code, _STATUS_CODES.get(exc.code, "http_error")) from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise VaultError(operation, None, type(exc).__name__) from None
-        try:
-            return json.loads(raw) if raw else {}
-        except ValueError:
-            raise VaultError(operation, 200, "invalid_json") from None
+            return self._http.call(operation, method, path, body=body,
+                                   headers={"X-Vault-Token": token} if token is not None else None)
+        except VaultError:
+            raise
+        except ProviderError as exc:
+            raise VaultError(exc.operation, exc.status, exc.code) from None
 
 
 class VaultLogin(Protocol):
