@@ -9,8 +9,6 @@ also create/update literal `<mount>/data/<env>/<agent>/<credential>` paths: of i
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Iterable
 
 from agentfleet.core import naming
@@ -20,58 +18,24 @@ from agentfleet.core.vault_policies import WRITE, agent_policy_paths
 from agentfleet.policy.arnmatch import AgentScope
 from agentfleet.policy.base import Resource, resource_policy
 from agentfleet.policy.layout import Layout
-from agentfleet.policy.values import get, text
+from agentfleet.policy.values import UNKNOWN, get, text
+from agentfleet.policy.vault_acl import VaultPolicyError
+from agentfleet.policy.vault_acl import parse_policy as parse_vault_policy
 
 VAULT_POLICY = "vault:index/policy:Policy"
 FORBIDDEN_CAPABILITIES = ("sudo", "root")
 VAULT_GLOBS = ("*", "+")
 KV_SECTIONS = ("data", "metadata", "delete", "undelete", "destroy")
 
-_COMMENT = re.compile(r"/\*.*?\*/|(?:#|//)[^\n]*", re.S)
-_PATH_HEAD = re.compile(r'path\s+"([^"]*)"\s*\{')
-_CAPS = re.compile(r"capabilities\s*=\s*\[([^\]]*)\]")
 
 
-class HclError(ValueError):
-    pass
+HclError = VaultPolicyError
+"""The old name of the parse error."""
 
 
 def parse_policy(source: str) -> dict[str, tuple[str, ...]]:
-    """Path -> capabilities of a Vault policy in HCL (the subset policies use) or JSON."""
-    stripped = source.strip()
-    if stripped.startswith("{"):
-        try:
-            doc = json.loads(stripped)
-        except ValueError as exc:
-            raise HclError(f"invalid JSON policy ({exc})") from None
-        paths = doc.get("path") if isinstance(doc, dict) else None
-        if not isinstance(paths, dict):
-            raise HclError("JSON policy without a `path` object")
-        return {str(p): tuple(str(c) for c in (body or {}).get("capabilities", [])) for p, body in paths.items()}
-    text_ = _COMMENT.sub("", source)
-    out: dict[str, tuple[str, ...]] = {}
-    pos = 0
-    rest: list[str] = []
-    while True:
-        m = _PATH_HEAD.search(text_, pos)
-        if m is None:
-            rest.append(text_[pos:])
-            break
-        rest.append(text_[pos:m.start()])
-        depth, i = 1, m.end()
-        while i < len(text_) and depth:
-            depth += {"{": 1, "}": -1}.get(text_[i], 0)
-            i += 1
-        if depth:
-            raise HclError(f'unterminated block for path "{m.group(1)}"')
-        body = text_[m.end():i - 1]
-        caps = _CAPS.search(body)
-        found = tuple(c.strip().strip('"') for c in caps.group(1).split(",") if c.strip()) if caps else ()
-        out[m.group(1)] = tuple(sorted(set(out.get(m.group(1), ()) + found)))
-        pos = i
-    if "".join(rest).strip():
-        raise HclError(f"unrecognised content {''.join(rest).strip()[:40]!r}")
-    return out
+    """Path -> capabilities (sorted) as Vault reads the policy (`agentfleet.policy.vault_acl`)."""
+    return {p: tuple(sorted(c)) for p, c in parse_vault_policy(source).items()}
 
 
 def _glob_free(segment: str) -> bool:
@@ -108,13 +72,16 @@ def _writer_names(s: StackSettings, agent: str) -> set[str]:
 
 def check_vault_policy(r: Resource, lay: Layout) -> Iterable[str]:
     source = get(r.props, "policy")
+    if source is None or source is UNKNOWN:
+        return
     if not isinstance(source, str):
+        yield f"{r.label} policy is not a string the pack can read. Fix: pass the builder's HCL."
         return
     name = text(get(r.props, "name")) or r.name
     fix = "use the builder's policy (agentfleet.core.vault_policies.agent_policy_hcl): read its own `<mount>/data|metadata/<env>/<agent>/*` only"
     try:
         paths = parse_policy(source)
-    except HclError as exc:
+    except VaultPolicyError as exc:
         yield f"{r.label} cannot be verified: {exc}. Fix: {fix}."
         return
     owners: dict[tuple[str, str, str], str] = {}
