@@ -95,7 +95,7 @@ def test_preview_prints_the_tree_and_counts(core: None) -> None:
     for agent in ("research", "crm", "billing", "support", "release-notes"):
         assert f"agentfleet:index:AgentAccess" in out and f"  {agent}\n" in out
         assert f"{agent}/role" in out
-    assert "billing/webhook-signing/initial-version  [ignores secretString,versionStages" in out
+    assert "billing/webhook-signing/initial-version  [ignores secretStringWoVersion,versionStages" in out
     assert "DEFAULT PROVIDER" not in out.split("What the types are:")[0]
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("agent "))

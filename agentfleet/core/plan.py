@@ -47,16 +47,19 @@ def agent_secret_arns(s: StackSettings, agent: ResolvedAgent) -> list[str]:
 
 
 def agent_iam_policy(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -> dict[str, Any]:
-    """Least privilege: read its own secrets, decrypt only via Secrets Manager, own metrics."""
+    """Least privilege: read its own secrets, decrypt only via Secrets Manager and only its own
+    secrets' data keys, own metrics; escalation actions denied whatever else gets attached."""
     statements: list[iam.Statement] = []
     if agent.paused:
         statements.append(iam.deny_everything("AgentPaused"))
     arns = agent_secret_arns(s, agent)
     if arns:
         statements.append(iam.secret_read("ReadOwnSecrets", arns))
-        statements.append(iam.kms_decrypt_via_secretsmanager("DecryptOwnSecretsViaSecretsManager", kms_key_arn, s.aws_region))
+        statements.append(iam.kms_decrypt_own_secrets("DecryptOwnSecretsViaSecretsManager", kms_key_arn, s.aws_region, arns))
     if s.usage_metrics:
         statements.append(iam.put_own_metrics("PublishOwnUsageMetrics", naming.metrics_namespace(s, agent.name)))
+    if statements:
+        statements.append(iam.deny_escalation("DenyPrivilegeEscalation"))
     return iam.Document(tuple(statements)).to_dict()
 
 
