@@ -31,6 +31,8 @@ SETTING_KEYS: dict[str, str] = {
     "rotationIsolation": f"{PROJECT}:rotationIsolation",
 }
 CLASSIFICATIONS_KEY = "classifications"
+EXCEPTIONS_KEY = "exceptions"
+TRUSTED_ACCOUNTS_KEY = "trustedAccounts"
 
 LAYOUT_SCHEMA = PolicyConfigSchema(properties={
     "environment": {"type": "string", "description": "agentfleet:environment of the stack"},
@@ -47,6 +49,18 @@ LAYOUT_SCHEMA = PolicyConfigSchema(properties={
         "type": "object", "additionalProperties": {"type": "integer"},
         "description": "maximum rotation days per classification (the fleet's custom classes)",
     },
+    EXCEPTIONS_KEY: {
+        "type": "array",
+        "description": ("reviewed exceptions to the closed-world rules: each {resource: <logical name or URN>} or "
+                        "{managedPolicyArn: <ARN>}, with a non-empty reason"),
+        "items": {"type": "object", "properties": {
+            "resource": {"type": "string"}, "managedPolicyArn": {"type": "string"}, "reason": {"type": "string"},
+        }},
+    },
+    TRUSTED_ACCOUNTS_KEY: {
+        "type": "array", "items": {"type": "string"},
+        "description": "12-digit AWS accounts (other than the stack's own) a trust policy may name",
+    },
 })
 
 
@@ -62,6 +76,27 @@ class Layout:
 
     def environment(self) -> str | None:
         return self.settings.environment if self.settings else None
+
+    def _exceptions(self, key: str) -> set[str]:
+        out: set[str] = set()
+        for item in self.options.get(EXCEPTIONS_KEY) or []:
+            if isinstance(item, dict) and isinstance(item.get(key), str) and str(item.get("reason") or "").strip():
+                out.add(item[key])
+        return out
+
+    def excepted(self, name: str, urn: str) -> bool:
+        """A reviewed exception (policy config `exceptions`, with a reason) names this resource."""
+        allowed = self._exceptions("resource")
+        return name in allowed or urn in allowed
+
+    def managed_policy_allowed(self, arn: str) -> bool:
+        return arn in self._exceptions("managedPolicyArn")
+
+    def trusted_accounts(self) -> set[str]:
+        """The stack's own account plus policy config `trustedAccounts`."""
+        own = {self.settings.aws_account_id} if self.settings else set()
+        listed = self.options.get(TRUSTED_ACCOUNTS_KEY) or []
+        return own | {str(a) for a in listed if isinstance(a, (str, int))}
 
 
 def policy_config(settings: StackSettings, classifications: Mapping[str, int]) -> dict[str, Any]:

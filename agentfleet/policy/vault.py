@@ -16,7 +16,7 @@ from agentfleet.core.model import ROTATION_STRATEGIES
 from agentfleet.core.settings import StackSettings
 from agentfleet.core.vault_policies import WRITE, agent_policy_paths
 from agentfleet.policy.arnmatch import AgentScope
-from agentfleet.policy.base import Resource, resource_policy
+from agentfleet.policy.base import Resource, resource_policy, stack_policy
 from agentfleet.policy.layout import Layout
 from agentfleet.policy.values import UNKNOWN, get, text
 from agentfleet.policy.vault_acl import VaultPolicyError
@@ -121,4 +121,100 @@ vault_policy_confined = resource_policy(
                  " (rotation functions); do not hand-write them."),
 )
 
-POLICIES = (vault_policy_confined,)
+# ---- vault-login-confined ----
+
+POLICY_LIST_PROPS = ("tokenPolicies", "policies", "allowedPolicies", "identityPolicies")
+"""Where a Vault resource hands policies to an identity (auth roles, tokens, identity entities/groups)."""
+FORBIDDEN_POLICIES = ("root",)
+AWS_LOGIN = "vault:aws/authBackendRole:AuthBackendRole"
+
+
+def _component(r: Resource, index: dict[str, Resource]) -> Resource | None:
+    """The nearest project component (`agentfleet:` type) above `r`, if any."""
+    seen: set[str] = set()
+    cur = index.get(r.parent or "")
+    while cur is not None and cur.urn not in seen:
+        seen.add(cur.urn)
+        if cur.type.startswith("agentfleet:"):
+            return cur
+        cur = index.get(cur.parent or "")
+    return None
+
+
+def check_logins(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
+    index = {r.urn: r for r in resources}
+    by_name: dict[str, Resource] = {}
+    for p in resources:
+        if p.type == VAULT_POLICY:
+            n = text(get(p.props, "name"))
+            if n:
+                by_name[n] = p
+    fix = ("Fix: only the components declare Vault login roles, each binding one agent's (or rotation function's) "
+           "identity to its own policy with token_no_default_policy = true")
+    for r in resources:
+        if not r.type.startswith("vault:") or r.type == VAULT_POLICY:
+            continue
+        granted: list[str] = []
+        unknown = False
+        for prop in POLICY_LIST_PROPS:
+            value = get(r.props, prop)
+            if value is UNKNOWN:
+                unknown = True
+            for item in value if isinstance(value, list) else []:
+                if item is UNKNOWN:
+                    unknown = True
+                elif isinstance(item, str):
+                    granted.append(item)
+        if not granted and not unknown:
+            if r.type.endswith("authBackendRole:AuthBackendRole") and get(r.props, "tokenNoDefaultPolicy") is not True:
+                yield (f"{r.label} gives its logins Vault's `default` policy (token_no_default_policy is not true): "
+                       f"a paused agent's login still gets a token with policies. {fix}.", r.urn)
+            continue
+        if unknown and not granted:
+            continue
+        home = _component(r, index)
+        for name in granted:
+            if name in FORBIDDEN_POLICIES:
+                yield f"{r.label} hands out Vault's `{name}` policy. {fix}.", r.urn
+                continue
+            target = by_name.get(name)
+            if target is None:
+                yield (f"{r.label} hands out Vault policy {name!r}, which this stack does not declare, so the pack "
+                       f"cannot see what it grants. {fix}.", r.urn)
+                continue
+            owner = _component(target, index)
+            if home is None or owner is None or home.urn != owner.urn:
+                yield (f"{r.label} hands Vault policy {name!r} (declared by {owner.label if owner else 'the program'}) "
+                       f"to an identity declared {'outside any component' if home is None else 'by ' + home.label}: "
+                       f"another identity would read that agent's secrets. {fix}.", r.urn)
+        if get(r.props, "tokenNoDefaultPolicy") is not True and r.type.endswith("authBackendRole:AuthBackendRole"):
+            yield (f"{r.label} gives its logins Vault's `default` policy too (token_no_default_policy is not true). "
+                   f"{fix}.", r.urn)
+        if r.type == AWS_LOGIN:
+            yield from _aws_binding(r, index, home)
+
+
+def _aws_binding(r: Resource, index: dict[str, Resource], home: Resource | None) -> Iterable[tuple[str, str | None]]:
+    bound = get(r.props, "boundIamPrincipalArns")
+    if bound is UNKNOWN:
+        return
+    arns = [a for a in (bound if isinstance(bound, list) else []) if isinstance(a, str)]
+    own = {text(get(x.props, "arn")) for x in index.values() if x.type == "aws:iam/role:Role" and home is not None
+           and _component(x, index) is not None and _component(x, index).urn == home.urn}  # type: ignore[union-attr]
+    wild = [a for a in arns if "*" in a]
+    if not arns or wild:
+        yield (f"{r.label} binds {'no IAM principal' if not arns else wild}: any role matching it logs in with these "
+               f"policies. Fix: bind exactly the component's own role ARN.", r.urn)
+    elif own - {None} and set(arns) - own:
+        yield (f"{r.label} binds {sorted(set(arns) - own)}, not the role of its own component. Fix: bind exactly "
+               f"the component's own role ARN.", r.urn)
+
+
+vault_login_confined = stack_policy(
+    "vault-login-confined",
+    "Every Vault login role (AWS, AppRole, JWT, Kubernetes, tokens, identities) hands an agent's policy only to that agent's own identity, never `default` or `root`.",
+    check_logins,
+    remediation="Only the components declare login roles (agentfleet.components.agent_access).",
+)
+
+POLICIES = (vault_policy_confined, vault_login_confined)
