@@ -10,14 +10,15 @@ structural checks that need no names; `check` always passes the stack's settings
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from pulumi_policy import PolicyConfigSchema
 
 from agentfleet.core import naming
-from agentfleet.core.model import BUILTIN_CLASSIFICATIONS, ROTATION_STRATEGIES
+from agentfleet.core.model import BUILTIN_CLASSIFICATIONS, ROTATION_STRATEGIES, Fleet
 from agentfleet.core.settings import PROJECT, SettingsError, StackSettings, settings_from_config
 
 # Policy-config key -> stack-config key it mirrors (README "Stack settings" documents them).
@@ -99,9 +100,23 @@ class Layout:
         return own | {str(a) for a in listed if isinstance(a, (str, int))}
 
 
-def policy_config(settings: StackSettings, classifications: Mapping[str, int]) -> dict[str, Any]:
-    """The config every policy of the pack gets for a stack (`check` builds it; docs show it)."""
+def runtime_accounts(fleet: Fleet) -> list[str]:
+    """Accounts agents.yaml trusts by declaring runtime role ARNs there (a reviewed declaration)."""
+    out = set()
+    for agent in fleet.agents:
+        for arn in agent.runtime.role_arns or ():
+            m = re.match(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):", arn)
+            if m:
+                out.add(m.group(1))
+    return sorted(out)
+
+
+def policy_config(settings: StackSettings, classifications: Mapping[str, int],
+                  trusted_accounts: Iterable[str] = ()) -> dict[str, Any]:
+    """The config every policy of the pack gets for a stack (`check` builds it; docs show it).
+    `trusted_accounts`: foreign accounts trust policies may name (`runtime_accounts` of the fleet)."""
     return {
+        TRUSTED_ACCOUNTS_KEY: sorted(set(trusted_accounts) - {settings.aws_account_id}),
         "environment": settings.environment,
         "awsRegion": settings.aws_region,
         "awsAccountId": settings.aws_account_id,
