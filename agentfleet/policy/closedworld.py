@@ -220,8 +220,8 @@ def _targets(r: Resource, prop: str, secrets: Refs) -> list[Resource] | None:
 
 def check_one_each(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
     secrets = Refs(of_type(resources, SECRET))
-    kinds = ((SECRET_POLICY, "secretArn", "resource policy"), (SECRET_ROTATION, "secretId", "rotation"))
-    for type_, prop, what in kinds:
+    kinds = ((SECRET_POLICY, "secretArn", "resource policy", "resource policies"), (SECRET_ROTATION, "secretId", "rotation", "rotations"))
+    for type_, prop, what, whats in kinds:
         per_secret: dict[str, list[Resource]] = {}
         if type_ == SECRET_POLICY:
             for sec in secrets.items:
@@ -235,7 +235,7 @@ def check_one_each(resources: list[Resource], lay: Layout) -> Iterable[tuple[str
                 if lay.excepted(r.name, r.urn):
                     continue
                 yield (f"{r.label} sets a {what} on {get(r.props, prop)!r}, which is no secret of this stack the pack "
-                       f"can identify. Fix: attach {what}s only to the stack's secrets (the components do), "
+                       f"can identify. Fix: attach {whats} only to the stack's secrets (the components do), "
                        f"{_exception_hint(r)}.", r.urn)
                 continue
             for t in targets:
@@ -243,7 +243,7 @@ def check_one_each(resources: list[Resource], lay: Layout) -> Iterable[tuple[str
         for urn, items in per_secret.items():
             if len(items) > 1:
                 sec = secrets.by_urn[urn]
-                yield (f"{sec.label} has {len(items)} {what}s ({', '.join(i.label for i in items)}); AWS keeps only one "
+                yield (f"{sec.label} has {len(items)} {whats} ({', '.join(i.label for i in items)}); AWS keeps only one "
                        f"(the last applied), so the reviewed one can be silently replaced. Fix: keep only the "
                        f"components' {what}.", urn)
 
