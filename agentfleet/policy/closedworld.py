@@ -243,7 +243,7 @@ def check_one_each(resources: list[Resource], lay: Layout) -> Iterable[tuple[str
         for urn, items in per_secret.items():
             if len(items) > 1:
                 sec = secrets.by_urn[urn]
-                yield (f"{sec.label} has {len(items)} {whats} ({', '.join(i.label for i in items)}); AWS keeps only one "
+                yield (f"{sec.label} has {len(items)} {whats} ({', '.join(sorted(i.label for i in items))}); AWS keeps only one "
                        f"(the last applied), so the reviewed one can be silently replaced. Fix: keep only the "
                        f"components' {what}.", urn)
 

@@ -170,7 +170,7 @@ def check_rotation(resources: list[Resource], lay: Layout) -> Iterable[tuple[str
         if not schedules:
             yield f"{secret.label} ({cls}, max {limit} days) has no rotation and no reminder schedule. Fix: {fix}.", secret.urn
         else:
-            found = ", ".join(f"{lbl}: {_days(d)}" for lbl, d in schedules)
+            found = ", ".join(f"{lbl}: {_days(d)}" for lbl, d in sorted(schedules, key=lambda x: x[0]))
             yield f"{secret.label} ({cls}, max {limit} days) rotates too rarely ({found}). Fix: {fix}.", secret.urn
 
 
