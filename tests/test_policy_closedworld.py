@@ -371,3 +371,13 @@ def test_custom_class_is_read_from_the_fleet_component(dev_settings: StackSettin
     stack.add(SECRET_ROTATION, "rot2", {"secretId": "agents/dev/a/j", "rotationRules": {"automaticallyAfterDays": 120.0}}, deps=[sec2])
     [msg] = messages(stack, secret_rotation_within_class, {})
     assert "max 90 days" in msg
+
+
+def test_every_policy_is_documented_with_its_level(repo: Any) -> None:
+    from agentfleet.policy.registry import ALL_POLICIES
+
+    text = (repo / "docs" / "policy.md").read_text(encoding="utf-8")
+    for p in ALL_POLICIES:
+        level = (p.enforcement_level.value if p.enforcement_level else "advisory")
+        assert f"| `{p.name}` | {level} |" in text, p.name
+    assert "## Threat model" in text

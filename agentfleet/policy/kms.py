@@ -17,7 +17,7 @@ from agentfleet.policy.arnmatch import wildcard_match
 from agentfleet.policy.base import Resource, stack_policy
 from agentfleet.policy.iamdoc import IDENTITY_POLICY_TYPES, ROLE, Statement, identity_documents, principal_values, statements
 from agentfleet.policy.layout import Layout
-from agentfleet.policy.stackgraph import Refs, identifiers, of_type
+from agentfleet.policy.stackgraph import identifiers, of_type
 from agentfleet.policy.values import UNKNOWN, BadDocument, document, get, text
 
 KMS_KEY = "aws:kms/key:Key"
@@ -66,7 +66,6 @@ def _root_admin_only(st: Statement, lay: Layout) -> bool:
 def check_kms(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
     keys = of_type(resources, KMS_KEY)
     key_ids = sorted({i for k in keys for i in identifiers(k)} | {text(get(a.props, "name")) or "" for a in of_type(resources, KMS_ALIAS)} - {""})
-    key_refs = Refs(keys)
     fix_key = "Fix: keep the builder's key policy (agentfleet.core.plan.kms_key_policy): the account administers, IAM grants use"
     for r in resources:
         if _is_grant_type(r):
@@ -76,8 +75,6 @@ def check_kms(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str
                    f"key. Fix: remove it; agents decrypt through Secrets Manager with their role's policy.", r.urn)
             continue
         if r.type in (KMS_KEY, KEY_POLICY):
-            if r.type == KEY_POLICY and not key_refs.resolve(r, "keyId") and get(r.props, "keyId") is not UNKNOWN:
-                pass  # a policy on some other key: judged below all the same
             doc = document(get(r.props, "policy"))
             if doc is UNKNOWN or doc is None:
                 if r.type == KEY_POLICY and doc is None:
@@ -85,6 +82,8 @@ def check_kms(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str
                 continue
             if isinstance(doc, BadDocument):
                 yield f"{r.label} key policy is {doc.reason}. {fix_key}.", r.urn
+                continue
+            if not isinstance(doc, dict):
                 continue
             for st in statements(doc):
                 if st.allows and not _root_admin_only(st, lay):

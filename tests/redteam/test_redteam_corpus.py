@@ -70,7 +70,10 @@ def _replay_fleet(base: mockrun.ProgramRun) -> Any:
 
 @pytest.fixture(scope="module")
 def base(root: Path) -> mockrun.ProgramRun:
-    return mockrun.run_program("dev", root=root, program=lambda: runpy.run_path(str(REPO / "__main__.py"), run_name="__main__"))
+    def program() -> None:
+        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+
+    return mockrun.run_program("dev", root=root, program=program)
 
 
 def run_replayed(root: Path, base: mockrun.ProgramRun, settings: StackSettings, config: dict[str, Any], code: str) -> checkrun.CheckResult:
