@@ -16,6 +16,7 @@ program has no such ancestor.
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Iterator
 
 from agentfleet.policy.base import Resource, by_urn, stack_policy
@@ -63,7 +64,7 @@ VAULT_WRITE_ANYWHERE_PREFIXES = ("vault:generic/",)
 EVALUATED_TYPES = frozenset({
     ROLE, ROLE_POLICY, MANAGED_POLICY, *ATTACHMENT_PROPS, SECRET, SECRET_POLICY, SECRET_ROTATION,
     "aws:secretsmanager/secretVersion:SecretVersion", KMS_KEY, KMS_ALIAS, KEY_POLICY, VAULT_POLICY,
-    "aws:lambda/permission:Permission", "aws:lambda/function:Function", "aws:lambda/functionUrl:FunctionUrl",
+    "aws:lambda/permission:Permission", "aws:lambda/functionUrl:FunctionUrl",
     "aws:ssm/parameter:Parameter", "aws:sns/topic:Topic", "aws:sns/topicPolicy:TopicPolicy",
 })
 """Types another policy of the pack fully judges; referencing managed resources from them is fine."""
@@ -76,9 +77,34 @@ def evaluated_by_class(r: Resource) -> bool:
     workload identity bindings (the role's trust policy decides), secret-holding stores."""
     if r.type in EVALUATED_TYPES or r.type.startswith(EVALUATED_PREFIXES):
         return True
-    if r.type.startswith("vault:") and r.type.endswith("authBackendRole:AuthBackendRole"):
-        return True
-    return "podIdentityAssociation" in r.type
+    return r.type.startswith("vault:") and r.type.endswith("authBackendRole:AuthBackendRole")
+
+
+ROLE_USE_PROP = re.compile(r"(^role$|^roles$|rolearn$|role_arn$|executionrole|taskrole|servicerole|iamrole|instanceprofile)", re.I)
+"""Inputs through which a resource *acts as* a role (a function's or task's execution role, a
+pod identity association, an instance profile, a schedule's or event target's role)."""
+GRANT_TO_ROLE_TYPES = frozenset({ROLE_POLICY, *ATTACHMENT_PROPS, "aws:iam/rolePoliciesExclusive:RolePoliciesExclusive"})
+"""Types whose `role` input is the grantee: their documents are judged by the IAM policies."""
+
+
+def role_uses(r: Resource, managed: "Managed") -> list[Resource]:
+    """Managed roles a resource outside the components would run as (by class: any input named
+    like an execution role that names or depends on a managed role)."""
+    if r.type in GRANT_TO_ROLE_TYPES or r.type.startswith("vault:"):
+        return []
+    found: dict[str, Resource] = {}
+    for key, value in r.props.items():
+        if not ROLE_USE_PROP.search(key):
+            continue
+        for leaf in string_leaves(value):
+            hit = managed.exact.get(leaf)
+            if hit is not None and hit.type == ROLE:
+                found[hit.urn] = hit
+        for urn in r.property_dependencies.get(key, ()):
+            res = managed.urns.get(urn)
+            if res is not None and res.type == ROLE:
+                found[urn] = res
+    return list(found.values())
 
 
 def is_component(r: Resource) -> bool:
@@ -164,7 +190,15 @@ def check_closed_world(resources: list[Resource], lay: Layout) -> Iterable[tuple
             continue
         if r.type in ATTACHMENT_PROPS:
             yield from _attachments(r, lay, policies)
-        if r.type in EVALUATED_TYPES or evaluated_by_class(r) or in_project_component(r, index):
+        if in_project_component(r, index):
+            continue
+        runs_as = role_uses(r, managed)
+        if runs_as:
+            yield (f"{r.label} runs as the fleet's role(s) {sorted(x.label for x in runs_as)}: whatever code or "
+                   f"workload it starts gets that role's access to secrets. Fix: give it its own role (an agent in "
+                   f"agents.yaml), {_exception_hint(r)}.", r.urn)
+            continue
+        if r.type in EVALUATED_TYPES or evaluated_by_class(r):
             continue
         refs = managed.referenced_by(r)
         if refs:

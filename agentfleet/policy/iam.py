@@ -168,6 +168,9 @@ def _trust_problem(st: Statement, lay: Layout) -> str | None:
     everyone = st.principal == "*" or "*" in aws_principals
     if everyone:
         return "trusts every AWS principal (`*`)"
+    wild = [p for p in principal_values(st.principal) if has_wildcard(p)]
+    if wild:
+        return f"names principals with wildcards {wild}"
     if lay.settings is not None:
         foreign = sorted({a for p in aws_principals if (a := _account_of(p)) and a not in lay.trusted_accounts()})
         if foreign:

@@ -10,10 +10,12 @@ import re
 from typing import Iterable
 
 from agentfleet.core import naming
+from agentfleet.core.secretlike import looks_like_secret
 from agentfleet.policy.arnmatch import has_wildcard
 from agentfleet.policy.base import Resource, by_urn, resource_policy, stack_policy
 from agentfleet.policy.iamdoc import SECRET_POLICY, Statement, principal_values, role_name_of_arn, statements
 from agentfleet.policy.layout import Layout, allowed_reader_arns, rotation_role_names
+from agentfleet.policy.rotation import string_leaves
 from agentfleet.policy.stackgraph import SECRET, Refs, access_map, of_type, pattern_matches_secret, sample_arn
 from agentfleet.policy.values import UNKNOWN, BadDocument, as_list, contains_unknown, document, get, text
 
@@ -274,6 +276,19 @@ def _contains_any(value: object, needles: list[str]) -> bool:
     return False
 
 
+def _credential_shaped(props: object) -> str | None:
+    """The first string leaf detect-secrets (agentfleet.core.secretlike) takes for a real credential."""
+    for leaf in string_leaves(props):
+        if len(leaf) >= 16 and looks_like_secret(leaf) is not None:
+            return leaf
+    return None
+
+
+def hit_kind(leaf: str) -> str:
+    hit = looks_like_secret(leaf)
+    return hit.kind if hit is not None else "credential"
+
+
 def _known(value: object) -> bool:
     return value is not None and value is not UNKNOWN and value != "" and not contains_unknown(value)
 
@@ -288,6 +303,13 @@ def check_literals(resources: list[Resource], lay: Layout) -> Iterable[tuple[str
                    f"the value is in the source and the state. Fix: remove it, rotate the credential, and write "
                    f"the new value out of band (`agentfleet plan` names the secret) or derive it from "
                    f"pulumi-random's RandomPassword.", r.urn)
+    for r in resources:
+        if r.type.startswith(("pulumi:", "random:", "tls:")):
+            continue
+        hit = _credential_shaped(r.props)
+        if hit is not None and not _contains_any(hit, generated):
+            yield (f"{r.label} carries a string shaped like a real credential ({hit_kind(hit)}) in its inputs: it is in "
+                   f"the source and the state. Fix: remove it and rotate that credential; write values out of band.", r.urn)
     secret_values = _outputs(resources, SECRET_GENERATORS)
     for r in of_type(resources, LAMBDA_FUNCTION):
         env = get(r.props, "environment", "variables")

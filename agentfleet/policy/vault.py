@@ -23,6 +23,8 @@ from agentfleet.policy.vault_acl import VaultPolicyError
 from agentfleet.policy.vault_acl import parse_policy as parse_vault_policy
 
 VAULT_POLICY = "vault:index/policy:Policy"
+AGENT_CAPABILITIES = frozenset({"read", "list", "deny"})
+"""What an agent's own policy may grant on its folder (the builder grants read and list)."""
 FORBIDDEN_CAPABILITIES = ("sudo", "root")
 VAULT_GLOBS = ("*", "+")
 KV_SECTIONS = ("data", "metadata", "delete", "undelete", "destroy")
@@ -99,6 +101,9 @@ def check_vault_policy(r: Resource, lay: Layout) -> Iterable[str]:
         mount, scope = scoped
         owners.setdefault((mount, scope.environment, scope.agent), path)
         s = lay.settings
+        if s is not None and name == naming.vault_policy_name(s, scope.agent) and not set(caps) <= AGENT_CAPABILITIES:
+            yield (f"{r.label} lets agent {scope.agent} {sorted(set(caps) - AGENT_CAPABILITIES)} its own path {path!r}; "
+                   f"an agent only reads (and lists) its credentials, never overwrites or destroys them. Fix: {fix}.")
         if s is not None:
             allowed = [p.rstrip("*") for p in agent_policy_paths(s, scope.agent)]
             if not any(path.startswith(a) for a in allowed):
@@ -151,6 +156,15 @@ def check_logins(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, 
                 by_name[n] = p
     fix = ("Fix: only the components declare Vault login roles, each binding one agent's (or rotation function's) "
            "identity to its own policy with token_no_default_policy = true")
+    names: dict[str, list[Resource]] = {}
+    for p in resources:
+        n = text(get(p.props, "name")) if p.type == VAULT_POLICY else None
+        if n:
+            names.setdefault(n, []).append(p)
+    for n, same in names.items():
+        if len(same) > 1:
+            yield (f"{len(same)} Vault policies are named {n!r} ({', '.join(sorted(x.label for x in same))}): the last "
+                   f"write replaces the reviewed one. Fix: one policy per name, from the components.", same[-1].urn)
     for r in resources:
         if not r.type.startswith("vault:") or r.type == VAULT_POLICY:
             continue
