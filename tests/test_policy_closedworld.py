@@ -123,7 +123,9 @@ def test_unevaluated_type_referencing_a_managed_resource_fails(stack: Stack, con
     stack.add("aws:iam/instanceProfile:InstanceProfile", "ip", {"role": "agents-dev-crm"})
     stack.add("aws:cloudformation/stack:Stack", "cfn", {"parameters": {"S": secret_arn(dev_settings, "billing", "stripe")}})
     found = messages(stack, closed_world, config)
-    assert len(found) == 2 and all("does not evaluate" in m for m in found)
+    assert len(found) == 2
+    assert any("runs as the fleet's role" in m and '"ip"' in m for m in found)
+    assert any("does not evaluate" in m and '"cfn"' in m for m in found)
 
 
 def test_unevaluated_type_inside_the_components_is_the_builders(stack: Stack, config: dict[str, Any]) -> None:
@@ -381,3 +383,82 @@ def test_every_policy_is_documented_with_its_level(repo: Any) -> None:
         level = (p.enforcement_level.value if p.enforcement_level else "advisory")
         assert f"| `{p.name}` | {level} |" in text, p.name
     assert "## Threat model" in text
+
+
+# ---- by class: running as a fleet role, wildcard principals, credential-shaped literals, Vault names ----
+
+
+@pytest.mark.parametrize("type_, props", [
+    ("aws:lambda/function:Function", {"role": "arn:aws:iam::123456789012:role/agents-dev-crm"}),
+    ("aws:eks/podIdentityAssociation:PodIdentityAssociation", {"roleArn": "arn:aws:iam::123456789012:role/agents-dev-crm"}),
+    ("aws:cloudwatch/eventTarget:EventTarget", {"roleArn": "arn:aws:iam::123456789012:role/agents-dev-crm"}),
+    ("future:new/workload:Workload", {"executionRoleArn": "arn:aws:iam::123456789012:role/agents-dev-crm"}),
+])
+def test_raw_resource_running_as_a_fleet_role_fails(config: dict[str, Any], type_: str, props: dict[str, Any]) -> None:
+    def stack_with(extra: dict[str, Any]) -> Stack:
+        s = Stack()
+        s.add(ROLE, "crm/role", {"name": "agents-dev-crm", "arn": "arn:aws:iam::123456789012:role/agents-dev-crm"})
+        s.add(type_, "raw", extra)
+        return s
+
+    [msg] = messages(stack_with(props), closed_world, config)
+    assert "runs as the fleet's role" in msg
+    other = {k: "arn:aws:iam::123456789012:role/unrelated" for k in props}
+    assert messages(stack_with(other), closed_world, config) == []
+
+
+def test_a_component_may_run_as_its_role(stack: Stack, config: dict[str, Any]) -> None:
+    comp = stack.add(ACCESS, "crm", {})
+    under(stack.add("aws:eks/podIdentityAssociation:PodIdentityAssociation", "pia", {"roleArn": "agents-dev-crm"}), comp)
+    assert messages(stack, closed_world, config) == []
+
+
+@pytest.mark.parametrize("principal", [{"Service": "*"}, {"AWS": "arn:aws:iam::123456789012:role/*"}])
+def test_wildcard_principals_fail(principal: dict[str, Any], config: dict[str, Any]) -> None:
+    st = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": principal}
+    found = validate_resource(trust_policy_scoped, ROLE, {"assumeRolePolicy": json.dumps({"Version": "2012-10-17", "Statement": [st]})}, config=config)
+    assert len(found) == 1 and "wildcard" in found[0] or "every AWS principal" in found[0]
+
+
+def test_credential_shaped_literal_in_any_input_fails(config: dict[str, Any]) -> None:
+    shaped = "AKIA" + "IOSFODNN7EXAMPLE"  # built at run time so no scanner flags this file
+    stack = Stack()
+    stack.add("aws:s3/bucket:Bucket", "b", {"tags": {"note": shaped}})
+    [msg] = messages(stack, no_literal_secret_values, config)
+    assert shaped not in msg and "shaped like a real credential" in msg
+    stack2 = Stack()
+    stack2.add("aws:s3/bucket:Bucket", "b", {"tags": {"note": "arn:aws:iam::123456789012:role/agents-dev-crm"}})
+    assert messages(stack2, no_literal_secret_values, config) == []
+
+
+def test_two_vault_policies_with_one_name_fail(dev_settings: StackSettings, config: dict[str, Any]) -> None:
+    stack = Stack()
+    _agent_vault(stack, dev_settings, "crm")
+    assert messages(stack, vault_login_confined, config) == []
+    stack.add(VAULT_POLICY, "dup", {"name": naming.vault_policy_name(dev_settings, "crm"), "policy": agent_policy_hcl(dev_settings, "crm")})
+    found = messages(stack, vault_login_confined, config)
+    assert any("2 Vault policies are named" in m for m in found)
+
+
+def test_agent_vault_policy_only_reads(dev_settings: StackSettings, config: dict[str, Any]) -> None:
+    from agentfleet.policy.vault import vault_policy_confined
+
+    name = naming.vault_policy_name(dev_settings, "crm")
+    ok = validate_resource(vault_policy_confined, VAULT_POLICY, {"name": name, "policy": agent_policy_hcl(dev_settings, "crm")}, config=config)
+    assert ok == []
+    writes = 'path "kv/data/dev/crm/*" { capabilities = ["read", "update"] }'
+    [msg] = validate_resource(vault_policy_confined, VAULT_POLICY, {"name": name, "policy": writes}, config=config)
+    assert "['update']" in msg
+
+
+def test_the_program_passes_the_pack_without_any_policy_config(root: Any) -> None:
+    """Engine parity: `pulumi preview --policy-pack policy` with no config. The fixture fleet uses
+    its own class `partner-data`, which the fleet component carries to the pack."""
+    from agentfleet.runner import checkrun, mockrun
+
+    run = mockrun.run_program("dev", root=root)
+    assert any((r.props.get("tags") or {}).get("classification") == "partner-data" for r in run.resources)
+    fleet = next(r for r in run.resources if r.type == "agentfleet:index:AgentFleet")
+    assert fleet.props["classifications"]["partner-data"] == 60
+    result = checkrun.check_program(run, {})
+    assert result.mandatory == [], [f"{v.policy}: {v.message}" for v in result.mandatory]
