@@ -69,6 +69,7 @@ CORPUS: dict[str, str] = {
     "metadata-of-other-agent": f'path "{D}/research/*" {{ capabilities = ["read"] }}\npath "{M}/billing/*" {{ capabilities = ["list"] }}',
     "trailing-comma-list": f'path "{D}/research/*" {{ capabilities = ["read",] }}',
     "nested-labels": f'path "{D}/research/*" "x" {{ capabilities = ["read"] }}',
+    "json-path-list-form": '{"path": [{"kv/*": {"capabilities": ["read"]}}]}',
 }
 
 

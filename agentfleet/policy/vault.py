@@ -101,8 +101,9 @@ def check_vault_policy(r: Resource, lay: Layout) -> Iterable[str]:
         mount, scope = scoped
         owners.setdefault((mount, scope.environment, scope.agent), path)
         s = lay.settings
-        if s is not None and name == naming.vault_policy_name(s, scope.agent) and not set(caps) <= AGENT_CAPABILITIES:
-            yield (f"{r.label} lets agent {scope.agent} {sorted(set(caps) - AGENT_CAPABILITIES)} its own path {path!r}; "
+        more = set(caps) - AGENT_CAPABILITIES - set(FORBIDDEN_CAPABILITIES)
+        if s is not None and name == naming.vault_policy_name(s, scope.agent) and more:
+            yield (f"{r.label} lets agent {scope.agent} {sorted(more)} its own path {path!r}; "
                    f"an agent only reads (and lists) its credentials, never overwrites or destroys them. Fix: {fix}.")
         if s is not None:
             allowed = [p.rstrip("*") for p in agent_policy_paths(s, scope.agent)]

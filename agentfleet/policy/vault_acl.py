@@ -139,8 +139,12 @@ def parse_hcl(source: str) -> Rules:
 # ---- JSON ----
 
 
-def _pairs(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    return items
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object with every key kept, in order (a JSON array stays a plain list)."""
+
+
+def _pairs(items: list[tuple[str, Any]]) -> _Pairs:
+    return _Pairs(items)
 
 
 def parse_json(source: str) -> Rules:
@@ -148,16 +152,16 @@ def parse_json(source: str) -> Rules:
         doc = json.loads(source, object_pairs_hook=_pairs)
     except ValueError as exc:
         raise VaultPolicyError(f"invalid JSON policy ({exc})") from None
-    if not isinstance(doc, list):
+    if not isinstance(doc, _Pairs):
         raise VaultPolicyError("a JSON policy must be an object")
     rules: dict[str, set[str]] = {}
     for key, value in doc:
         if key == "name" and isinstance(value, str):
             continue
-        if key != "path" or not isinstance(value, list):
+        if key != "path" or not isinstance(value, _Pairs):
             raise VaultPolicyError(f"JSON policy key {key!r} is not a `path` object")
         for path, body in value:
-            if not isinstance(body, list):
+            if not isinstance(body, _Pairs):
                 raise VaultPolicyError(f"JSON policy path {path!r} is not an object")
             rules.setdefault(path, set())
             for bkey, bval in body:

@@ -233,3 +233,18 @@ VARIANTS: tuple[Variant, ...] = (
     v("cloudformation-stack-names-secret", "closed-world",
       '_aws.cloudformation.Stack("x", name="s", template_body="{}", parameters={"Secret": _STRIPE_SECRET.arn})'),
 )
+
+VARIANTS = VARIANTS + (
+    v("policy-variable-in-resource", "no-wildcard-secret-read one-reader-per-secret",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc(_read("arn:aws:secretsmanager:" + _R + ":" + _ACCT + ":secret:agents/dev/${aws:PrincipalTag/agent}/*")))'),
+    v("secretsmanager-star-on-own-folder", "no-privilege-escalation rotation-role-scoped",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc({"Effect": "Allow", "Action": "secretsmanager:*", "Resource": _n.secret_arn_pattern(_S, "crm", "openai")}))'),
+    v("lambda-permission-account-wide-secret-source", "lambda-permission-scoped",
+      '_aws.lambda_.Permission("x", action="lambda:InvokeFunction", function=_n.rotation_function_name(_S, "crm"), principal="secretsmanager.amazonaws.com", source_account=_ACCT, source_arn="arn:aws:secretsmanager:" + _R + ":" + _ACCT + ":secret:*")'),
+    v("vault-json-path-list-form", "vault-policy-confined",
+      '_vault.Policy("x", name="lister", policy=\'{"path": [{"kv/*": {"capabilities": ["read"]}}]}\')'),
+    v("new-role-inline-read-of-another-agent", "one-reader-per-secret",
+      '_aws.iam.Role("x", name="helper", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}), inline_policies=[{"name": "p", "policy": _doc(_read(_STRIPE_ARN))}])'),
+    v("user-group-membership", "closed-world",
+      '_aws.iam.UserGroupMembership("x", user="ops-bot", groups=["ops"])'),
+)
