@@ -462,3 +462,13 @@ def test_the_program_passes_the_pack_without_any_policy_config(root: Any) -> Non
     assert fleet.props["classifications"]["partner-data"] == 60
     result = checkrun.check_program(run, {})
     assert result.mandatory == [], [f"{v.policy}: {v.message}" for v in result.mandatory]
+
+
+def test_lambda_environment_may_name_secrets(config: dict[str, Any], dev_settings: StackSettings) -> None:
+    stack = Stack()
+    stack.add(SECRET, "s", {"name": "agents/dev/_rotation/openai-admin", "arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x"})
+    stack.add("aws:lambda/function:Function", "fn", {"environment": {"variables": {
+        "ADMIN_SECRET": "agents/dev/_rotation/openai-admin", "TARGET_SECRET": "arn:aws:secretsmanager:us-east-1:123456789012:secret:y"}}})
+    assert messages(stack, no_literal_secret_values, config) == []
+    stack.add("aws:lambda/function:Function", "bad", {"environment": {"variables": {"ADMIN_SECRET": "hunter2-literal"}}})
+    assert len(messages(stack, no_literal_secret_values, config)) == 1

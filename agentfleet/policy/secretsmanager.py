@@ -16,7 +16,7 @@ from agentfleet.policy.base import Resource, by_urn, resource_policy, stack_poli
 from agentfleet.policy.iamdoc import SECRET_POLICY, Statement, principal_values, role_name_of_arn, statements
 from agentfleet.policy.layout import Layout, allowed_reader_arns, rotation_role_names
 from agentfleet.policy.rotation import string_leaves
-from agentfleet.policy.stackgraph import SECRET, Refs, access_map, of_type, pattern_matches_secret, sample_arn
+from agentfleet.policy.stackgraph import SECRET, Refs, access_map, identifiers, of_type, pattern_matches_secret, sample_arn
 from agentfleet.policy.values import UNKNOWN, BadDocument, as_list, contains_unknown, document, get, text
 
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
@@ -293,11 +293,22 @@ def _known(value: object) -> bool:
     return value is not None and value is not UNKNOWN and value != "" and not contains_unknown(value)
 
 
+def _pointer(value: object, names: set[str]) -> bool:
+    """A Lambda environment value that names a secret instead of holding one (ARN, a stack
+    resource's name or id, a path under the stack's secret prefix)."""
+    return isinstance(value, str) and (value.startswith("arn:") or value in names)
+
+
 def check_literals(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
     generated = _outputs(resources, SECRET_GENERATORS) + _outputs(resources, PLAIN_GENERATORS)
+    names = {i for x in resources for i in identifiers(x)}
+    if lay.settings is not None:
+        names.add(naming.secret_env_prefix(lay.settings))
     for r in resources:
         for prop, value in secret_inputs(r):
             if not _known(value) or _contains_any(value, generated):
+                continue
+            if prop.startswith("environment.variables.") and _pointer(value, names):
                 continue
             yield (f"{r.label} sets {prop} from a literal in the program (or a value derived from no generator): "
                    f"the value is in the source and the state. Fix: remove it, rotate the credential, and write "
