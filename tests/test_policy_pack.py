@@ -23,6 +23,8 @@ ISSUE_POLICIES = {
     # issue 11: a gate that cannot be talked around
     "closed-world", "one-policy-and-rotation-per-secret", "kms-use-confined", "vault-login-confined",
     "iam-document-strict", "no-privilege-escalation", "lambda-permission-scoped", "secret-inputs-protected",
+    # Parameter Store (issue 15, agentfleet/policy/ssm.py)
+    "ssm-parameter-securestring-cmk", "ssm-parameter-no-literal-value", "ssm-parameter-reads-confined",
 }
 NOT_SECURITY = {"required-tags"}
 
@@ -62,7 +64,7 @@ def test_descriptions_are_one_sentence_and_levels_are_set() -> None:
     assert {p.name for p in ALL_POLICIES if isinstance(p, StackValidationPolicy)} == {
         "secret-rotation-within-class", "one-reader-per-secret", "secret-resource-policy-denies-others",
         "no-literal-secret-values", "closed-world", "one-policy-and-rotation-per-secret", "kms-use-confined",
-        "vault-login-confined", "secret-inputs-protected",
+        "vault-login-confined", "secret-inputs-protected", "ssm-parameter-reads-confined",
     }
 
 

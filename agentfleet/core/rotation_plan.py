@@ -32,7 +32,7 @@ from agentfleet.core import naming
 from agentfleet.core import vault_policies as vault_hcl
 from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet, ResolvedAgent, ResolvedCredential
 from agentfleet.core.monitoring_plan import AlarmSpec
-from agentfleet.core.plan import NameCollision
+from agentfleet.core.plan import NameCollision, ssm_write_command
 from agentfleet.core.settings import StackSettings
 from agentfleet.rotation import age as age_contract
 from agentfleet.rotation import config as handler_config
@@ -397,6 +397,8 @@ def runbook(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) ->
             f"read -rs V && printf %s \"$V\" | aws secretsmanager put-secret-value --region {s.aws_region}"
             f" --secret-id {naming.secret_name(s, agent.name, cred.name)} --secret-string file:///dev/stdin; unset V"
         )
+    if "ssm" in cred.stores:  # Parameter Store has no rotation protocol: this step is the rotation
+        steps.append(ssm_write_command(s.aws_region, naming.ssm_parameter_name(s, agent.name, cred.name), naming.kms_alias(s)))
     if "vault" in cred.stores:
         steps.append(
             f"read -rs V && printf %s \"$V\" | bao kv put -mount={s.vault_mount}"
@@ -421,6 +423,7 @@ def reminder(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -
         "classification": cred.classification,
         "secret_name": where.secret_name,
         "vault_path": where.vault_location,
+        "ssm_parameter": where.ssm_parameter,
         "rotate_every_days": cred.rotation_days,
         "max_age_days": cred.max_rotation_days,
         "reminder_time": "<aws.scheduler.scheduled-time>",

@@ -290,7 +290,9 @@ def hit_kind(leaf: str) -> str:
 
 
 def _known(value: object) -> bool:
-    return value is not None and value is not UNKNOWN and value != "" and not contains_unknown(value)
+    """A value the program set (not absent, empty, unknown or the Parameter Store unset marker)."""
+    return (value is not None and value is not UNKNOWN and value != "" and value != naming.SSM_UNSET_VALUE
+            and not contains_unknown(value))
 
 
 def _pointer(value: object, names: set[str]) -> bool:
