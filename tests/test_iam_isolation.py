@@ -507,7 +507,12 @@ def test_kms_through_the_service_is_exempt_direct_decrypt_from_outside_is_denied
         has_aws = any("aws" in c.stores for c in a.credentials)
         own_params = [naming.ssm_parameter_arn(s, a.name, c.name) for c in a.credentials if "ssm" in c.stores]
         via_sm = {"kms:ViaService": f"secretsmanager.{s.aws_region}.amazonaws.com", "aws:ViaAWSService": "true"}
-        assert (evaluate(policy, Request("kms:Decrypt", key, via_sm)) == "Allow") is has_aws, a.name
+        own_secrets = [naming.secret_arn_pattern(s, a.name, c.name).replace("??????", "Ab12Cd") for c in a.credentials if "aws" in c.stores]
+        # Secrets Manager's encryption context names the secret: only the agent's own decrypt.
+        for arn in own_secrets:
+            ctx = {**via_sm, "kms:EncryptionContext:SecretARN": arn}
+            assert evaluate(policy, Request("kms:Decrypt", key, ctx)) == "Allow", a.name
+        assert (evaluate(policy, Request("kms:Decrypt", key, via_sm)) == "Allow") is False, a.name
         for param in own_params:
             via_ssm = {"kms:ViaService": f"ssm.{s.aws_region}.amazonaws.com", "aws:ViaAWSService": "true",
                        "kms:EncryptionContext:PARAMETER_ARN": param}

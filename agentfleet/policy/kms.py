@@ -43,13 +43,18 @@ def _key_reached(st: Statement, keys: list[str]) -> bool:
     return False
 
 
+VIA_SERVICES = ("secretsmanager", "ssm")
+"""The services that may decrypt with the key on a caller's behalf (Secrets Manager, Parameter Store)."""
+
+
 def _via_secretsmanager(st: Statement, lay: Layout) -> bool:
+    """`kms:ViaService` pinned (StringEquals, no wildcard) to Secrets Manager or Parameter Store in the region."""
     values = st.condition_values("kms:ViaService").get("StringEquals", [])
     if not values:
         return False
     region = lay.settings.aws_region if lay.settings else None
-    return all(v == f"secretsmanager.{region}.amazonaws.com" if region else (v.startswith("secretsmanager.") and "*" not in v)
-               for v in values)
+    allowed = {f"{svc}.{region}.amazonaws.com" for svc in VIA_SERVICES}
+    return all(v in allowed if region else (v.split(".", 1)[0] in VIA_SERVICES and "*" not in v) for v in values)
 
 
 def _root_admin_only(st: Statement, lay: Layout) -> bool:
