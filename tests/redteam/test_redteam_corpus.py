@@ -143,14 +143,22 @@ def _cli(*argv: str) -> tuple[int, str]:
     return code, out.getvalue() + err.getvalue()
 
 
+def _copy_project(root: Path, into: Path) -> None:
+    shutil.copy(REPO / "__main__.py", into / "__main__.py")
+    for f in ("agents.yaml", "Pulumi.yaml", "Pulumi.dev.yaml"):
+        shutil.copy(root / f, into / f)
+
+
+def test_the_copied_program_passes_through_the_cli(root: Path, tmp_path: Path) -> None:
+    _copy_project(root, tmp_path)
+    code, out = _cli("check", "--stack", "dev", "--root", str(tmp_path))
+    assert code == 0, out
+
+
 @pytest.mark.parametrize("name", CLI_VARIANTS)
 def test_variant_fails_through_the_cli(name: str, root: Path, tmp_path: Path) -> None:
     variant = {v.name: v for v in VARIANTS}[name]
-    shutil.copy(REPO / "__main__.py", tmp_path / "__main__.py")
-    for f in ("agents.yaml", "Pulumi.yaml", "Pulumi.dev.yaml"):
-        shutil.copy(root / f, tmp_path / f)
-    code, out = _cli("check", "--stack", "dev", "--root", str(tmp_path))
-    assert code == 0, out  # the copied, unmodified program passes
+    _copy_project(root, tmp_path)
     with (tmp_path / "__main__.py").open("a", encoding="utf-8") as fh:
         fh.write("\n" + PRELUDE + variant.code + "\n")
     code, out = _cli("check", "--stack", "dev", "--root", str(tmp_path))
