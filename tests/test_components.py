@@ -49,11 +49,15 @@ EXTRA_AGENTS: list[dict[str, Any]] = [
         "name": "frozen",
         "paused": True,
         "runtime": {"role_arns": ["arn:aws:iam::123456789012:role/runner-frozen"]},
+        # Each stack's account runs it with its own role (a prod stack never trusts dev's).
+        "environments": {"prod": {"runtime": {"role_arns": ["arn:aws:iam::210987654321:role/runner-frozen"]}},
+                         "local": {"runtime": {"role_arns": ["arn:aws:iam::000000000000:role/runner-frozen"]}}},
         "credentials": [{"name": "key", "service": "openai", "type": "api_key", "rotation": {"strategy": "openai"}}],
     },
 ]
 
-TAGGABLE = {ROLE, SECRET, KMS_KEY}
+OIDC_PROVIDER = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
+TAGGABLE = {ROLE, SECRET, KMS_KEY, OIDC_PROVIDER}
 NOT_TAGGABLE = {ROLE_POLICY, SECRET_POLICY, SECRET_VERSION, KMS_ALIAS}
 VALUE_PROPS = {SECRET_VERSION: ("secretString", "secretBinary", "secretStringWo"), VAULT_SECRET: ("dataJson", "data")}
 IGNORED_WITH = {"secretStringWo": "secretStringWoVersion"}
@@ -168,7 +172,11 @@ def test_inventory_per_agent_and_store(mixed: tuple[ProgramRun, Fleet]) -> None:
 def test_environment_resources(dev_run: ProgramRun, settings: StackSettings) -> None:
     (env,) = dev_run.of_type(ENVIRONMENT)
     kinds = sorted(r.type for r in dev_run.children(env.urn))
-    assert kinds == sorted([KMS_KEY, KMS_ALIAS, VAULT_MOUNT, VAULT_AUTH])
+    # The sample's release-notes agent runs in GitHub Actions: its trust names the account's GitHub
+    # OIDC provider, which the stack creates (no `githubOidcProviderArn` set).
+    assert kinds == sorted([KMS_KEY, KMS_ALIAS, VAULT_MOUNT, VAULT_AUTH, OIDC_PROVIDER])
+    provider = only(dev_run, OIDC_PROVIDER, "oidc-provider/token.actions.githubusercontent.com")
+    assert provider.props["url"] == "https://token.actions.githubusercontent.com"
     key = only(dev_run, KMS_KEY, "kms-key")
     assert key.props["enableKeyRotation"] is True
     alias = only(dev_run, KMS_ALIAS, "kms-alias")
@@ -553,12 +561,14 @@ def test_unique_names_and_urns(full: tuple[ProgramRun, Fleet]) -> None:
 
 
 def test_lookalike_names_do_not_collide(core: None, tmp_path: Path) -> None:
-    """`a` + credential `b-c` and `a-b` + credential `c` would both be `a-b-c-secret` with dashes."""
+    """`a` + credential `b-c` and `a-b` + credential `c` would both be `a-b-c-secret` with dashes.
+    (Generated credentials: manual ones would also share the physical reminder and overdue-alarm
+    names, which the loader refuses: tests/test_names.py.)"""
     doc = {"version": 1, "agents": [
         {"name": "aa", "runtime": {"service": "lambda.amazonaws.com"},
-         "credentials": [{"name": "bb-cc", "service": "x", "type": "token"}]},
+         "credentials": [{"name": "bb-cc", "service": "x", "type": "token", "rotation": {"strategy": "generated"}}]},
         {"name": "aa-bb", "runtime": {"service": "lambda.amazonaws.com"},
-         "credentials": [{"name": "cc", "service": "x", "type": "token"}]},
+         "credentials": [{"name": "cc", "service": "x", "type": "token", "rotation": {"strategy": "generated"}}]},
     ]}
     run = run_fleet(tmp_path, doc)
     secrets = sorted(r.name for r in run.of_type(SECRET))

@@ -54,6 +54,13 @@ _WHAT = {
     "vault:index/policy:Policy": "Vault policy: read its own KV folder only",
     "vault:aws/authBackendRole:AuthBackendRole": "Vault login with the agent's IAM role (short-lived tokens)",
     "aws:kms/key:Key": "customer-managed key encrypting every secret of the environment",
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "the OIDC issuer (GitHub, an EKS cluster) agents' trusts name",
+    "aws:iam/outboundWebIdentityFederation:OutboundWebIdentityFederation": "lets roles mint identity tokens (keyless APIs, JWT logins)",
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": "binds the agent's Kubernetes service account to its role",
+    "vault:jwt/authBackend:AuthBackend": "Vault JWT login for one token issuer",
+    "vault:jwt/authBackendRole:AuthBackendRole": "Vault login bound to exactly the agent's identity token (no default policy)",
+    "vault:kubernetes/authBackendConfig:AuthBackendConfig": "where Vault reviews the cluster's service-account tokens",
+    "vault:kubernetes/authBackendRole:AuthBackendRole": "Vault login of the agent's service account only (no default policy)",
 }
 
 
@@ -163,8 +170,9 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if fleet is not None:
         try:
             plan = build_plan(fleet, settings)
-        except NameCollision as exc:
-            print(f"{fleet_path}:0: {exc}", file=err)
+        except NameCollision as exc:  # program_inputs checked the names already; kept as a guard
+            for line, message in exc.problems:
+                print(f"{fleet_path}:{line}: {message}", file=err)
             return EXIT_INVALID
 
     if args.value_commands and plan is not None:

@@ -24,8 +24,8 @@ from agentfleet.cli.main import EXIT_INVALID, EXIT_OK, STACK_HELP, add_project_a
 
 
 def _emergency(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    fleet = read_fleet(args.file, err)
     settings = read_settings(project_dir(args), args.stack, err)
+    fleet = read_fleet(args.file, err, settings)
     try:
         plan = rp.emergency_rotation(settings, fleet, args.agent, args.credential)
     except (LookupError, ValueError) as exc:
