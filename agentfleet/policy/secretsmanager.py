@@ -276,11 +276,16 @@ def _contains_any(value: object, needles: list[str]) -> bool:
     return False
 
 
+ARN_TEXT = re.compile(r"arn:[A-Za-z0-9_.:/*?${}+=,@-]+")
+"""ARNs are names, not secrets (an account id followed by a long name looks like a Telegram token)."""
+
+
 def _credential_shaped(props: object) -> str | None:
     """The first string leaf detect-secrets (agentfleet.core.secretlike) takes for a real credential."""
     for leaf in string_leaves(props):
-        if len(leaf) >= 16 and looks_like_secret(leaf) is not None:
-            return leaf
+        rest = ARN_TEXT.sub(" ", leaf)
+        if len(rest.strip()) >= 16 and looks_like_secret(rest) is not None:
+            return rest
     return None
 
 
