@@ -297,16 +297,17 @@ def check_unique_names(s: StackSettings, fleet: Fleet) -> None:
     secrets, Vault paths) unique per namespace: `agentfleet.core.names.check_names`, the one check."""
     from agentfleet.core import names  # names builds on this module's agent_plan
 
+    # The login settings first: deriving the names plans every agent, Vault login included.
+    try:
+        vault_logins.check_logins(s, fleet)
+    except vault_logins.LoginConfigError as exc:
+        raise LoginSettingMissing(str(exc)) from None
     names.check_names(fleet, s)
 
 
 def build_plan(fleet: Fleet, s: StackSettings, kms_key_arn: str | None = None) -> dict[str, Any]:
     """The plan contract (`plan --format json`): agents sorted by name for stable output."""
     check_unique_names(s, fleet)
-    try:
-        vault_logins.check_logins(s, fleet)
-    except vault_logins.LoginConfigError as exc:
-        raise LoginSettingMissing(str(exc)) from None
     key = kms_key_arn or naming.kms_key_placeholder(s)
     agents = [asdict(agent_plan(s, a, key)) for a in sorted(fleet.agents, key=lambda a: a.name)]
     return {
