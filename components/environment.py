@@ -221,3 +221,51 @@ class EnvironmentBase(pulumi.ComponentResource):
 def _or(default: str) -> Callable[[str | None], str]:
     """An output's value, or the known path while it is unknown (previews)."""
     return lambda value: value or default
+
+REFERENCE_TOKEN = "agentfleet:index:EnvironmentReference"
+
+
+class EnvironmentReference(pulumi.ComponentResource):
+    """An agent shard's view of its environment stack (`agentfleet:shard: agents`): the values
+    `EnvironmentBase` (and the alert topic, the rotation environment) would give, read from the
+    environment stack's outputs through one `pulumi.StackReference` (names: `sharding.ENVIRONMENT_OUTPUTS`).
+    It creates nothing in AWS or Vault."""
+
+    key_arn: pulumi.Output[str]
+    key_id: pulumi.Output[str]
+    key_alias: pulumi.Output[str]
+    kv_mount: pulumi.Output[str]
+    aws_auth_path: pulumi.Output[str] | None
+    topic_arn: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
+    schedule_group: pulumi.Output[str]
+    scheduler_role_arn: pulumi.Output[str]
+    oidc_providers: dict[str, aws.iam.OpenIdConnectProvider]
+    """Always empty: the environment stack creates the OIDC providers (deploy it first)."""
+    jwt_paths: dict[str, pulumi.Output[str]]
+    kubernetes_paths: dict[str, pulumi.Output[str]]
+    """The environment stack's Vault JWT / Kubernetes backends: their paths follow from the settings."""
+
+    def __init__(
+        self, name: str, stack: str, *, aws_auth_enabled: bool = True, settings: StackSettings | None = None,
+        fleet: Fleet | None = None, opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        from agentfleet.core.sharding import ENVIRONMENT_OUTPUTS
+
+        super().__init__(REFERENCE_TOKEN, name, None, opts)
+        ref = pulumi.StackReference(f"{name}/stack", stack_name=stack, opts=pulumi.ResourceOptions(parent=self))
+
+        def out(attr: str) -> pulumi.Output[str]:
+            return ref.require_output(ENVIRONMENT_OUTPUTS[attr]).apply(str)
+
+        self.key_arn, self.key_id, self.key_alias = out("key_arn"), out("key_id"), out("key_alias")
+        self.kv_mount = out("kv_mount")
+        self.aws_auth_path = out("aws_auth_path") if aws_auth_enabled else None
+        self.topic_arn, self.log_group_name = out("topic_arn"), out("log_group_name")
+        self.schedule_group, self.scheduler_role_arn = out("schedule_group"), out("scheduler_role_arn")
+        agents = fleet.agents if fleet is not None else ()
+        self.oidc_providers = {}
+        self.jwt_paths = {b.key: pulumi.Output.from_input(b.path) for b in jwt_backends(settings, agents)} if settings else {}
+        self.kubernetes_paths = ({k.key: pulumi.Output.from_input(k.path) for k in kubernetes_backends(settings, agents)}
+                                 if settings else {})
+        self.register_outputs({"stack": stack})

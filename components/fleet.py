@@ -30,9 +30,11 @@ import pulumi
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
 from agentfleet.core import plan
+from agentfleet.core import rotation_plan
 from agentfleet.core import vault_logins
 from agentfleet.components.agent_access import AgentAccess, AgentAccessArgs, SecretSpec
-from agentfleet.components.environment import EnvironmentBase, EnvironmentBaseArgs
+from agentfleet.components.environment import EnvironmentBase, EnvironmentBaseArgs, EnvironmentReference
+from agentfleet.core import sharding
 from agentfleet.core.model import Fleet, ResolvedAgent, ResolvedCredential
 from agentfleet.components.providers import ProviderSet
 from agentfleet.core.settings import StackSettings
@@ -67,7 +69,7 @@ class AgentContext:
     name: str
     """The agent's fleet-scoped logical name (its AgentAccess's name): prefix of every child's name."""
     access: AgentAccess
-    environment: EnvironmentBase
+    environment: EnvironmentBase | EnvironmentReference
     providers: ProviderSet
 
 
@@ -77,7 +79,8 @@ def _secret_spec(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredentia
     return SecretSpec(
         credential=cred.name,
         description=f"{cred.service} {cred.type} of agent {agent.name} ({cred.classification})",
-        tags=naming.tags(s, agent=agent.name, owner=agent.owner, classification=cred.classification),
+        tags=naming.tags(s, agent=agent.name, owner=agent.owner, classification=cred.classification,
+                         extra=rotation_plan.vault_copy_tag(s, agent, cred)),
         generated=plan.has_generated_value(cred.rotation_strategy),
         aws_secret_name=where.secret_name,
         aws_secret_policy=iam.to_json(plan.secret_resource_policy(s, agent, cred)) if in_aws else None,
@@ -87,7 +90,7 @@ def _secret_spec(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredentia
 
 
 def agent_access_args(
-    s: StackSettings, agent: ResolvedAgent, env: EnvironmentBase, providers: ProviderSet
+    s: StackSettings, agent: ResolvedAgent, env: EnvironmentBase | EnvironmentReference, providers: ProviderSet
 ) -> AgentAccessArgs:
     """Everything one AgentAccess needs, from the builders (pure apart from the key ARN output)."""
     # The policy's shape does not depend on the key ARN: decide "no statements" up front.
@@ -121,7 +124,7 @@ def agent_access_args(
     )
 
 
-def _runtime_args(s: StackSettings, agent: ResolvedAgent, env: EnvironmentBase) -> dict[str, Any]:
+def _runtime_args(s: StackSettings, agent: ResolvedAgent, env: EnvironmentBase | EnvironmentReference) -> dict[str, Any]:
     """Where the agent runs: its Vault login (JWT/Kubernetes), Pod Identity, the OIDC provider its trust names."""
     login = vault_logins.vault_login(s, agent)
     backend: pulumi.Output[str] | None = None
@@ -164,13 +167,15 @@ class AgentFleet(pulumi.ComponentResource):
     scope: str
     """Prefix of every child's logical name (`naming.fleet_scope`)."""
 
-    environment: EnvironmentBase
+    environment: EnvironmentBase | EnvironmentReference
+    """The shared resources (single stack, environment shard) or the environment stack's exports (agent shard)."""
+    model: Fleet
+    """The whole validated fleet (extensions read environment-wide facts off it; an environment
+    shard decides the shared resources on every agent)."""
     agents: dict[str, AgentAccess]
-    """Agent name -> its AgentAccess component."""
+    """Agent name -> its AgentAccess component (the agents this stack declares: `sharding.selects`)."""
     providers: ProviderSet
     settings: StackSettings
-    model: Fleet
-    """The validated fleet this component builds (extensions read environment-wide facts off it)."""
     kms_key_arn: pulumi.Output[str]
     kms_key_id: pulumi.Output[str]
     agent_outputs: pulumi.Output[dict[str, Any]]
@@ -200,12 +205,21 @@ class AgentFleet(pulumi.ComponentResource):
         chosen = DEFAULT_EXTENSIONS if args.extensions is None else args.extensions
         extensions = [importlib.import_module(m) if isinstance(m, str) else m for m in chosen]
 
-        self.environment = EnvironmentBase(
-            self.child(naming.ENVIRONMENT_COMPONENT),
-            EnvironmentBaseArgs.from_settings(s, args.providers, args.providers.aws_endpoints, child_prefix=self.scope,
-                                              fleet=fleet),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        if s.shard == "agents":
+            assert s.environment_stack is not None  # StackSettings refuses an agent shard without one
+            self.environment = EnvironmentReference(
+                self.child(naming.ENVIRONMENT_REFERENCE_COMPONENT), s.environment_stack,
+                aws_auth_enabled=s.vault_aws_auth, settings=s, fleet=fleet, opts=pulumi.ResourceOptions(parent=self),
+            )
+        else:
+            self.environment = EnvironmentBase(
+                self.child(naming.ENVIRONMENT_COMPONENT),
+                EnvironmentBaseArgs.from_settings(s, args.providers, args.providers.aws_endpoints, child_prefix=self.scope,
+                                                  fleet=fleet),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            if s.shard == "environment":  # what agent shards read (sharding.ENVIRONMENT_OUTPUTS)
+                self.extra_outputs[sharding.ENVIRONMENT_OUTPUTS["key_id"]] = self.environment.key_id
         self.kms_key_arn, self.kms_key_id = self.environment.key_arn, self.environment.key_id
         for m in extensions:
             if hasattr(m, "extend_environment"):
@@ -213,7 +227,7 @@ class AgentFleet(pulumi.ComponentResource):
 
         self.agents = {}
         hooks = [m.extend_agent for m in extensions if hasattr(m, "extend_agent")]
-        for agent in sorted(fleet.agents, key=lambda a: a.name):
+        for agent in sorted(sharding.declared_agents(s, fleet), key=lambda a: a.name):
             access_name = self.child(agent.name)
 
             def extend(access: AgentAccess, agent: ResolvedAgent = agent, access_name: str = access_name) -> None:

@@ -1,30 +1,36 @@
 """Per-environment alert plumbing and per-agent usage alarms (thin: specs come from builders).
 
-`FleetAlerts` owns the environment's SNS topic (with the configured subscriptions) and the
-CloudTrail -> CloudWatch Logs pipeline (or reuses an existing trail's log group).
-`AgentMonitoring` turns one agent's `MetricFilterSpec`s and `AlarmSpec`s into resources; it
-takes only plain values, so pausing or unpausing an agent never touches it.
+`FleetAlerts` owns the environment's SNS topic (with the configured subscriptions), the
+CloudTrail -> CloudWatch Logs pipeline (or reuses an existing trail's log group) and the trail's
+metric filters: a fixed number per environment (`monitoring_plan.trail_filters`), each counting
+its events per role in the `Role` dimension, so agent 1,001 adds no filter.
+`AgentMonitoring` turns one agent's `AlarmSpec`s (on its `Role` series) into alarms; it takes
+only plain values, so pausing or unpausing an agent never touches it.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
+from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
 from agentfleet.core.monitoring_plan import (
     AlarmSpec,
     MetricFilterSpec,
+    agent_alarms,
     alert_topic_policy,
     trail_bucket_policy,
+    trail_filters,
     trail_logs_policy,
     trail_logs_trust,
 )
-from agentfleet.core.monitoring_plan import agent_alarms, metric_filters, odd_network_alarm, odd_network_filter
+from agentfleet.core.monitoring_plan import odd_network_alarm, odd_network_filter
+from agentfleet.components.environment import EnvironmentReference
 from agentfleet.core.settings import StackSettings
+from agentfleet.core.sharding import ENVIRONMENT_OUTPUTS
 
 if TYPE_CHECKING:
     from agentfleet.components.fleet import AgentContext, AgentFleet
@@ -48,7 +54,7 @@ class FleetAlerts(pulumi.ComponentResource):
         tags = naming.tags(settings)
         topic = aws.sns.Topic(f"{name}-topic", name=naming.alarm_topic_name(settings), tags=tags, opts=child)
         aws.sns.TopicPolicy(
-            f"{name}-topic-policy", arn=topic.arn, policy=json.dumps(alert_topic_policy(settings)), opts=child
+            f"{name}-topic-policy", arn=topic.arn, policy=iam.to_json(alert_topic_policy(settings)), opts=child
         )
         for i, sub in enumerate(settings.alarm_subscriptions):
             aws.sns.TopicSubscription(
@@ -60,6 +66,8 @@ class FleetAlerts(pulumi.ComponentResource):
             self.log_group_name = pulumi.Output.from_input(settings.cloudtrail_log_group)
         else:
             self.log_group_name = self._trail(name, settings, tags, child)
+        for spec in trail_filters(settings):
+            add_filter(spec, self.log_group_name, f"{name}-filter-{spec.kind}", child)
         self.register_outputs({"topic_arn": self.topic_arn, "log_group_name": self.log_group_name})
 
     def _trail(
@@ -72,10 +80,10 @@ class FleetAlerts(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-trail-logs-role", name=naming.trail_logs_role_name(s),
-            assume_role_policy=json.dumps(trail_logs_trust(s)), tags=tags, opts=child,
+            assume_role_policy=iam.to_json(trail_logs_trust(s)), tags=tags, opts=child,
         )
         aws.iam.RolePolicy(
-            f"{name}-trail-logs-policy", role=role.id, policy=json.dumps(trail_logs_policy(s)), opts=child
+            f"{name}-trail-logs-policy", role=role.id, policy=iam.to_json(trail_logs_policy(s)), opts=child
         )
         bucket = aws.s3.Bucket(
             f"{name}-trail-bucket", bucket=naming.trail_bucket_name(s), force_destroy=False, tags=tags,
@@ -86,7 +94,7 @@ class FleetAlerts(pulumi.ComponentResource):
             ignore_public_acls=True, restrict_public_buckets=True, opts=child,
         )
         policy = aws.s3.BucketPolicy(
-            f"{name}-trail-bucket-policy", bucket=bucket.id, policy=json.dumps(trail_bucket_policy(s)), opts=child
+            f"{name}-trail-bucket-policy", bucket=bucket.id, policy=iam.to_json(trail_bucket_policy(s)), opts=child
         )
         aws.cloudtrail.Trail(
             f"{name}-trail", name=naming.trail_name(s), s3_bucket_name=bucket.id,
@@ -99,7 +107,7 @@ class FleetAlerts(pulumi.ComponentResource):
 
 
 class AgentMonitoring(pulumi.ComponentResource):
-    """One agent's CloudTrail metric filters and alarms, all wired to the environment topic."""
+    """One agent's alarms (usage spike, AccessDenied on its `Role` series), wired to the environment topic."""
 
     alarm_arns: pulumi.Output[list[str]]
 
@@ -107,20 +115,14 @@ class AgentMonitoring(pulumi.ComponentResource):
         self,
         name: str,
         *,
-        log_group_name: pulumi.Input[str],
         topic_arn: pulumi.Input[str],
-        filters: Sequence[MetricFilterSpec],
         alarms: Sequence[AlarmSpec],
         tags: dict[str, str],
         provider: aws.Provider,
-        scope: str = "",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`scope`: the fleet's logical-name prefix (`naming.fleet_scope`)."""
         super().__init__("agentfleet:index:AgentMonitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
-        for f in filters:
-            add_filter(f, log_group_name, f"{scope}{f.name}-filter", child)
         made = [add_alarm(a, topic_arn, tags, child) for a in alarms]
         self.alarm_arns = pulumi.Output.all(*[m.arn for m in made]).apply(list)
         self.register_outputs({"alarm_arns": self.alarm_arns})
@@ -162,8 +164,11 @@ def add_alarm(
 # ---- AgentFleet extension (agentfleet.components.fleet.DEFAULT_EXTENSIONS) ----
 
 
-def alerts_for(fleet: "AgentFleet") -> FleetAlerts:
-    """The environment's one FleetAlerts, created on first use (rotation reminders reuse it)."""
+def alerts_for(fleet: "AgentFleet") -> "FleetAlerts | EnvironmentReference":
+    """The environment's one FleetAlerts, created on first use (rotation reminders reuse it); on an
+    agent shard, the environment stack's (its topic and log group, read through the reference)."""
+    if isinstance(fleet.environment, EnvironmentReference):
+        return fleet.environment
     existing = fleet.extras.get(ALERTS_COMPONENT)
     if not isinstance(existing, FleetAlerts):
         existing = FleetAlerts(
@@ -171,6 +176,8 @@ def alerts_for(fleet: "AgentFleet") -> FleetAlerts:
         )
         fleet.extras[ALERTS_COMPONENT] = existing
         fleet.extra_outputs["alertTopicArn"] = existing.topic_arn
+        if fleet.settings.shard == "environment":
+            fleet.extra_outputs[ENVIRONMENT_OUTPUTS["log_group_name"]] = existing.log_group_name
     return existing
 
 
@@ -178,27 +185,29 @@ ODD_NETWORK = "odd-network-filter"
 
 
 def extend_environment(fleet: "AgentFleet") -> None:
-    """The alert topic, and the environment's one odd-network filter (when anything is expected)."""
+    """The alert topic, and the environment's one odd-network filter (when anything is expected).
+    An agent shard decides the same from the whole fleet (its agents' alarms watch the filter) but
+    declares nothing: the environment stack owns the filter."""
     alerts = alerts_for(fleet)
     s = fleet.settings
     spec = odd_network_filter(s, fleet.model) if s.alarms else None
     fleet.extras[ODD_NETWORK] = spec
-    if spec is not None:
-        add_filter(spec, alerts.log_group_name, fleet.child(f"{spec.name}-filter"),
+    if spec is not None and isinstance(alerts, FleetAlerts):
+        add_filter(spec, alerts.log_group_name, fleet.child(f"{spec.kind}-filter"),
                    pulumi.ResourceOptions(parent=alerts, provider=fleet.providers.aws))
 
 
 def extend_agent(ctx: "AgentContext") -> None:
-    """Per-agent filters and alarms, parented to the agent; unchanged by pause/unpause."""
+    """Per-agent alarms, parented to the agent; unchanged by pause/unpause. The filters feeding
+    them are the environment's (FleetAlerts): no per-agent filter."""
     s = ctx.settings
     if not s.alarms:
         return
     alerts = alerts_for(ctx.fleet)
     AgentMonitoring(
         naming.logical_agent(ctx.name, "monitoring"),
-        log_group_name=alerts.log_group_name, topic_arn=alerts.topic_arn,
-        filters=metric_filters(s, ctx.agent),
+        topic_arn=alerts.topic_arn,
         alarms=agent_alarms(s, ctx.agent) + ([odd_network_alarm(s, ctx.agent)] if ctx.fleet.extras.get(ODD_NETWORK) else []),
         tags=naming.tags(s, agent=ctx.agent.name, owner=ctx.agent.owner), provider=ctx.providers.aws,
-        scope=ctx.fleet.scope, opts=pulumi.ResourceOptions(parent=ctx.access),
+        opts=pulumi.ResourceOptions(parent=ctx.access),
     )

@@ -41,7 +41,9 @@ from agentfleet.core import rotation_plan as rp
 from agentfleet.core.model import Fleet, ResolvedAgent
 from agentfleet.core.monitoring_plan import AlarmSpec, rotation_errors_alarm
 from agentfleet.core.settings import StackSettings
+from agentfleet.components.environment import EnvironmentReference
 from agentfleet.components.providers import ProviderSet
+from agentfleet.core.sharding import ENVIRONMENT_OUTPUTS
 from agentfleet.rotation import package
 
 if TYPE_CHECKING:
@@ -250,7 +252,7 @@ class AgentRotation(pulumi.ComponentResource):
             )
         if args.revoke_filter:
             aws.cloudwatch.LogMetricFilter(
-                f"{name}/revoke-failed", name=f"{args.function_name}-revoke-failed", log_group_name=logs.name,
+                f"{name}/revoke-failed", name=naming.function_metric_filter_name(args.function_name, "revoke-failed"), log_group_name=logs.name,
                 pattern=rp.revoke_failed_pattern(),
                 metric_transformation={"name": rp.REVOKE_FAILURES_METRIC, "namespace": args.metrics_namespace,
                                        "value": "1"},
@@ -394,7 +396,7 @@ class _State:
     """What the hooks share across agents (kept in `fleet.extras`)."""
 
     agents: list[tuple[ResolvedAgent, "AgentAccess"]] = field(default_factory=list)
-    environment: RotationEnvironment | None = None
+    environment: "RotationEnvironment | RotationEnvironmentRef | None" = None
     functions: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 
 
@@ -406,8 +408,23 @@ def _state(fleet: "AgentFleet") -> _State:
     return state
 
 
-def _environment(fleet: "AgentFleet") -> RotationEnvironment:
+@dataclass(frozen=True)
+class RotationEnvironmentRef:
+    """An agent shard's view of the environment stack's RotationEnvironment (`agentfleet:shard: agents`)."""
+
+    group_name: pulumi.Output[str]
+    scheduler_role_arn: pulumi.Output[str]
+
+    def add_age_reporter(self) -> None:
+        """The environment stack declares the age reporter (it sees every agent): nothing here."""
+
+
+def _environment(fleet: "AgentFleet") -> "RotationEnvironment | RotationEnvironmentRef":
     state = _state(fleet)
+    if isinstance(fleet.environment, EnvironmentReference):
+        if state.environment is None:
+            state.environment = RotationEnvironmentRef(fleet.environment.schedule_group, fleet.environment.scheduler_role_arn)
+        return state.environment
     if state.environment is None:
         path, code_hash = lambda_archive()
         state.environment = RotationEnvironment(
@@ -419,6 +436,9 @@ def _environment(fleet: "AgentFleet") -> RotationEnvironment:
             ),
             opts=pulumi.ResourceOptions(parent=fleet),
         )
+        if fleet.settings.shard == "environment":
+            fleet.extra_outputs[ENVIRONMENT_OUTPUTS["schedule_group"]] = state.environment.group_name
+            fleet.extra_outputs[ENVIRONMENT_OUTPUTS["scheduler_role_arn"]] = state.environment.scheduler_role_arn
     return state.environment
 
 
@@ -438,7 +458,7 @@ def vault_connection(s: StackSettings, providers: ProviderSet) -> dict[str, str]
 
 def rotation_args(
     s: StackSettings, spec: rp.RotatorSpec, targets: Sequence[RotationTarget], kms_key_arn: pulumi.Input[str],
-    env: RotationEnvironment, topic_arn: pulumi.Input[str] | None, providers: ProviderSet,
+    env: "RotationEnvironment | RotationEnvironmentRef", topic_arn: pulumi.Input[str] | None, providers: ProviderSet,
     vault_auth_backend: pulumi.Input[str] | None = None,
 ) -> AgentRotationArgs:
     provider, vault_provider = providers.aws, providers.vault
@@ -515,6 +535,11 @@ def extend_agent(ctx: "AgentContext") -> None:
 def extend_fleet(fleet: "AgentFleet") -> None:
     s, state = fleet.settings, _state(fleet)
     agents = [a for a, _ in state.agents]
+    if s.shard == "environment":
+        # No agent here, but the shards' agents use the rotation environment this stack owns.
+        agents = list(fleet.model.agents)
+        if any(rp.reminders(s, a) or rp.agent_rotator(s, a) for a in agents):
+            _environment(fleet)
     rp.check_names(s, Fleet(source="<program>", classifications={}, agents=tuple(agents)))
     if s.rotation_isolation == "shared":
         accesses = {a.name: acc for a, acc in state.agents}

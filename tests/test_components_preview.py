@@ -137,6 +137,29 @@ def test_preview_json(tmp_path: Path) -> None:
     assert set(doc["outputs"]["agents"]) == {a["agent"] for a in doc["agents"]}
 
 
+def test_preview_json_has_every_input_with_secret_inputs_masked() -> None:
+    code, out, _ = cli("preview", "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    by_name = {(r["type"], r["name"]): r for r in doc["resources"]}
+    role = by_name[(ROLE, "research/role")]
+    assert role["inputs"]["name"] == "agents-dev-research"
+    assert json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
+    masked = [r for r in doc["resources"] if r["secret_inputs"]]
+    assert masked, "the sample declares generated values: some inputs are secret"
+    for r in masked:
+        for key in r["secret_inputs"]:
+            assert r["inputs"][key] == "[secret]"
+    version = by_name[("aws:secretsmanager/secretVersion:SecretVersion", "billing/webhook-signing/initial-version")]
+    assert "secretString" in version["secret_inputs"]
+    # No generated value reaches the output, wherever it would sit.
+    from agentfleet.runner.mockrun import run_program
+
+    run = run_program("dev")
+    values = {r.outputs["result"] for r in run.of_type("random:index/randomPassword:RandomPassword")}
+    assert values and not any(v in out for v in values)
+
+
 def test_preview_of_another_fleet_file(tmp_path: Path) -> None:
     doc = sample_doc()
     doc["agents"] = doc["agents"][:2]

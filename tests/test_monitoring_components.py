@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -30,27 +29,31 @@ def under_agent(run: ProgramRun, agent: str, type_: str) -> list[RegisteredResou
     return [r for r in run.descendants(run.named(agent, AGENT_ACCESS).urn) if r.type == type_]
 
 
-def issuer(pattern: str) -> list[str]:
-    return re.findall(r'sessionIssuer\.arn = "([^"]+)"', pattern)
+def trail_filters_on(run: ProgramRun, group: str) -> list[RegisteredResource]:
+    return [f for f in run.of_type(FILTER) if f.props["logGroupName"] == group]
 
 
-def test_one_read_and_one_denied_filter_per_agent_on_the_trail_log_group(run: ProgramRun, dev_settings: StackSettings) -> None:
+def test_the_environment_has_one_read_and_one_denied_filter_on_the_trail_log_group(
+    run: ProgramRun, dev_settings: StackSettings
+) -> None:
     trail = run.of_type(TRAIL)
     assert len(trail) == 1
     group = naming.trail_log_group_name(dev_settings)
-    for agent in AGENTS:
-        role_arn = naming.role_arn(dev_settings, naming.role_name(dev_settings, agent))
-        filters = {f.props["metricTransformation"]["name"]: f for f in under_agent(run, agent, FILTER)
-                   if f.props["logGroupName"] == group}
-        assert set(filters) == {"SecretReads", "AccessDenied"}
-        for f in filters.values():
-            assert f.props["logGroupName"] == group
-            assert issuer(f.props["pattern"]) == [role_arn]  # this agent's role, nobody else's
-            assert f.props["metricTransformation"]["namespace"] == f"AgentFleetAudit/dev/{agent}"
-            assert f.props["metricTransformation"]["value"] == "1"
-        assert '$.eventName = "GetSecretValue"' in filters["SecretReads"].props["pattern"]
-        assert '$.eventSource = "secretsmanager.amazonaws.com"' in filters["SecretReads"].props["pattern"]
-        assert '$.errorCode = "AccessDenied*"' in filters["AccessDenied"].props["pattern"]
+    filters = {f.props["metricTransformation"]["name"]: f for f in trail_filters_on(run, group)}
+    assert len(trail_filters_on(run, group)) == 2 and set(filters) == {"SecretReads", "AccessDenied"}
+    alerts = run.named("alerts", "agentfleet:index:FleetAlerts")
+    for f in filters.values():
+        assert f.parent == alerts.urn  # environment-level, not under any agent
+        t = f.props["metricTransformation"]
+        assert t["namespace"] == "AgentFleetAudit/dev" and t["value"] == "1"
+        assert t["dimensions"] == {"Role": "$.userIdentity.sessionContext.sessionIssuer.userName"}
+        assert "defaultValue" not in t  # CloudWatch refuses a default value with dimensions
+        assert 'sessionIssuer.userName = "agents-dev-*"' in f.props["pattern"]
+        assert f.props["name"].startswith("agents-dev-")
+    assert '$.eventName = "GetSecretValue"' in filters["SecretReads"].props["pattern"]
+    assert '$.errorCode = "AccessDenied*"' in filters["AccessDenied"].props["pattern"]
+    for agent in AGENTS:  # only filters on the agent's own rotation function's log group, if any
+        assert [f for f in under_agent(run, agent, FILTER) if f.props["logGroupName"] == group] == []
 
 
 def test_usage_and_denied_alarms_per_agent_go_to_the_environment_topic(run: ProgramRun) -> None:
@@ -65,7 +68,8 @@ def test_usage_and_denied_alarms_per_agent_go_to_the_environment_topic(run: Prog
         assert usage.props["threshold"] == 400  # 4 x the default baseline of 100 per 5 minutes
         assert usage.props["comparisonOperator"] == "GreaterThanThreshold"
         assert usage.props["period"] == 300 and usage.props["evaluationPeriods"] == 1
-        assert denied.props["namespace"] == f"AgentFleetAudit/dev/{agent}"
+        assert denied.props["namespace"] == "AgentFleetAudit/dev"
+        assert denied.props["dimensions"] == {"Role": f"agents-dev-{agent}"}  # its own role's series only
         assert denied.props["threshold"] == 5
         for alarm in alarms.values():
             assert alarm.props["alarmActions"] == [topic_arn]
@@ -105,9 +109,40 @@ def test_existing_trail_is_reused_and_alarms_can_be_turned_off(tmp_path: Path) -
     reuse = run_fleet(tmp_path, sample_doc(), **{"agentfleet:cloudtrailLogGroup": "org-trail-logs"})
     assert reuse.of_type(TRAIL) == []
     trail_filters = [f for f in reuse.of_type(FILTER) if f.props["metricTransformation"]["name"] in ("SecretReads", "AccessDenied")]
-    assert len(trail_filters) == 2 * len(AGENTS)
+    assert len(trail_filters) == 2
     assert {f.props["logGroupName"] for f in trail_filters} == {"org-trail-logs"}
     off = run_fleet(tmp_path, sample_doc(), **{"agentfleet:alarms": "false"})
     assert [f for f in off.of_type(FILTER) if f.props["metricTransformation"]["name"] in ("SecretReads", "AccessDenied")] == []
     assert [a for a in off.of_type(ALARM) if a.props["metricName"] in ("ApiCalls", "AccessDenied")] == []
     assert len(off.of_type(TOPIC)) == 1  # reminders still need the topic
+
+
+def _fleet_program(n: int) -> ProgramRun:
+    """The monitoring extension alone on `n` agents (fleet built in code), under the mocks."""
+    from agentfleet import AgentFleet, AgentFleetArgs, build_fleet, providers_from_config
+    from agentfleet.components import monitoring
+    from tests.conftest import PROJECT
+
+    s = StackSettings(stack="dev", environment="dev", aws_region="us-east-1", aws_account_id="123456789012")
+    doc = {"version": 1, "defaults": {"owner": "platform"}, "agents": [
+        {"name": f"agent-{i:04d}", "runtime": {"service": "ecs-tasks.amazonaws.com"},
+         "credentials": [{"name": "key", "service": "svc", "type": "api_key", "stores": ["vault"],
+                          "rotation": {"strategy": "manual"}}]} for i in range(n)]}
+
+    def program() -> None:
+        AgentFleet("fleet", AgentFleetArgs(fleet=build_fleet(doc), settings=s, providers=providers_from_config(s),
+                                           extensions=(monitoring,)))
+
+    return run_program("dev", root=PROJECT, program=program)
+
+
+@pytest.mark.parametrize("n", [10, 60])
+def test_metric_filters_per_log_group_do_not_grow_with_the_fleet(n: int) -> None:
+    """60 agents: past the 50 the former two-filters-per-agent design could hold on one log group."""
+    run = _fleet_program(n)
+    per_group: dict[str, int] = {}
+    for f in run.of_type(FILTER):
+        per_group[f.props["logGroupName"]] = per_group.get(f.props["logGroupName"], 0) + 1
+    assert per_group == {"/agents/dev/cloudtrail": 2}
+    denied = [a for a in run.of_type(ALARM) if a.props["metricName"] == "AccessDenied"]
+    assert len(denied) == n and len({tuple(sorted(a.props["dimensions"].items())) for a in denied}) == n

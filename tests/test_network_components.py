@@ -113,7 +113,7 @@ def test_one_odd_network_filter_for_the_environment_and_an_alarm_per_agent(world
     from agentfleet.core import monitoring_plan as mp
 
     run, fleet, s = world
-    odd = [f for f in run.of_type(FILTER) if f.props["name"] == "odd-network-reads"]
+    odd = [f for f in run.of_type(FILTER) if f.props["name"] == "agents-dev-odd-network-reads"]
     assert len(odd) == 1
     spec = mp.odd_network_filter(s, fleet)
     assert spec is not None
@@ -121,7 +121,7 @@ def test_one_odd_network_filter_for_the_environment_and_an_alarm_per_agent(world
     assert f.props["pattern"] == spec.pattern
     t = f.props["metricTransformation"]
     assert t["dimensions"] == {mp.ROLE_DIMENSION: mp.ROLE_SELECTOR} and "defaultValue" not in t
-    assert (t["name"], t["namespace"]) == (mp.ODD_NETWORK_METRIC, naming.audit_environment_namespace(s))
+    assert (t["name"], t["namespace"]) == (mp.ODD_NETWORK_METRIC, naming.audit_namespace(s))
     alarms = {a.props["name"]: a for a in run.of_type(ALARM) if a.props["name"].endswith("-odd-network")}
     assert set(alarms) == {naming.alarm_name(s, a.name, "odd-network") for a in fleet.agents}
     for a in fleet.agents:

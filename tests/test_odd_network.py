@@ -125,7 +125,7 @@ def test_one_filter_per_environment_whatever_the_fleet_size(dev_settings: StackS
     for f in (small, big):
         spec = mp.odd_network_filter(dev_settings, f)
         assert spec is not None and spec.dimensions == {mp.ROLE_DIMENSION: mp.ROLE_SELECTOR}
-        assert spec.namespace == naming.audit_environment_namespace(dev_settings)
+        assert spec.namespace == naming.audit_namespace(dev_settings)
         alarms = mp.odd_network_alarms(dev_settings, f)
         assert [a.dimensions for a in alarms] == [{mp.ROLE_DIMENSION: naming.role_name(dev_settings, a.name)}
                                                   for a in sorted(f.agents, key=lambda a: a.name)]
@@ -188,4 +188,4 @@ def test_learning_query_lists_the_sources_of_the_same_reads(dev_settings: StackS
     q = mp.learn_sources_query(dev_settings)
     for e in mp.CREDENTIAL_READ_EVENTS:
         assert f'"{e}"' in q
-    assert f"/^{naming.environment_role_prefix(dev_settings)}/" in q and "by role, vpcEndpointId, sourceIPAddress" in q
+    assert f"/^{naming.role_name_prefix(dev_settings)}/" in q and "by role, vpcEndpointId, sourceIPAddress" in q

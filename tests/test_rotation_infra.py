@@ -404,7 +404,11 @@ def test_shared_mode_one_vault_policy_per_strategy_with_exactly_its_copies(share
     login = shared_run.named("_shared/rotation-openai/vault-login", VAULT_LOGIN)
     assert login.props["boundIamPrincipalArns"] == [shared_run.named("_shared/rotation-openai/role", ROLE).outputs["arn"]]
     env = load_config(function_env(shared_run, "_shared/rotation-openai"))
-    assert set(env.vault_map) == {"agents/dev/crm/openai", "agents/dev/research/openai"}
+    assert not env.vault_map and env.vault_layout is not None  # the naming rule, not a per-secret map
+    assert env.vault_layout.target("agents/dev/crm/openai") == VaultTarget("kv", "dev/crm/openai")
+    tagged = {r.props["name"]: r.props["tags"].get("vault-copy") for r in shared_run.of_type(SECRET)}
+    assert {n: v for n, v in tagged.items() if v} == {
+        "agents/dev/crm/openai": "kv/dev/crm/openai", "agents/dev/research/openai": "kv/dev/research/openai"}
     assert not [k for k in function_env(shared_run, "_shared/rotation-generated") if k.startswith("VAULT_")]
 
 

@@ -369,31 +369,53 @@ def test_vault_names_are_the_rotation_role_names_and_never_an_agents(sample_flee
 
 
 def test_function_environment_maps_exactly_its_vault_copies(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
-    for s in (dev_settings, shared(dev_settings)):
-        for spec in rp.rotators(s, sample_fleet):
-            cfg = load_config(spec.environment)
-            assert dict(cfg.vault_map) == {
-                r.secret_name: VaultTarget("kv", naming.vault_path(s, r.agent, r.credential)) for r in spec.vault_copies
-            }
-            if spec.vault_copies:
-                assert cfg.vault_role == spec.vault_name and cfg.vault_auth_path == s.vault_aws_auth_path
-            else:
-                assert not {k for k in spec.environment if k.startswith("VAULT_")}
-                assert handler_config.ENV_VAULT_MAP not in spec.environment
+    for spec in rp.rotators(dev_settings, sample_fleet):  # per-agent: a map of its own copies
+        cfg = load_config(spec.environment)
+        assert dict(cfg.vault_map) == {
+            r.secret_name: VaultTarget("kv", naming.vault_path(dev_settings, r.agent, r.credential)) for r in spec.vault_copies
+        }
+        assert cfg.vault_layout is None
+        if spec.vault_copies:
+            assert cfg.vault_role == spec.vault_name and cfg.vault_auth_path == dev_settings.vault_aws_auth_path
+        else:
+            assert not {k for k in spec.environment if k.startswith("VAULT_")}
+            assert handler_config.ENV_VAULT_MAP not in spec.environment
     research = rp.agent_rotator(dev_settings, sample_fleet.agent("research"))
     assert research is not None
     assert set(load_config(research.environment).vault_map) == {"agents/dev/research/openai"}  # not crm's
 
 
-def test_a_shared_function_whose_vault_map_cannot_fit_lambdas_environment_is_refused(dev_settings: StackSettings) -> None:
+def test_shared_functions_carry_the_naming_rule_and_tags_mark_the_copies(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
+    s = shared(dev_settings)
+    for spec in rp.rotators(s, sample_fleet):
+        cfg = load_config(spec.environment)
+        assert handler_config.ENV_VAULT_MAP not in spec.environment and not cfg.vault_map
+        if not spec.vault_copies:
+            assert cfg.vault_layout is None and not {k for k in spec.environment if k.startswith("VAULT_")}
+            continue
+        assert cfg.vault_layout is not None and cfg.vault_role == spec.vault_name
+        for r in spec.secrets:  # the rule gives exactly the layout's path for every secret of the environment
+            assert cfg.vault_layout.target(r.secret_name) == VaultTarget("kv", naming.vault_path(s, r.agent, r.credential))
+        assert cfg.vault_layout.target("agents/prod/research/openai") is None  # another environment
+        assert cfg.vault_layout.target("agents/dev/") is None
+    tagged = {(a.name, c.name): rp.vault_copy_tag(s, a, c) for a in sample_fleet.agents for c in a.credentials}
+    copies = {(r.agent, r.credential) for spec in rp.rotators(s, sample_fleet) for r in spec.vault_copies}
+    assert {k for k, v in tagged.items() if v} == copies  # a tag exactly on the secrets with a rotated Vault copy
+    for (agent, cred), tag in tagged.items():
+        if tag:
+            assert tag == {handler_config.VAULT_COPY_TAG: f"kv/{naming.vault_path(s, agent, cred)}"}
+    assert not any(rp.vault_copy_tag(dev_settings, a, c) for a in sample_fleet.agents for c in a.credentials)
+
+
+def test_a_shared_function_fits_lambdas_environment_at_any_fleet_size(dev_settings: StackSettings) -> None:
     agents = "".join(
-        f"  - name: agent-{i:03d}\n    runtime: {{service: lambda.amazonaws.com}}\n    credentials:\n"
+        f"  - name: agent-{i:04d}\n    runtime: {{service: lambda.amazonaws.com}}\n    credentials:\n"
         f"      - {{name: openai, service: openai, type: api_key, rotation: {{strategy: openai}}, stores: [aws, vault]}}\n"
-        for i in range(80))
+        for i in range(1500))
     fleet = parse_fleet("version: 1\nagents:\n" + agents, "inline.yaml")
-    assert len(rp.rotators(dev_settings, fleet)) == 80  # per-agent: one small map each
-    with pytest.raises(rp.RotationPlanError, match="Lambda's 4096"):
-        rp.rotators(shared(dev_settings), fleet)
+    [spec] = rp.rotators(shared(dev_settings), fleet)  # formerly refused past ~80 agents (the per-secret map)
+    assert len(spec.vault_copies) == 1500
+    assert rp.environment_size(spec.environment) < 1024
 
 
 def test_vault_connection_keeps_only_addresses_the_handler_accepts() -> None:

@@ -2,7 +2,8 @@
 
 It runs the Pulumi program itself (`__main__.py`, not a re-implementation) under Pulumi's mock
 runtime and prints the resource tree (type, name, parent) with the options that matter for
-safety, then counts per agent. `--value-commands` prints instead the commands that write each
+safety, then counts per agent. `--format json` lists every resource with its inputs (each
+secret input masked as "[secret]") for reviewers and scripts. `--value-commands` prints instead the commands that write each
 external credential's value out of band after `pulumi up` (values never come from code).
 """
 
@@ -88,7 +89,7 @@ def _flags(r: mockrun.RegisteredResource, provider_names: dict[str, str]) -> str
         flags.append(f"recovery {int(r.props['recoveryWindowInDays'])}d")
     if r.secret_props:
         flags.append("secret input " + ",".join(r.secret_props))
-    if r.custom and not r.type.startswith("pulumi:providers:") and r.provider_urn not in provider_names:
+    if r.custom and not r.type.startswith("pulumi:") and r.provider_urn not in provider_names:
         flags.append("DEFAULT PROVIDER: not the stack's explicit one")
     return f"  [{'; '.join(flags)}]" if flags else ""
 
@@ -111,6 +112,16 @@ def resource_tree(run: mockrun.ProgramRun) -> str:
     walk(run.stack_urn, "")
     width = max(len(left) for left, _ in rows) + 2
     return "".join(f"{left:<{width}}{right}\n" for left, right in rows)
+
+
+SECRET_MASK = "[secret]"
+"""Stands for every secret input in `preview --format json` (the value never leaves the process)."""
+
+
+def masked_inputs(r: mockrun.RegisteredResource) -> dict[str, Any]:
+    """The resource's inputs as the engine receives them, with each secret input replaced by SECRET_MASK."""
+    secret = set(r.secret_props)
+    return {k: (SECRET_MASK if k in secret else v) for k, v in sorted(r.props.items())}
 
 
 def agent_counts(run: mockrun.ProgramRun) -> list[dict[str, Any]]:
@@ -185,6 +196,11 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write(f"# {c.agent} / {c.credential} ({c.store})\n{c.command}\n")
         return EXIT_OK
 
+    if fleet is not None:  # preview shows what would be declared; validate --stack / plan are the quota gates
+        from agentfleet.core.quotas import problems
+
+        for p in problems(fleet, settings):
+            print(f"warning: {fleet_path}: {p}", file=err)
     try:
         run = inputs.run()
     except Exception as exc:  # the program's own error, shown as the engine would show it
@@ -196,7 +212,8 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "stack": args.stack,
             "resources": [
                 {"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent, "custom": r.custom,
-                 "provider": r.provider_urn, "protect": r.protect, "ignore_changes": list(r.ignore_changes)}
+                 "provider": r.provider_urn, "protect": r.protect, "ignore_changes": list(r.ignore_changes),
+                 "inputs": masked_inputs(r), "secret_inputs": list(r.secret_props)}
                 for r in run.resources
             ],
             "agents": agent_counts(run),

@@ -32,8 +32,10 @@ class ProgramInputs:
     def run(self) -> mockrun.ProgramRun:
         from agentfleet.runner import mockrun
 
+        # One run per CLI process: no full garbage collection of the run's objects before exit.
         return mockrun.run_program(
-            self.stack, root=self.root, config_overrides={f"{PROJECT}:{FLEET_FILE_KEY}": str(self.fleet_path)}
+            self.stack, root=self.root, config_overrides={f"{PROJECT}:{FLEET_FILE_KEY}": str(self.fleet_path)},
+            collect_garbage=False,
         )
 
 

@@ -82,6 +82,27 @@ def read_plan(fleet_path: str, project: Path, stack: str, err: TextIO) -> dict[s
         raise CliExit(EXIT_INVALID) from None
 
 
+def quota_problems(fleet: Fleet, settings: StackSettings, fleet_path: str, err: TextIO, project: Path | None = None) -> bool:
+    """Print one line per AWS quota the stack would exceed (agentfleet.core.quotas), and per agent
+    in no shard or in several (agentfleet.core.sharding, over the project's stacks); True if any."""
+    from agentfleet.core.quotas import problems
+    from agentfleet.core.sharding import check_shards, environment_stacks
+
+    if project is not None:
+        shard_problems = check_shards(fleet, environment_stacks(project, settings))
+        for p in shard_problems:
+            print(f"{fleet_path}:0: stack {settings.stack}: {p}", file=err)
+        if shard_problems:
+            return True
+    found = problems(fleet, settings)
+    for p in found:
+        print(f"{fleet_path}:0: stack {settings.stack}: {p}", file=err)
+    if found:
+        print(f"{fleet_path}: {len(found)} quota problem(s) on stack {settings.stack}: a `pulumi up` would fail"
+              " partway (docs/quotas.md)", file=err)
+    return bool(found)
+
+
 PLACEHOLDER_STACK = {"aws:region": "us-east-1", "agentfleet:awsAccountId": "000000000000"}
 """Settings `validate` checks derived names with when no `--stack` is given: every name is
 `<prefix>-<env>-...` on both sides of a clash, so the clashes do not depend on the values."""
@@ -92,7 +113,7 @@ def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     with `--stack`, the fleet of that stack and all of its rules (trusted accounts too)."""
     fleet = read_fleet(args.file, err)
     if args.stack:
-        read_fleet(args.file, err, read_settings(project_dir(args), args.stack, err))
+        fleet = read_fleet(args.file, err, read_settings(project_dir(args), args.stack, err))
     else:
         from agentfleet.core.settings import settings_from_config
 
@@ -100,7 +121,17 @@ def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for env in sorted({placeholder.environment, *fleet.environments}):
             read_fleet(args.file, err, placeholder.model_copy(update={"environment": env}), names_only=True)
     creds = sum(len(a.credentials) for a in fleet.agents)
-    where = f"; checked on stack {args.stack}" if args.stack else ""
+    if args.stack:  # the fleet on one stack: names, then the account's quotas and the shards
+        settings = read_settings(project_dir(args), args.stack, err)
+        try:
+            build_plan(fleet, settings)
+        except NameCollision as exc:
+            for line, message in exc.problems:
+                print(f"{args.file}:{line}: {message}", file=err)
+            return EXIT_INVALID
+        if quota_problems(fleet, settings, args.file, err, project_dir(args)):
+            return EXIT_INVALID
+    where = f"; checked on stack {args.stack}, within quotas" if args.stack else ""
     print(f"{args.file}: ok ({len(fleet.agents)} agents, {creds} credentials){where}", file=out)
     return EXIT_OK
 
@@ -146,9 +177,23 @@ def plan_table(plan: dict[str, Any]) -> str:
 
 
 def _plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    plan = read_plan(args.file, project_dir(args), args.stack, err)
-    out.write(plan_json(plan) if args.format == "json" else plan_table(plan))
-    return EXIT_OK
+    from agentfleet.core.quotas import usage_json
+
+    project = project_dir(args)
+    settings = read_settings(project, args.stack, err)
+    fleet = read_fleet(args.file, err, settings)
+    try:
+        plan = build_plan(fleet, settings)
+    except NameCollision as exc:
+        for line, message in exc.problems:
+            print(f"{args.file}:{line}: {message}", file=err)
+        return EXIT_INVALID
+    over = quota_problems(fleet, settings, args.file, err, project)
+    if args.format == "json":
+        out.write(plan_json({**plan, "quotas": usage_json(fleet, settings)}))
+    else:
+        out.write(plan_table(plan))
+    return EXIT_INVALID if over else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("validate", help="check a fleet file; one FILE:LINE: message per problem")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--stack", default=None, help="also check the fleet of this stack with all its rules (trusted accounts ...)")
+    p.add_argument("--stack", default=None,
+                   help="also check the fleet of this stack with all its rules (trusted accounts ...), AWS quotas and shards")
     add_project_arg(p)
     p.set_defaults(func=_validate)
     p = sub.add_parser("plan", help="print every name, path and policy the fleet gets on a stack")

@@ -8,6 +8,25 @@ expresses its band in standard deviations rather than "N x normal", and slowly l
 as normal. Metric math cannot compare against a trailing window either (every metric of an
 alarm must use the same period). Baselines are per environment (stack config), since prod and
 dev volumes differ.
+
+Why a fixed number of trail metric filters with a `Role` dimension: CloudWatch Logs allows at
+most 100 metric filters per log group (hard quota), so one filter per agent stops at agent 51
+(fewer on an organisation trail that already carries filters). Each `TrailSignal` is one filter
+per environment matching every role of the environment by prefix (`<prefix>-<env>-*` on the
+session issuer's role name); the role name becomes the metric's `Role` dimension, and each
+agent's alarm selects its own series. The filter count is signals x `monitoringPartitions`,
+independent of the fleet size.
+
+The 1,000-values rule: CloudWatch Logs may disable a filter that extracts more than 1,000
+distinct dimension values within an hour. Past that the filter's metrics stop for EVERY role it
+covers, and the AccessDenied alarms (missing data = not breaching) would stay quiet without
+saying why. So the design never lets one filter see more than 1,000 roles: the quota model
+(`agentfleet.core.quotas`) counts, per filter, every role of the plan the filter can match
+(agent roles plus rotation and trail roles, i.e. the worst hour in which all of them call AWS)
+and refuses the stack past 1,000, naming the fix: `agentfleet:monitoringPartitions: N` splits
+each signal into N filters by the agent name's first character ([0-9a-z] in contiguous shares),
+so each sees a disjoint subset of roles; or split the environment. Metric names, namespace and
+dimension are the same in every partition, so alarms do not depend on the partitioning.
 """
 
 from __future__ import annotations
@@ -25,18 +44,59 @@ API_CALLS_METRIC = "ApiCalls"
 SECRET_READS_METRIC = "SecretReads"
 ACCESS_DENIED_METRIC = "AccessDenied"
 
+ROLE_DIMENSION = "Role"
+"""Dimension of the CloudTrail-derived metrics: the IAM role name of the calling session."""
+ISSUER_NAME_FIELD = "$.userIdentity.sessionContext.sessionIssuer.userName"
+"""Assumed-role sessions record their role's name here, whatever the session name: the dimension's source."""
+LEADING_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
+"""Characters an agent name may start with (`model.NAME_RE`): partitions split this alphabet."""
+MAX_DIMENSION_VALUES_PER_HOUR = 1000
+"""CloudWatch Logs may disable a metric filter that extracts 1,000 different dimension values in
+one hour (PutMetricFilter API reference). Counted per filter, over every role it can match."""
+MAX_FILTER_PATTERN_CHARS = 1024
+"""Longest filter pattern PutMetricFilter accepts."""
+
+
+@dataclass(frozen=True)
+class TrailSignal:
+    """One kind of CloudTrail event counted per role: one metric filter per partition.
+
+    Adding a signal (e.g. calls from an unexpected network) adds one filter per partition to the
+    environment, never one per agent."""
+
+    kind: str
+    """Short kebab-case name: part of the filter's physical and logical names."""
+    metric_name: str
+    condition: str
+    """Filter-pattern condition on the event (without the role match and the braces)."""
+
+
+SECRET_READS = TrailSignal(
+    "secret-reads", SECRET_READS_METRIC,
+    '($.eventSource = "secretsmanager.amazonaws.com") && ($.eventName = "GetSecretValue")',
+)
+ACCESS_DENIED = TrailSignal(
+    "access-denied", ACCESS_DENIED_METRIC,
+    '(($.errorCode = "AccessDenied*") || ($.errorCode = "*UnauthorizedOperation"))',
+)
+TRAIL_SIGNALS: tuple[TrailSignal, ...] = (SECRET_READS, ACCESS_DENIED)
+"""Every per-role signal read from the trail (read volume, AccessDenied)."""
+
 
 @dataclass(frozen=True)
 class MetricFilterSpec:
-    """A CloudTrail log metric filter counting one agent's events (or, with `dimensions`, every
-    role's events of the environment, one metric per dimension value)."""
+    """A CloudTrail log metric filter counting events per role (the `Role` dimension)."""
 
     name: str
     pattern: str
     namespace: str
     metric_name: str
     dimensions: dict[str, str] = field(default_factory=dict)
-    """Metric dimension -> JSON selector of its value (e.g. {"Role": "$.userIdentity...userName"})."""
+    """Dimension name -> JSON selector of the value (`$.…`)."""
+    kind: str = ""
+    """The signal's kind plus the partition's index when partitioned (logical-name suffix)."""
+    role_prefixes: tuple[str, ...] = ()
+    """The role-name prefixes this filter matches (one per leading character, or the whole environment)."""
 
 
 @dataclass(frozen=True)
@@ -55,33 +115,73 @@ class AlarmSpec:
     dimensions: dict[str, str] = field(default_factory=dict)
 
 
-def _issuer(role_arn: str) -> str:
-    # Assumed-role sessions record the role in sessionIssuer.arn, whatever the session name.
-    return f'($.userIdentity.sessionContext.sessionIssuer.arn = "{role_arn}")'
-
-
 def agent_role_arn(s: StackSettings, agent: str) -> str:
     return naming.role_arn(s, naming.role_name(s, agent))
 
 
-def secret_reads_filter(s: StackSettings, agent: str) -> MetricFilterSpec:
-    pattern = (
-        '{ ($.eventSource = "secretsmanager.amazonaws.com") && ($.eventName = "GetSecretValue") && '
-        f"{_issuer(agent_role_arn(s, agent))} }}"
+def role_name_prefix(s: StackSettings) -> str:
+    """Every role of the environment (agents', rotation, trail) starts with this; agents' roles
+    continue with the agent name (`naming.role_name`)."""
+    return naming.role_name_prefix(s)
+
+
+def partitions(s: StackSettings) -> list[str]:
+    """The leading characters of agent names each partition covers (contiguous, in order)."""
+    k = s.monitoring_partitions
+    size, extra = divmod(len(LEADING_CHARS), k)
+    out, start = [], 0
+    for i in range(k):
+        end = start + size + (1 if i < extra else 0)
+        out.append(LEADING_CHARS[start:end])
+        start = end
+    return out
+
+
+def partition_of(s: StackSettings, role: str) -> int | None:
+    """Index of the partition whose filters see `role`'s events (None: no filter matches it)."""
+    prefix = role_name_prefix(s)
+    if not role.startswith(prefix) or len(role) == len(prefix):
+        return None
+    lead = role[len(prefix)]
+    for i, chars in enumerate(partitions(s)):
+        if lead in chars:
+            return i
+    return None
+
+
+def _role_match(prefixes: tuple[str, ...]) -> str:
+    terms = [f'({ISSUER_NAME_FIELD} = "{p}*")' for p in prefixes]
+    return terms[0] if len(terms) == 1 else "(" + " || ".join(terms) + ")"
+
+
+def trail_filter(s: StackSettings, signal: TrailSignal, partition: int | None = None) -> MetricFilterSpec:
+    """The filter counting `signal` per role over the whole environment, or over one partition.
+
+    The role match is a prefix wildcard on the session issuer's role name, so one filter serves
+    every agent (present and future) and the metric's `Role` dimension tells them apart."""
+    prefix = role_name_prefix(s)
+    if partition is None:
+        prefixes: tuple[str, ...] = (prefix,)
+        kind = signal.kind
+    else:
+        prefixes = tuple(f"{prefix}{c}" for c in partitions(s)[partition])
+        kind = f"{signal.kind}-{partition}"
+    return MetricFilterSpec(
+        name=naming.metric_filter_name(s, kind), kind=kind,
+        pattern=f"{{ {signal.condition} && {_role_match(prefixes)} }}",
+        namespace=naming.audit_namespace(s), metric_name=signal.metric_name,
+        dimensions={ROLE_DIMENSION: ISSUER_NAME_FIELD}, role_prefixes=prefixes,
     )
-    return MetricFilterSpec(f"{agent}-secret-reads", pattern, naming.audit_namespace(s, agent), SECRET_READS_METRIC)
 
 
-def access_denied_filter(s: StackSettings, agent: str) -> MetricFilterSpec:
-    pattern = (
-        '{ (($.errorCode = "AccessDenied*") || ($.errorCode = "*UnauthorizedOperation")) && '
-        f"{_issuer(agent_role_arn(s, agent))} }}"
-    )
-    return MetricFilterSpec(f"{agent}-access-denied", pattern, naming.audit_namespace(s, agent), ACCESS_DENIED_METRIC)
-
-
-def metric_filters(s: StackSettings, agent: ResolvedAgent) -> list[MetricFilterSpec]:
-    return [secret_reads_filter(s, agent.name), access_denied_filter(s, agent.name)]
+def trail_filters(s: StackSettings) -> list[MetricFilterSpec]:
+    """Every metric filter the environment puts on the trail's log group: a fixed number
+    (signals x `monitoringPartitions`), whatever the fleet's size."""
+    if not s.alarms:
+        return []
+    if s.monitoring_partitions == 1:
+        return [trail_filter(s, sig) for sig in TRAIL_SIGNALS]
+    return [trail_filter(s, sig, p) for sig in TRAIL_SIGNALS for p in range(s.monitoring_partitions)]
 
 
 def usage_baseline(s: StackSettings, agent: str) -> int:
@@ -109,8 +209,9 @@ def access_denied_alarm(s: StackSettings, agent: str) -> AlarmSpec:
             f"Agent {agent} was denied {s.access_denied_threshold} or more AWS calls in 5 minutes:"
             " it is reaching for something it may not read. Check CloudTrail for its role."
         ),
-        namespace=naming.audit_namespace(s, agent), metric_name=ACCESS_DENIED_METRIC,
+        namespace=naming.audit_namespace(s), metric_name=ACCESS_DENIED_METRIC,
         threshold=float(s.access_denied_threshold), comparison="GreaterThanOrEqualToThreshold",
+        dimensions={ROLE_DIMENSION: naming.role_name(s, agent)},
     )
 
 
@@ -167,11 +268,10 @@ def trail_logs_policy(s: StackSettings) -> dict[str, object]:
 # deny refuses them and the AccessDenied signal reports them.
 
 ODD_NETWORK_METRIC = "OddNetworkReads"
-ROLE_DIMENSION = "Role"
-ROLE_SELECTOR = "$.userIdentity.sessionContext.sessionIssuer.userName"
+ODD_NETWORK_KIND = "odd-network-reads"
+ROLE_SELECTOR = ISSUER_NAME_FIELD
 CREDENTIAL_READ_EVENTS = ("GetSecretValue", "GetParameter", "GetParameters")
-FILTER_PATTERN_MAX = 1024
-"""CloudWatch Logs' limit on a filter pattern's length (PutMetricFilter API reference)."""
+FILTER_PATTERN_MAX = MAX_FILTER_PATTERN_CHARS
 WILDCARDS_PER_RANGE_MAX = 16
 """A range that is not octet-aligned is split into octet-aligned parts up to this many; a larger
 one is widened in the alarm (never in IAM) to the enclosing octet boundary."""
@@ -243,7 +343,7 @@ def odd_network_filter(s: StackSettings, fleet: Fleet) -> MetricFilterSpec | Non
     if expected.empty:
         return None
     reads = " || ".join(f'$.eventName = "{e}"' for e in CREDENTIAL_READ_EVENTS)
-    clauses = [f"({reads})", f'({ROLE_SELECTOR} = "{naming.environment_role_prefix(s)}*")']
+    clauses = [f"({reads})", f'({ROLE_SELECTOR} = "{naming.role_name_prefix(s)}*")']
     if expected.vpc_endpoints:
         others = " && ".join(f'$.vpcEndpointId != "{e}"' for e in expected.vpc_endpoints)
         clauses.append(f"($.vpcEndpointId NOT EXISTS || ({others}))")
@@ -258,8 +358,8 @@ def odd_network_filter(s: StackSettings, fleet: Fleet) -> MetricFilterSpec | Non
             " address patterns; share endpoints between agents, merge ranges, or align them on octets"
         )
     return MetricFilterSpec(
-        "odd-network-reads", pattern, naming.audit_environment_namespace(s), ODD_NETWORK_METRIC,
-        dimensions={ROLE_DIMENSION: ROLE_SELECTOR},
+        naming.metric_filter_name(s, ODD_NETWORK_KIND), pattern, naming.audit_namespace(s), ODD_NETWORK_METRIC,
+        dimensions={ROLE_DIMENSION: ROLE_SELECTOR}, kind=ODD_NETWORK_KIND, role_prefixes=(role_name_prefix(s),),
     )
 
 
@@ -273,7 +373,7 @@ def odd_network_alarm(s: StackSettings, agent: ResolvedAgent) -> AlarmSpec:
             f" elsewhere, or a new legitimate source must be declared. To cut it off: `paused: true` for"
             f" {agent.name} and `pulumi up`. Runbook: docs/operations.md#odd-network-reads"
         ),
-        namespace=naming.audit_environment_namespace(s), metric_name=ODD_NETWORK_METRIC, threshold=1.0,
+        namespace=naming.audit_namespace(s), metric_name=ODD_NETWORK_METRIC, threshold=1.0,
         comparison="GreaterThanOrEqualToThreshold",
         dimensions={ROLE_DIMENSION: naming.role_name(s, agent.name)},
     )
@@ -293,7 +393,7 @@ def learn_sources_query(s: StackSettings) -> str:
     events = ", ".join(f'"{e}"' for e in CREDENTIAL_READ_EVENTS)
     return (
         "fields userIdentity.sessionContext.sessionIssuer.userName as role, vpcEndpointId, sourceIPAddress"
-        f" | filter eventName in [{events}] and role like /^{naming.environment_role_prefix(s)}/"
+        f" | filter eventName in [{events}] and role like /^{naming.role_name_prefix(s)}/"
         " | stats count(*) as reads, earliest(@timestamp) as first, latest(@timestamp) as last"
         " by role, vpcEndpointId, sourceIPAddress | sort reads desc"
     )

@@ -72,6 +72,15 @@ def derived_names(fleet: Fleet, s: StackSettings) -> Iterator[DerivedName]:
     for provider in PROVIDER_ADAPTERS:
         yield DerivedName("secret", naming.provider_admin_secret_name(s, provider), f"the {provider} admin key")
 
+    # Trail metric filters are per environment (a fixed number, the Role dimension tells agents apart).
+    trail = list(mp.trail_filters(s))
+    try:
+        odd = mp.odd_network_filter(s, fleet) if s.alarms else None
+    except mp.FilterTooLong:
+        odd = None  # the quota model reports the pattern's length
+    for f in trail + ([odd] if odd is not None else []):
+        yield DerivedName("metric filter", f.name, "the environment's trail metric filters")
+
     key = naming.kms_key_placeholder(s)
     for a in fleet.agents:
         p = pl.agent_plan(s, a, key)
@@ -88,8 +97,6 @@ def derived_names(fleet: Fleet, s: StackSettings) -> Iterator[DerivedName]:
                 yield DerivedName("Vault path", f"{c.vault_mount}/{c.vault_path}", mine, a.name, c.name)
             if c.ssm_parameter:
                 yield DerivedName("SSM parameter", c.ssm_parameter, mine, a.name, c.name)
-        for f in mp.metric_filters(s, a):
-            yield DerivedName("metric filter", f.name, me, a.name)
         for alarm in mp.agent_alarms(s, a):
             yield DerivedName("CloudWatch alarm", alarm.name, me, a.name)
         for r in rp.reminders(s, a):

@@ -26,8 +26,13 @@ def shorten(name: str, limit: int) -> str:
     return f"{name[: limit - 9].rstrip('-')}-{digest}"
 
 
+def role_name_prefix(s: StackSettings) -> str:
+    """Start of every IAM role name of the environment (agents', rotation, trail delivery)."""
+    return f"{s.secret_prefix}-{s.environment}-"
+
+
 def role_name(s: StackSettings, agent: str) -> str:
-    return shorten(f"{s.secret_prefix}-{s.environment}-{agent}", ROLE_NAME_MAX)
+    return shorten(f"{role_name_prefix(s)}{agent}", ROLE_NAME_MAX)
 
 
 def rotation_role_name(s: StackSettings, agent: str) -> str:
@@ -88,7 +93,7 @@ credential, and it ignores the value afterwards so a human's write is never undo
 
 def vault_path(s: StackSettings, agent: str, credential: str) -> str:
     """Path under the KV v2 mount (the API adds `data/` or `metadata/` after the mount)."""
-    return f"{s.environment}/{agent}/{credential}"
+    return f"{vault_env_prefix(s)}{agent}/{credential}"
 
 
 def vault_location(mount: str, path: str) -> str:
@@ -126,6 +131,11 @@ def credential_locations(s: StackSettings, agent: str, credential: str, stores: 
         vault_path=vault_path(s, agent, credential) if "vault" in kept else None,
         ssm_parameter=ssm_parameter_name(s, agent, credential) if "ssm" in kept else None,
     )
+
+
+def vault_env_prefix(s: StackSettings) -> str:
+    """Every Vault path of the environment starts with this (under the KV mount)."""
+    return f"{s.environment}/"
 
 
 def vault_agent_prefix(s: StackSettings, agent: str) -> str:
@@ -179,20 +189,25 @@ def tags(
     return dict(sorted(out.items()))
 
 
-def audit_namespace(s: StackSettings, agent: str) -> str:
-    """CloudTrail-derived metrics of one agent; agents cannot write here (only to their own)."""
-    return f"AgentFleetAudit/{s.environment}/{agent}"
-
-
-def audit_environment_namespace(s: StackSettings) -> str:
-    """CloudTrail-derived metrics of the whole environment, one dimension value per role (the
-    odd-network signal: one filter per environment, not one per agent)."""
+def audit_namespace(s: StackSettings) -> str:
+    """CloudTrail-derived metrics of the environment, one series per role (dimension `Role`);
+    agents cannot write here (they may only publish to their own `metrics_namespace`)."""
     return f"AgentFleetAudit/{s.environment}"
 
 
-def environment_role_prefix(s: StackSettings) -> str:
-    """Every IAM role of the environment starts with this (shortened names keep it too)."""
-    return f"{s.secret_prefix}-{s.environment}-"
+METRIC_FILTER_NAME_MAX = 512  # PutMetricFilter filterName
+
+
+def metric_filter_name(s: StackSettings, kind: str) -> str:
+    """A trail metric filter of the environment: filter names are per log group, and a shared
+    (organisation) trail log group may carry several stacks' filters, so the name carries the
+    prefix and the environment."""
+    return shorten(f"{s.secret_prefix}-{s.environment}-{kind}", METRIC_FILTER_NAME_MAX)
+
+
+def function_metric_filter_name(function_name: str, kind: str) -> str:
+    """A metric filter on one Lambda function's own log group (the function name is environment-scoped)."""
+    return shorten(f"{function_name}-{kind}", METRIC_FILTER_NAME_MAX)
 
 
 def alarm_name(s: StackSettings, agent: str, kind: str) -> str:
@@ -239,6 +254,8 @@ def trail_logs_role_name(s: StackSettings) -> str:
 
 FLEET_COMPONENT = "fleet"
 ENVIRONMENT_COMPONENT = "environment"
+ENVIRONMENT_REFERENCE_COMPONENT = "environment-ref"
+"""An agent shard's reference to its environment stack (components.environment.EnvironmentReference)."""
 INLINE_POLICY_NAME = "agentfleet-least-privilege"
 """Name of the agent role's inline policy (inline names are per role)."""
 INITIAL_VERSION_STAGE = "agentfleet-initial"

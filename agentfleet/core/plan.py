@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
+from agentfleet.core import sharding
 from agentfleet.core import vault_logins
 from agentfleet.core.model import ROTATION_STRATEGIES, Fleet, ResolvedAgent, ResolvedCredential
 from agentfleet.core.settings import StackSettings
@@ -306,10 +307,12 @@ def check_unique_names(s: StackSettings, fleet: Fleet) -> None:
 
 
 def build_plan(fleet: Fleet, s: StackSettings, kms_key_arn: str | None = None) -> dict[str, Any]:
-    """The plan contract (`plan --format json`): agents sorted by name for stable output."""
+    """The plan contract (`plan --format json`): agents sorted by name for stable output. An agent
+    shard's plan holds its own agents; an environment stack's, every agent of the environment."""
     check_unique_names(s, fleet)
     key = kms_key_arn or naming.kms_key_placeholder(s)
-    agents = [asdict(agent_plan(s, a, key)) for a in sorted(fleet.agents, key=lambda a: a.name)]
+    mine = [a for a in fleet.agents if s.shard != "agents" or sharding.selects(s, a)]
+    agents = [asdict(agent_plan(s, a, key)) for a in sorted(mine, key=lambda a: a.name)]
     return {
         "stack": s.stack, "environment": s.environment, "aws_region": s.aws_region,
         "aws_account_id": s.aws_account_id, "secret_prefix": s.secret_prefix,

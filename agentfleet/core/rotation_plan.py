@@ -17,7 +17,9 @@ A credential rotates automatically when its strategy is not `manual` and it live
 Manager; every other credential gets a reminder schedule (and, in AWS, a secret-age alarm).
 If it also lives in Vault, its rotation function writes the new value there too: the function
 gets a Vault policy (create/update on exactly those KV paths), an AWS-auth role bound to its IAM
-role, and the mapping secret name -> Vault path in its environment (`ROTATION_VAULT_MAP`).
+role, and the mapping secret name -> Vault path in its environment (`ROTATION_VAULT_MAP`; shared
+functions get the environment's naming rule `ROTATION_VAULT_LAYOUT` instead, and each secret with a
+Vault copy carries the `vault-copy` tag, so the environment stays small at any fleet size).
 """
 
 from __future__ import annotations
@@ -154,8 +156,21 @@ def _sweep_input(names: list[str]) -> str:
     return json.dumps({"Action": "revokeDue", "SecretIds": names}, separators=(",", ":"))
 
 
+def vault_layout(s: StackSettings) -> dict[str, str]:
+    """The naming rule secret name -> Vault path (`naming.secret_name` / `naming.vault_path`) for the handler."""
+    return {"mount": s.vault_mount, "secretPrefix": naming.secret_env_prefix(s), "pathPrefix": naming.vault_env_prefix(s)}
+
+
+def vault_copy_tag(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -> dict[str, str]:
+    """The `vault-copy` tag of a secret whose Vault copy a shared rotation function writes (else none)."""
+    if s.rotation_isolation != "shared" or not is_automatic(cred) or "vault" not in cred.stores:
+        return {}
+    return {handler_config.VAULT_COPY_TAG: naming.vault_location(s.vault_mount, naming.vault_path(s, agent.name, cred.name))}
+
+
 def _environment(
     s: StackSettings, strategies: Iterable[str], extra: dict[str, str], secrets: Sequence[RotatedSecret], role_name: str,
+    shared: bool = False,
 ) -> dict[str, str]:
     env = {
         handler_config.ENV_GRACE_HOURS: str(s.rotation_grace_hours),
@@ -166,8 +181,14 @@ def _environment(
         if strategy in handler_config.ADMIN_SECRET_ENV:
             env[handler_config.ADMIN_SECRET_ENV[strategy]] = naming.provider_admin_secret_name(s, strategy)
     vault_map = {r.secret_name: {"mount": s.vault_mount, "path": r.vault_path} for r in secrets if r.vault_path}
-    if vault_map:
+    if vault_map and shared:
+        # Shared functions rotate any number of secrets: the environment's naming rule, not a map
+        # (1,000 agents' map needs ~26 KB; Lambda allows 4 KB). Each copy is marked on its secret
+        # (`vault_copy_tag`) and the handler writes only where the tag equals the rule's target.
+        env[handler_config.ENV_VAULT_LAYOUT] = json.dumps(vault_layout(s), separators=(",", ":"))
+    elif vault_map:
         env[handler_config.ENV_VAULT_MAP] = json.dumps(dict(sorted(vault_map.items())), separators=(",", ":"))
+    if vault_map:
         env[handler_config.ENV_VAULT_AUTH_PATH] = s.vault_aws_auth_path
         env[handler_config.ENV_VAULT_ROLE] = naming.rotation_vault_name(role_name)
     return dict(sorted(env.items()))
@@ -225,7 +246,7 @@ def shared_rotators(s: StackSettings, agents: Iterable[ResolvedAgent]) -> list[R
         out.append(_checked(RotatorSpec(
             owner=strategy, shared=True, function_name=fn, role_name=role,
             log_group_name=naming.lambda_log_group_name(fn), strategies=(strategy,), secrets=ordered,
-            environment=_environment(s, [strategy], {handler_config.ENV_STRATEGY: strategy}, ordered, role),
+            environment=_environment(s, [strategy], {handler_config.ENV_STRATEGY: strategy}, ordered, role, shared=True),
             sweep_inputs=sweep_inputs([r.secret_name for r in ordered]),
             tags=naming.tags(s, extra={"rotation-strategy": strategy}),
         )))

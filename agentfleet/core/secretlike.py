@@ -219,5 +219,8 @@ def find_secrets(text: str) -> Iterator[SecretHit]:
             yield SecretHit(f"base64 of a {inner.kind}", inner.service, token)
 
 
+@lru_cache(maxsize=16384)
 def looks_like_secret(text: str) -> SecretHit | None:
+    """The first credential-shaped substring of `text`, or None. Cached: a fleet repeats the same
+    scalars (services, types, strategies, runtimes) thousands of times, and the detectors are pure."""
     return next(find_secrets(text), None)

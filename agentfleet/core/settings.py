@@ -107,6 +107,27 @@ class StackSettings(BaseModel):
     """`agentfleet:cloudtrailLogGroup`: an existing trail's log group (else a trail is created)."""
     alarm_subscriptions: tuple[dict[str, str], ...] = ()
     """`agentfleet:alarmSubscriptions`: [{protocol: email|https|lambda|sqs, endpoint: ...}]."""
+    quotas: dict[str, int] = {}
+    """`agentfleet:quotas`: the account's quota limits where they differ from AWS's defaults, {quota key: limit}
+    (keys and defaults: docs/quotas.md); `validate --stack` and `plan` refuse a stack that exceeds one."""
+    quotas_used_elsewhere: dict[str, int] = {}
+    """`agentfleet:quotasUsedElsewhere`: what the account already uses outside this stack, {quota key: count}
+    (e.g. roles of other stacks, filters already on an organisation trail's log group)."""
+    shard: Literal["all", "environment", "agents"] = "all"
+    """`agentfleet:shard`: `all` = one stack declares everything; `environment` = this stack declares only
+    what the environment shares (KMS key, KV mount, auth backend, trail, topic, rotation environment) and
+    exports it; `agents` = this stack declares only the selected agents, on the environment stack's exports."""
+    environment_stack: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+    """`agentfleet:environmentStack`: the environment stack agent shards reference (`org/project/stack` or
+    `stack`), through `pulumi.StackReference`."""
+    shard_agents: tuple[str, ...] = ()
+    """`agentfleet:shardAgents`: agent shards: agent name patterns (`fnmatch`, e.g. `team-a-*`) this stack declares."""
+    shard_owners: tuple[str, ...] = ()
+    """`agentfleet:shardOwners`: agent shards: owners whose agents this stack declares."""
+    monitoring_partitions: int = Field(default=1, ge=1, le=36)
+    """`agentfleet:monitoringPartitions`: metric filters per trail signal, each counting the roles whose
+    agent name starts with its share of [0-9a-z]; raise it when an environment has more than 1,000
+    roles (CloudWatch may disable a filter with over 1,000 dimension values an hour)."""
     vault_login: Literal["aws", "jwt", "kubernetes"] = "aws"
     """`agentfleet:vaultLogin`: how agents log in to Vault: `aws` (IAM auth), `jwt` (each agent's
     runtime token: GitHub OIDC, its cluster's service-account token, or its AWS role's outbound
@@ -173,6 +194,18 @@ class StackSettings(BaseModel):
                 )
         return v
 
+    @field_validator("quotas", "quotas_used_elsewhere")
+    @classmethod
+    def _quota_keys(cls, v: dict[str, int]) -> dict[str, int]:
+        from agentfleet.core.quotas import BY_KEY  # quotas builds on settings: imported when validating
+
+        unknown = sorted(set(v) - set(BY_KEY))
+        if unknown:
+            raise ValueError(f"unknown quota key(s) {unknown}; known: {sorted(BY_KEY)}")
+        if any(n < 0 for n in v.values()):
+            raise ValueError("quota values must be >= 0")
+        return dict(sorted(v.items()))
+
     @field_validator("expected_networks")
     @classmethod
     def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
@@ -196,6 +229,19 @@ class StackSettings(BaseModel):
         if bad:
             raise ValueError(f"adminPrincipals must be exact IAM role ARNs, got {bad}")
         return tuple(sorted(set(v)))
+
+    @model_validator(mode="after")
+    def _shard_settings(self) -> "StackSettings":
+        selects = bool(self.shard_agents or self.shard_owners)
+        if self.shard == "agents":
+            if not self.environment_stack or not selects:
+                raise ValueError("shard `agents` needs environmentStack and shardAgents and/or shardOwners")
+            if self.rotation_isolation == "shared":
+                raise ValueError("shard `agents` supports rotationIsolation per-agent only (shared rotation functions"
+                                 " rotate every agent's secrets: keep the fleet in one stack)")
+        elif selects or self.environment_stack:
+            raise ValueError("shardAgents, shardOwners and environmentStack belong to `shard: agents` stacks only")
+        return self
 
     @field_validator("trusted_accounts")
     @classmethod
@@ -247,6 +293,13 @@ _KEYS: dict[str, tuple[str, str]] = {
     "accessDeniedThreshold": ("access_denied_threshold", "int"),
     "cloudtrailLogGroup": ("cloudtrail_log_group", "str"),
     "alarmSubscriptions": ("alarm_subscriptions", "list"),
+    "quotas": ("quotas", "map"),
+    "quotasUsedElsewhere": ("quotas_used_elsewhere", "map"),
+    "monitoringPartitions": ("monitoring_partitions", "int"),
+    "shard": ("shard", "str"),
+    "environmentStack": ("environment_stack", "str"),
+    "shardAgents": ("shard_agents", "list"),
+    "shardOwners": ("shard_owners", "list"),
     "vaultLogin": ("vault_login", "str"),
     "vaultJwtAudience": ("vault_jwt_audience", "str"),
     "awsOutboundIssuer": ("aws_outbound_issuer", "str"),
@@ -304,7 +357,7 @@ def settings_from_config(stack: str, lookup: Callable[[str], Any]) -> StackSetti
             key = back.get(field, field)
             key = key if ":" in key else f"{PROJECT}:{key}"
             msg = "is required" if err["type"] == "missing" else str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"stack {stack}: config `{key}` {msg}")
+            problems.append(f"stack {stack}: config `{key}` {msg}" if field else f"stack {stack}: {msg}")
         raise SettingsError(problems) from None
 
 

@@ -30,6 +30,12 @@ ENV_VERIFY_ATTEMPTS = "ROTATION_VERIFY_ATTEMPTS"
 ENV_GENERATED_LENGTH = "ROTATION_GENERATED_LENGTH"
 ENV_METRICS_NAMESPACE = "ROTATION_METRICS_NAMESPACE"
 ENV_VAULT_MAP = "ROTATION_VAULT_MAP"
+ENV_VAULT_LAYOUT = "ROTATION_VAULT_LAYOUT"
+"""Shared mode: `{"mount": ..., "secretPrefix": ..., "pathPrefix": ...}`, the environment's naming rule
+(secret `<secretPrefix><rest>` -> Vault `<mount>/<pathPrefix><rest>`) instead of one map entry per secret."""
+VAULT_COPY_TAG = "vault-copy"
+"""Tag of a secret (shared mode) whose Vault copy a rotation function writes; value `<mount>/<path>`,
+which must equal the layout's target for the secret (a tag can never redirect a write)."""
 ENV_VAULT_ADDR = "VAULT_ADDR"
 ENV_VAULT_AUTH_PATH = "VAULT_AUTH_PATH"
 ENV_VAULT_ROLE = "VAULT_ROLE"
@@ -61,6 +67,22 @@ class VaultTarget:
 
 
 @dataclass(frozen=True)
+class VaultLayout:
+    """The environment's secret-name -> Vault-path rule (shared rotation functions)."""
+
+    mount: str
+    secret_prefix: str
+    path_prefix: str
+
+    def target(self, secret_name: str) -> VaultTarget | None:
+        """Where the rule puts `secret_name`'s Vault copy; None outside the environment's prefix."""
+        if not secret_name.startswith(self.secret_prefix) or len(secret_name) == len(self.secret_prefix):
+            return None
+        path = self.path_prefix + secret_name[len(self.secret_prefix):]
+        return VaultTarget(self.mount, path) if vault_segments_ok(path) else None
+
+
+@dataclass(frozen=True)
 class Config:
     grace_hours: float = 24.0
     """Hours an old key keeps working after its replacement became AWSCURRENT (0 = emergency)."""
@@ -78,7 +100,10 @@ class Config:
     generated_length: int = 48
     metrics_namespace: str = "AgentFleet/Rotation"
     vault_map: Mapping[str, VaultTarget] = field(default_factory=dict)
-    """Secret name -> its Vault copy. Only these secrets are ever written to Vault."""
+    """Secret name -> its Vault copy (per-agent functions). Only these secrets, or (shared functions) the
+    secrets tagged `vault-copy` with exactly the layout's target, are ever written to Vault."""
+    vault_layout: VaultLayout | None = None
+    """Shared functions: the naming rule; a secret's `vault-copy` tag says it has a copy (ROTATION_VAULT_LAYOUT)."""
     vault_addr: str | None = None
     """Vault/OpenBao address; None means every mapped sync fails (and blocks revocation) until set."""
     vault_auth_path: str = DEFAULT_VAULT_AUTH_PATH
@@ -152,6 +177,23 @@ def _vault_map(raw: str | None, problems: list[str]) -> dict[str, VaultTarget]:
     return {}
 
 
+def _vault_layout(raw: str | None, problems: list[str]) -> VaultLayout | None:
+    if not raw:
+        return None
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        mount, secret_prefix, path_prefix = parsed.get("mount"), parsed.get("secretPrefix"), parsed.get("pathPrefix")
+        if (isinstance(mount, str) and vault_segments_ok(mount) and isinstance(secret_prefix, str) and secret_prefix
+                and isinstance(path_prefix, str) and path_prefix.endswith("/") and vault_segments_ok(path_prefix[:-1])):
+            return VaultLayout(mount, secret_prefix, path_prefix)
+    problems.append(f"{ENV_VAULT_LAYOUT} must be a JSON object {{\"mount\": ..., \"secretPrefix\": ..., \"pathPrefix\": \".../\"}}"
+                    " with plain KV segments")
+    return None
+
+
 def _vault_addr(raw: str | None, problems: list[str]) -> str | None:
     if not raw:
         return None
@@ -204,6 +246,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         generated_length=int(_number(env, ENV_GENERATED_LENGTH, 48, problems, minimum=16)),
         metrics_namespace=env.get(ENV_METRICS_NAMESPACE) or "AgentFleet/Rotation",
         vault_map=_vault_map(env.get(ENV_VAULT_MAP), problems),
+        vault_layout=_vault_layout(env.get(ENV_VAULT_LAYOUT), problems),
         vault_addr=_vault_addr(env.get(ENV_VAULT_ADDR), problems),
         vault_auth_path=_vault_auth_path(env.get(ENV_VAULT_AUTH_PATH), problems),
         vault_role=env.get(ENV_VAULT_ROLE) or None,

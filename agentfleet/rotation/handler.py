@@ -38,7 +38,7 @@ from typing import Any, Callable, Mapping, Optional
 from agentfleet.rotation import credential
 from agentfleet.rotation import ledger as ledger_mod
 from agentfleet.rotation import vault_sync
-from agentfleet.rotation.config import Config, VaultTarget, load_config
+from agentfleet.rotation.config import VAULT_COPY_TAG, Config, VaultTarget, load_config
 from agentfleet.rotation.credential import Credential
 from agentfleet.rotation.errors import GuardError, RotationError, RotationInProgress, SweepError
 from agentfleet.rotation.logs import error_code, log
@@ -297,7 +297,29 @@ STEPS: dict[str, Callable[[Rotation], None]] = {
 
 
 def vault_target(rot: Rotation) -> VaultTarget | None:
-    return rot.deps.config.vault_map.get(rot.name)
+    """The secret's Vault copy: from the function's map (per-agent), or (shared functions) from the
+    environment's layout when the secret carries the `vault-copy` tag naming exactly that target."""
+    config = rot.deps.config
+    mapped = config.vault_map.get(rot.name)
+    if mapped is not None or config.vault_layout is None:
+        return mapped
+    tags = {t.get("Key"): t.get("Value") for t in (rot.client.describe_secret(SecretId=rot.secret_id).get("Tags") or [])}
+    tagged = tags.get(VAULT_COPY_TAG)
+    if tagged is None:
+        return None
+    expected = config.vault_layout.target(rot.name)
+    if expected is None or str(expected) != tagged:
+        raise RotationError(f"secret {rot.name}: tag {VAULT_COPY_TAG}={tagged!r} is not the environment's Vault"
+                            f" location for it ({expected}); refusing to write Vault")
+    return expected
+
+
+def _vault_label(rot: Rotation) -> str:
+    """For log lines: the target, or why there is none (never raises)."""
+    try:
+        return str(vault_target(rot))
+    except Exception as exc:  # noqa: BLE001 - a log label must not mask the original failure
+        return f"<{error_code(exc)}>"
 
 
 def sync_vault(rot: Rotation, *, verified_version: str | None = None) -> str:
@@ -338,8 +360,7 @@ def sync_vault_quietly(rot: Rotation, *, verified_version: str | None = None) ->
     try:
         return sync_vault(rot, verified_version=verified_version)
     except Exception as exc:
-        target = vault_target(rot)
-        log(vault_sync.SYNC_FAILED_EVENT, level=logging.ERROR, secret=rot.name, vault=str(target), error=error_code(exc),
+        log(vault_sync.SYNC_FAILED_EVENT, level=logging.ERROR, secret=rot.name, vault=_vault_label(rot), error=error_code(exc),
             hint="AWSCURRENT is unchanged and old keys stay valid until the Vault copy is written; the hourly sweep retries")
         return VAULT_FAILED
 
@@ -400,7 +421,7 @@ def revoke_due(rot: Rotation, *, force: bool = False) -> list[str]:
         return []
     if not vault_in_sync(rot, _version_with(versions, CURRENT)):
         log("revoke_skipped", level=logging.WARNING, secret=rot.name, reason="Vault copy does not hold AWSCURRENT yet",
-            vault=str(vault_target(rot)), keys=[e.key_id for e in due])
+            vault=_vault_label(rot), keys=[e.key_id for e in due])
         return []
     try:
         rot.strategy.test(current)

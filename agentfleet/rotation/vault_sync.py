@@ -196,7 +196,7 @@ class VaultWriter:
 
 def writer_from_config(config: Config) -> VaultWriter | None:
     """The production writer (AWS IAM login); None when nothing is mapped to Vault."""
-    if not config.vault_map:
+    if not config.vault_map and config.vault_layout is None:
         return None
     if config.vault_addr is None or config.vault_role is None:
         raise VaultNotConfigured("secrets are mapped to Vault but VAULT_ADDR or VAULT_ROLE is not set")
