@@ -151,7 +151,7 @@ def test_preview_json_has_every_input_with_secret_inputs_masked() -> None:
         for key in r["secret_inputs"]:
             assert r["inputs"][key] == "[secret]"
     version = by_name[("aws:secretsmanager/secretVersion:SecretVersion", "billing/webhook-signing/initial-version")]
-    assert "secretString" in version["secret_inputs"]
+    assert "secretStringWo" in version["secret_inputs"] and "secretString" not in version["inputs"]  # write-only (issue 11)
     # No generated value reaches the output, wherever it would sit.
     from agentfleet.runner.mockrun import run_program
 
