@@ -17,7 +17,7 @@ import pulumi_vault as vault
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
 from agentfleet.core import plan
-from agentfleet.components.agent_access import AWS_VALUE_IGNORED, GENERATED_LENGTH, VAULT_VALUE_IGNORED
+from agentfleet.components.agent_access import AWS_VALUE_IGNORED, GENERATED_LENGTH, INITIAL_VALUE_VERSION, VAULT_VALUE_IGNORED
 from agentfleet.components.environment import KMS_DELETION_WINDOW_DAYS
 from agentfleet.core.project import FLEET_FILE_KEY, fleet_file_path
 from agentfleet.core.loader import load_fleet
@@ -87,7 +87,8 @@ for a in sorted(fleet.agents, key=lambda a: a.name):
             if initial is not None:
                 aws.secretsmanager.SecretVersion(
                     naming.logical_credential(a.name, c.name, "initial-version"), secret_id=secret.id,
-                    secret_string=initial.result, version_stages=[naming.INITIAL_VERSION_STAGE],
+                    secret_string_wo=initial.result, secret_string_wo_version=INITIAL_VALUE_VERSION,
+                    version_stages=[naming.INITIAL_VERSION_STAGE],
                     opts=o(p.aws, ignore_changes=list(AWS_VALUE_IGNORED)))
         if "vault" in c.stores and initial is not None:
             vault.kv.SecretV2(
@@ -101,7 +102,7 @@ for a in sorted(fleet.agents, key=lambda a: a.name):
     vault.aws.AuthBackendRole(
         naming.logical_agent(a.name, "vault-login"), backend=auth.path, role=naming.vault_auth_role_name(s, a.name),
         auth_type="iam", bound_iam_principal_arns=[role.arn], resolve_aws_unique_ids=True,
-        token_policies=[policy.name] if not a.paused else [], token_ttl=s.vault_token_ttl_seconds,
+        token_policies=[policy.name] if not a.paused else [], token_no_default_policy=True, token_ttl=s.vault_token_ttl_seconds,
         token_max_ttl=2 * s.vault_token_ttl_seconds, opts=o(p.vault))
     agent_outputs[a.name] = pulumi.Output.all(
         role_arn=role.arn, secret_arns=pulumi.Output.all(**secret_arns), vault_policy_name=policy.name,

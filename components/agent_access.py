@@ -27,7 +27,10 @@ from agentfleet.components.providers import ProviderSet
 TOKEN = "agentfleet:index:AgentAccess"
 GENERATED_LENGTH = 48
 """Characters of a generated credential (alphanumeric: ~285 bits, safe in headers and URLs)."""
-AWS_VALUE_IGNORED = ("secret_string", "version_stages")
+AWS_VALUE_IGNORED = ("secret_string_wo_version", "version_stages")
+INITIAL_VALUE_VERSION = 1
+"""`secret_string_wo_version` of the first value: write-only inputs are sent once per version and
+never stored in the Pulumi state; bumping it would rewrite the value, so it never changes."""
 VAULT_VALUE_IGNORED = ("data_json",)
 
 
@@ -188,6 +191,8 @@ class AgentAccess(pulumi.ComponentResource):
                 bound_iam_principal_arns=[self.role.arn],
                 resolve_aws_unique_ids=True,
                 token_policies=token_policies,
+                # No `default` policy: a paused agent's login gets nothing at all.
+                token_no_default_policy=True,
                 token_ttl=args.vault_token_ttl_seconds,
                 token_max_ttl=args.vault_token_max_ttl_seconds,
                 token_bound_cidrs=list(args.vault_token_bound_cidrs) or None,
@@ -283,7 +288,11 @@ class AgentAccess(pulumi.ComponentResource):
                 aws.secretsmanager.SecretVersion(
                     naming.logical_credential(a, c, "initial-version"),
                     secret_id=secret.id,
-                    secret_string=initial.result,
+                    # Write-only: the value reaches AWS but never the Pulumi state (the random
+                    # result itself stays a Pulumi secret in the state, encrypted by the stack's
+                    # secrets provider; see docs/policy.md).
+                    secret_string_wo=initial.result,
+                    secret_string_wo_version=INITIAL_VALUE_VERSION,
                     version_stages=[naming.INITIAL_VERSION_STAGE],
                     opts=self._child(p.aws, ignore_changes=AWS_VALUE_IGNORED),
                 )

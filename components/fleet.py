@@ -190,8 +190,10 @@ class AgentFleet(pulumi.ComponentResource):
         return f"{self.scope}{name}"
 
     def __init__(self, name: str, args: AgentFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # The fleet's own classifications travel as the component's inputs, so the policy pack
+        # knows their rotation limits without any policy config (agentfleet.policy.rotation).
         super().__init__(
-            TOKEN, name, None,
+            TOKEN, name, {"classifications": dict(sorted(args.fleet.classifications.items()))},
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=args.providers.as_list())),
         )
         s, fleet = args.settings, args.fleet

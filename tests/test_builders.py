@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from agentfleet.core import naming
+from agentfleet.core.iam_documents import ESCALATION_ACTIONS
 from agentfleet.core.loader import parse_fleet
 from agentfleet.core.model import Fleet, ResolvedAgent
 from agentfleet.core.plan import build_plan, plan_json, secret_readers, secret_resource_policy, trust_policy, vault_policy
@@ -65,13 +66,17 @@ def expected_identity_statements(s: StackSettings, agent: ResolvedAgent) -> dict
         out["ReadOwnSecrets"] = {"Effect": "Allow", "Action": {GET, DESCRIBE}, "Resource": arns, "Condition": None}
         out["DecryptOwnSecretsViaSecretsManager"] = {
             "Effect": "Allow", "Action": {"kms:Decrypt"}, "Resource": {naming.kms_key_placeholder(s)},
-            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{s.aws_region}.amazonaws.com"}},
+            # Only the data keys of its own secrets (Secrets Manager's encryption context).
+            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{s.aws_region}.amazonaws.com"},
+                          "StringLike": {"kms:EncryptionContext:SecretARN": sorted(arns) if len(arns) > 1 else next(iter(arns))}},
         }
     if s.usage_metrics:
         out["PublishOwnUsageMetrics"] = {
             "Effect": "Allow", "Action": {"cloudwatch:PutMetricData"}, "Resource": {"*"},
             "Condition": {"StringEquals": {"cloudwatch:namespace": naming.metrics_namespace(s, agent.name)}},
         }
+    if out:
+        out["DenyPrivilegeEscalation"] = {"Effect": "Deny", "Action": set(ESCALATION_ACTIONS), "Resource": {"*"}, "Condition": None}
     return out
 
 
@@ -91,6 +96,13 @@ def test_agent_policy_is_exactly_least_privilege(sample_fleet: Fleet, dev_settin
     for agent in sample_fleet.agents:
         doc = agent_entry(plan, agent.name)["iam_policy"]
         assert normalised(doc) == expected_identity_statements(s, agent)
+
+
+def test_escalation_actions_cover_the_known_paths_to_more_access() -> None:
+    named = {"iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:AttachUserPolicy", "iam:CreatePolicyVersion",
+             "iam:PassRole", "iam:UpdateAssumeRolePolicy", "iam:CreateAccessKey",
+             "secretsmanager:PutResourcePolicy", "secretsmanager:DeleteResourcePolicy", "kms:CreateGrant", "kms:PutKeyPolicy"}
+    assert named <= set(ESCALATION_ACTIONS)
 
 
 def test_secret_patterns_name_one_secret_each(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
@@ -116,7 +128,7 @@ agents:
     fleet = parse_fleet(body, "<t>")
     s = settings()
     doc = agent_entry(parsed_plan(fleet, s), "vault-only")["iam_policy"]
-    assert set(by_sid(doc)) == {"PublishOwnUsageMetrics"}
+    assert set(by_sid(doc)) == {"PublishOwnUsageMetrics", "DenyPrivilegeEscalation"}
 
 
 def test_paused_agent_policy_starts_with_deny_everything() -> None:
@@ -131,7 +143,8 @@ def test_paused_agent_policy_starts_with_deny_everything() -> None:
             assert (first["Effect"], first["Action"], first["Resource"]) == ("Deny", "*", "*")
             assert "Condition" not in first
         else:
-            assert all(st["Effect"] == "Allow" for st in doc["Statement"])
+            assert all(st["Effect"] == "Allow" for st in doc["Statement"][:-1])
+        assert doc["Statement"][-1]["Sid"] == "DenyPrivilegeEscalation"
 
 
 # ---- trust policies per runtime kind ----

@@ -57,7 +57,9 @@ EXTRA_AGENTS: list[dict[str, Any]] = [
 OIDC_PROVIDER = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
 TAGGABLE = {ROLE, SECRET, KMS_KEY, OIDC_PROVIDER}
 NOT_TAGGABLE = {ROLE_POLICY, SECRET_POLICY, SECRET_VERSION, KMS_ALIAS}
-VALUE_PROPS = {SECRET_VERSION: ("secretString", "secretBinary"), VAULT_SECRET: ("dataJson", "data")}
+VALUE_PROPS = {SECRET_VERSION: ("secretString", "secretBinary", "secretStringWo"), VAULT_SECRET: ("dataJson", "data")}
+IGNORED_WITH = {"secretStringWo": "secretStringWoVersion"}
+"""A write-only input is never diffed; its version is what a change would bump, so that is ignored."""
 
 
 def mixed_doc() -> dict[str, Any]:
@@ -258,8 +260,11 @@ def test_inline_policy_is_least_privilege(mixed: tuple[ProgramRun, Fleet], setti
         assert not any(o in r for o in others for r in resources), a.name  # negative: nobody else's
         kms = stmts["DecryptOwnSecretsViaSecretsManager"]
         assert kms["Resource"] == key and kms["Action"] == "kms:Decrypt"
-        assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
-        assert set(stmts) <= {"AgentPaused", "ReadOwnSecrets", "DecryptOwnSecretsViaSecretsManager", "PublishOwnUsageMetrics"}
+        assert kms["Condition"]["StringEquals"] == {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
+        # Decrypt only data keys of its own secrets: the encryption context names exactly those ARNs.
+        assert set(iam_list(kms["Condition"]["StringLike"]["kms:EncryptionContext:SecretARN"])) == set(resources)
+        assert stmts["DenyPrivilegeEscalation"]["Effect"] == "Deny" and "iam:PutRolePolicy" in stmts["DenyPrivilegeEscalation"]["Action"]
+        assert set(stmts) <= {"AgentPaused", "ReadOwnSecrets", "DecryptOwnSecretsViaSecretsManager", "PublishOwnUsageMetrics", "DenyPrivilegeEscalation"}
 
 
 def test_secret_resource_policy_denies_all_but_owner(mixed: tuple[ProgramRun, Fleet], settings: StackSettings) -> None:
@@ -334,6 +339,10 @@ def test_every_secret_uses_the_environment_key(mixed: tuple[ProgramRun, Fleet]) 
 # ---- values: never from code for external credentials, never undone after a rotation ----
 
 
+def iam_list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else [v]
+
+
 def test_value_resources_ignore_later_changes(mixed: tuple[ProgramRun, Fleet]) -> None:
     run, _ = mixed
     value_bearing = [r for r in run.resources if r.type in VALUE_PROPS]
@@ -341,7 +350,7 @@ def test_value_resources_ignore_later_changes(mixed: tuple[ProgramRun, Fleet]) -
     for r in value_bearing:
         present = [p for p in VALUE_PROPS[r.type] if p in r.props]
         assert present, r.name
-        assert set(present) <= set(r.ignore_changes), r.name
+        assert {IGNORED_WITH.get(p, p) for p in present} <= set(r.ignore_changes), r.name
         assert not r.delete_before_replace
 
 
@@ -349,12 +358,14 @@ def test_a_rotated_value_is_never_undone(mixed: tuple[ProgramRun, Fleet]) -> Non
     """The three ways a later `pulumi up` could overwrite a rotated value, each closed."""
     run, _ = mixed
     for v in run.of_type(SECRET_VERSION):
-        # 1. a changed input is ignored;
-        assert {"secretString", "versionStages"} <= set(v.ignore_changes)
+        # 1. a changed input is ignored (the write-only value is never diffed, its version is ignored);
+        assert {"secretStringWoVersion", "versionStages"} <= set(v.ignore_changes)
+        # 1b. the value is write-only: it reaches AWS but never the Pulumi state;
+        assert "secretString" not in v.props and v.props["secretStringWoVersion"] == 1
         # 2. the initial version never claims AWSCURRENT (AWS gives the first version that label by
         #    itself), so even a re-created initial version cannot displace a rotated value;
         assert v.props["versionStages"] == [naming.INITIAL_VERSION_STAGE]
-        assert "secretString" in v.secret_props
+        assert "secretStringWo" in v.secret_props
     # 3. the generated value itself never changes: no keepers, so nothing regenerates it.
     for p in run.of_type(RANDOM_PASSWORD):
         assert "keepers" not in p.props

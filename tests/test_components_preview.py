@@ -95,7 +95,7 @@ def test_preview_prints_the_tree_and_counts(core: None) -> None:
     for agent in ("research", "crm", "billing", "support", "release-notes"):
         assert f"agentfleet:index:AgentAccess" in out and f"  {agent}\n" in out
         assert f"{agent}/role" in out
-    assert "billing/ledger-api/initial-version  [ignores secretString,versionStages" in out
+    assert "billing/ledger-api/initial-version  [ignores secretStringWoVersion,versionStages" in out
     assert "DEFAULT PROVIDER" not in out.split("What the types are:")[0]
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("agent "))
@@ -150,8 +150,8 @@ def test_preview_json_has_every_input_with_secret_inputs_masked() -> None:
     for r in masked:
         for key in r["secret_inputs"]:
             assert r["inputs"][key] == "[secret]"
-    version = by_name[("aws:secretsmanager/secretVersion:SecretVersion", "billing/webhook-signing/initial-version")]
-    assert "secretString" in version["secret_inputs"]
+    version = by_name[("aws:secretsmanager/secretVersion:SecretVersion", "billing/ledger-api/initial-version")]
+    assert "secretStringWo" in version["secret_inputs"] and "secretString" not in version["inputs"]  # write-only (issue 11)
     # No generated value reaches the output, wherever it would sit.
     from agentfleet.runner.mockrun import run_program
 

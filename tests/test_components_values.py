@@ -37,7 +37,7 @@ def current(client: Any, name: str) -> str:
 def test_rotation_survives_a_rewritten_initial_version(initial_version_inputs: tuple[str, dict[str, Any]]) -> None:
     name, props = initial_version_inputs
     stages = list(props["versionStages"])
-    initial = str(props["secretString"])
+    initial = str(props["secretStringWo"])
     assert "AWSCURRENT" not in stages
     with mock_aws():
         sm = boto3.client("secretsmanager", region_name="us-east-1")
@@ -62,6 +62,6 @@ def test_claiming_awscurrent_would_undo_the_rotation(initial_version_inputs: tup
         sm = boto3.client("secretsmanager", region_name="us-east-1")
         sm.create_secret(Name=name)
         sm.put_secret_value(SecretId=name, SecretString="rotated-value", ClientRequestToken=str(uuid.uuid4()))
-        sm.put_secret_value(SecretId=name, SecretString=str(props["secretString"]), VersionStages=["AWSCURRENT"],
+        sm.put_secret_value(SecretId=name, SecretString=str(props["secretStringWo"]), VersionStages=["AWSCURRENT"],
                             ClientRequestToken=str(uuid.uuid4()))
         assert current(sm, name) != "rotated-value"

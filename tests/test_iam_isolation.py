@@ -241,12 +241,40 @@ def test_kms_decrypt_only_through_secretsmanager_in_the_region(case: Case) -> No
     via = {"kms:ViaService": f"secretsmanager.{case.settings.aws_region}.amazonaws.com"}
     for agent in case.fleet.agents:
         policy = case.policy(agent.name)
-        has_aws = any("aws" in c.stores for c in agent.credentials)
-        assert allows(policy, "kms:Decrypt", key, via) is (has_aws and not agent.paused)
+        own = [s for s in case.secrets if s.agent == agent.name]
+        has_aws = bool(own)
+        for secret in own:
+            ctx = {**via, "kms:EncryptionContext:SecretARN": secret.arn}
+            assert allows(policy, "kms:Decrypt", key, ctx) is (has_aws and not agent.paused)
+        assert not allows(policy, "kms:Decrypt", key, via)  # no encryption context: not one of its secrets
         assert not allows(policy, "kms:Decrypt", key)  # called directly
         assert not allows(policy, "kms:Decrypt", key, {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"})
         assert not allows(policy, "kms:Decrypt", key, {"kms:ViaService": "s3.us-east-1.amazonaws.com"})
         assert not allows(policy, "kms:Decrypt", key.replace("key/", "key/other-"), via)
+
+
+def test_kms_decrypt_is_pinned_to_the_agents_own_secrets(case: Case) -> None:
+    """Defence in depth, the full N x M matrix: even through Secrets Manager, an agent's role can
+    decrypt only data keys whose encryption context names one of its own secrets."""
+    key = naming.kms_key_placeholder(case.settings)
+    via = {"kms:ViaService": f"secretsmanager.{case.settings.aws_region}.amazonaws.com"}
+    wrong = []
+    for agent in case.fleet.agents:
+        policy = case.policy(agent.name)
+        for secret in case.secrets:
+            expected = secret.agent == agent.name and not agent.paused
+            if allows(policy, "kms:Decrypt", key, {**via, "kms:EncryptionContext:SecretARN": secret.arn}) is not expected:
+                wrong.append((agent.name, secret.arn, expected))
+    assert not wrong, wrong[:5]
+
+
+def test_agents_deny_privilege_escalation(case: Case) -> None:
+    for agent in case.fleet.agents:
+        policy = case.policy(agent.name)
+        if not policy["Statement"]:
+            continue
+        for action in ("iam:PutRolePolicy", "iam:AttachRolePolicy", "secretsmanager:PutResourcePolicy", "secretsmanager:DeleteResourcePolicy"):
+            assert evaluate(policy, Request(action, "*")) == "Deny", (agent.name, action)
 
 
 def test_paused_agent_is_denied_everything(case: Case) -> None:
@@ -492,7 +520,12 @@ def test_kms_through_the_service_is_exempt_direct_decrypt_from_outside_is_denied
         has_aws = any("aws" in c.stores for c in a.credentials)
         own_params = [naming.ssm_parameter_arn(s, a.name, c.name) for c in a.credentials if "ssm" in c.stores]
         via_sm = {"kms:ViaService": f"secretsmanager.{s.aws_region}.amazonaws.com", "aws:ViaAWSService": "true"}
-        assert (evaluate(policy, Request("kms:Decrypt", key, via_sm)) == "Allow") is has_aws, a.name
+        own_secrets = [naming.secret_arn_pattern(s, a.name, c.name).replace("??????", "Ab12Cd") for c in a.credentials if "aws" in c.stores]
+        # Secrets Manager's encryption context names the secret: only the agent's own decrypt.
+        for arn in own_secrets:
+            ctx = {**via_sm, "kms:EncryptionContext:SecretARN": arn}
+            assert evaluate(policy, Request("kms:Decrypt", key, ctx)) == "Allow", a.name
+        assert (evaluate(policy, Request("kms:Decrypt", key, via_sm)) == "Allow") is False, a.name
         for param in own_params:
             via_ssm = {"kms:ViaService": f"ssm.{s.aws_region}.amazonaws.com", "aws:ViaAWSService": "true",
                        "kms:EncryptionContext:PARAMETER_ARN": param}

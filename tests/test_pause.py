@@ -80,14 +80,16 @@ def test_paused_role_gets_an_explicit_deny_and_vault_login_maps_to_nothing(
     _, paused, _ = runs
     doc = json.loads(paused.named(f"{PAUSED}/policy", ROLE_POLICY).props["policy"])
     deny = [s for s in doc["Statement"] if s["Effect"] == "Deny"]
-    assert deny == [{"Sid": "AgentPaused", "Effect": "Deny", "Action": "*", "Resource": "*"}]
+    assert deny[0] == {"Sid": "AgentPaused", "Effect": "Deny", "Action": "*", "Resource": "*"}
+    assert [s["Sid"] for s in deny] == ["AgentPaused", "DenyPrivilegeEscalation"]
     login = paused.named(f"{PAUSED}/vault-login", VAULT_LOGIN)
     assert login.props.get("tokenPolicies", []) == []
+    assert login.props["tokenNoDefaultPolicy"] is True  # not even `default`: the login grants nothing
     hcl = paused.named(f"{PAUSED}/vault-policy", VAULT_POLICY).props["policy"]
     assert '"read"' not in hcl and '"list"' not in hcl and '["deny"]' in hcl
     for other in ("billing", "crm", "support", "release-notes"):
         other_doc = json.loads(paused.named(f"{other}/policy", ROLE_POLICY).props["policy"])
-        assert all(s["Effect"] == "Allow" for s in other_doc["Statement"])
+        assert [s["Sid"] for s in other_doc["Statement"] if s["Effect"] == "Deny"] == ["DenyPrivilegeEscalation"]
 
 
 def test_unpause_restores_exactly(runs: tuple[ProgramRun, ProgramRun, ProgramRun]) -> None:

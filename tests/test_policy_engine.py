@@ -88,11 +88,12 @@ def test_stack_policies_use_property_dependencies(servicer: Any, dev_settings: S
     tags = naming.tags(dev_settings, agent="research", owner="team-research", classification="internal")
     sec = resource("aws:secretsmanager/secret:Secret", "research/openai/secret",
                    {"name": naming.secret_name(dev_settings, "research", "openai"), "kmsKeyId": "k", "tags": tags})
-    rnd = resource("random:index/randomPassword:RandomPassword", "rnd", {"length": 48})
-    derived = resource("aws:secretsmanager/secretVersion:SecretVersion", "derived", {"secretId": "s", "secretString": "x"},
+    rnd = resource("random:index/randomPassword:RandomPassword", "rnd", {"length": 48, "result": "generated-value-0123"})
+    derived = resource("aws:secretsmanager/secretVersion:SecretVersion", "derived", {"secretId": "s", "secretString": "generated-value-0123"},
                        {"secretId": [sec.urn], "secretString": [rnd.urn]})
+    # Depending on the generator (e.g. `.apply` on its result) does not make a literal derived.
     literal = resource("aws:secretsmanager/secretVersion:SecretVersion", "literal", {"secretId": "s", "secretString": "y"},
-                       {"secretId": [sec.urn]})
+                       {"secretId": [sec.urn], "secretString": [rnd.urn]})
     diags = servicer.AnalyzeStack(proto.AnalyzeStackRequest(resources=[sec, rnd, derived, literal]), None).diagnostics
     literal_diags = [d for d in diags if d.policyName == "no-literal-secret-values"]
     assert [d.urn for d in literal_diags] == [literal.urn]

@@ -165,7 +165,7 @@ def test_github_oidc_must_pin_the_subject() -> None:
     assert "sub" in msg
     any_repo = doc(iam.Statement("Gh", ("sts:AssumeRoleWithWebIdentity",), principal={"Federated": provider},
                                  condition={"StringLike": {f"{iam.GITHUB_OIDC_HOST}:sub": "repo:*"}}))
-    assert "any repository" in validate_resource(trust_policy_scoped, ROLE, {"assumeRolePolicy": any_repo})[0]
+    assert "not an exact match" in validate_resource(trust_policy_scoped, ROLE, {"assumeRolePolicy": any_repo})[0]
     no_condition = doc(iam.Statement("Gh", ("sts:AssumeRoleWithWebIdentity",), principal={"Federated": provider}))
     assert "no condition" in validate_resource(trust_policy_scoped, ROLE, {"assumeRolePolicy": no_condition})[0]
 

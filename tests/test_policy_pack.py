@@ -20,6 +20,9 @@ ISSUE_POLICIES = {
     "secret-rotation-within-class", "no-wildcard-secret-read", "one-reader-per-secret", "secret-encrypted-with-cmk",
     "secret-resource-policy-denies-others", "trust-policy-scoped", "vault-policy-confined", "rotation-role-scoped",
     "no-literal-secret-values", "required-tags", "iam-policy-lint",
+    # issue 11: a gate that cannot be talked around
+    "closed-world", "one-policy-and-rotation-per-secret", "kms-use-confined", "vault-login-confined",
+    "iam-document-strict", "no-privilege-escalation", "lambda-permission-scoped", "secret-inputs-protected",
     # Parameter Store (issue 15, agentfleet/policy/ssm.py)
     "ssm-parameter-securestring-cmk", "ssm-parameter-no-literal-value", "ssm-parameter-reads-confined",
 }
@@ -60,7 +63,8 @@ def test_descriptions_are_one_sentence_and_levels_are_set() -> None:
         assert p.enforcement_level == expected, p.name
     assert {p.name for p in ALL_POLICIES if isinstance(p, StackValidationPolicy)} == {
         "secret-rotation-within-class", "one-reader-per-secret", "secret-resource-policy-denies-others",
-        "no-literal-secret-values", "ssm-parameter-reads-confined",
+        "no-literal-secret-values", "closed-world", "one-policy-and-rotation-per-secret", "kms-use-confined",
+        "vault-login-confined", "secret-inputs-protected", "ssm-parameter-reads-confined",
     }
 
 

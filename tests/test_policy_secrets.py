@@ -235,7 +235,7 @@ def test_one_reader_survives_unknowns(config: dict[str, Any]) -> None:
 def test_generated_value_passes_in_engine_and_offline_shapes(config: dict[str, Any]) -> None:
     stack = Stack()
     sec = stack.add(SECRET, "s", {"name": "agents/dev/billing/webhook-signing"})
-    rnd = stack.add("random:index/randomPassword:RandomPassword", "r", {"length": 48.0})
+    rnd = stack.add("random:index/randomPassword:RandomPassword", "r", {"length": 48.0, "result": "mock-random-value"})
     # The engine's shape: per-property dependencies.
     stack.add(SECRET_VERSION, "v1", {"secretId": "arn", "secretString": "mock-random-value"},
               deps=[sec, rnd], prop_deps={"secretId": [sec], "secretString": [rnd]})

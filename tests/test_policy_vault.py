@@ -83,9 +83,14 @@ def test_deny_blocks_elsewhere_are_harmless(config: dict[str, Any], dev_settings
     assert validate_resource(vault_policy_confined, VAULT_POLICY, {"name": naming.vault_policy_name(dev_settings, "crm"), "policy": hcl}, config=config) == []
 
 
-@pytest.mark.parametrize("props", [{}, {"policy": UNKNOWN}, {"name": UNKNOWN, "policy": UNKNOWN}, {"policy": 42}])
+@pytest.mark.parametrize("props", [{}, {"policy": UNKNOWN}, {"name": UNKNOWN, "policy": UNKNOWN}])
 def test_missing_or_unknown_props_do_not_crash(config: dict[str, Any], props: dict[str, Any]) -> None:
     assert validate_resource(vault_policy_confined, VAULT_POLICY, props, config=config) == []
+
+
+def test_a_policy_that_is_not_text_is_reported(config: dict[str, Any]) -> None:
+    [msg] = validate_resource(vault_policy_confined, VAULT_POLICY, {"policy": 42}, config=config)
+    assert "not a string" in msg
 
 
 def test_unparseable_policy_is_reported(config: dict[str, Any]) -> None:

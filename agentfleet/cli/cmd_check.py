@@ -17,7 +17,7 @@ from agentfleet.cli.cmd_program import add_program_args, program_inputs
 
 def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # The policy runner loads pulumi-policy and the program's SDKs: only when this verb runs.
-    from agentfleet.policy.layout import policy_config
+    from agentfleet.policy.layout import policy_config, runtime_accounts
     from agentfleet.runner import checkrun
 
     inputs = program_inputs(args, err)
@@ -30,7 +30,8 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except (OSError, ValueError) as exc:
             print(f"{args.policy_config}: {exc}", file=err)
             return EXIT_USAGE
-    layout_config = policy_config(settings, fleet.classifications if fleet is not None else {})
+    layout_config = policy_config(settings, fleet.classifications if fleet is not None else {},
+                                  runtime_accounts(fleet) if fleet is not None else ())
     if args.print_policy_config:
         out.write(json.dumps(checkrun.engine_policy_config(layout_config), indent=2) + "\n")
         return EXIT_OK

@@ -20,6 +20,37 @@ ROTATION_SECRET_ACTIONS = (
     "secretsmanager:UpdateSecretVersionStage",
 )
 
+ESCALATION_ACTIONS = (
+    "iam:AddUserToGroup",
+    "iam:AttachGroupPolicy",
+    "iam:AttachRolePolicy",
+    "iam:AttachUserPolicy",
+    "iam:CreateAccessKey",
+    "iam:CreateLoginProfile",
+    "iam:CreatePolicyVersion",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:PassRole",
+    "iam:PutGroupPolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:PutUserPolicy",
+    "iam:SetDefaultPolicyVersion",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateLoginProfile",
+    "kms:CreateGrant",
+    "kms:PutKeyPolicy",
+    "lambda:AddPermission",
+    "lambda:UpdateFunctionCode",
+    "lambda:UpdateFunctionConfiguration",
+    "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:PutResourcePolicy",
+)
+"""Actions that let a principal widen its own or another's access (grant itself policies, hand
+out keys, rewrite a secret's resource policy or a rotation function). No fleet role needs any;
+agent roles deny them explicitly and `no-privilege-escalation` refuses any Allow of them."""
+SECRET_ARN_CONTEXT_KEY = "kms:EncryptionContext:SecretARN"
+"""Secrets Manager encrypts each secret with encryption context `SecretARN` = the secret's ARN."""
+
 Condition = Mapping[str, Mapping[str, str | Sequence[str]]]
 
 
@@ -82,6 +113,18 @@ def kms_decrypt_via_secretsmanager(sid: str, key_arn: str, region: str, *, encry
     )
 
 
+def kms_decrypt_own_secrets(sid: str, key_arn: str, region: str, secret_arns: Sequence[str]) -> Statement:
+    """Decrypt through Secrets Manager only, and only data keys of exactly these secrets: the
+    encryption context pins the secret, so a stray read grant elsewhere still cannot decrypt."""
+    return Statement(
+        sid, ("kms:Decrypt",), (key_arn,),
+        condition={
+            "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"},
+            "StringLike": {SECRET_ARN_CONTEXT_KEY: tuple(secret_arns)},
+        },
+    )
+
+
 SSM_READ_ACTIONS = ("ssm:GetParameter", "ssm:GetParameters")
 SSM_PARAMETER_CONTEXT_KEY = "kms:EncryptionContext:PARAMETER_ARN"
 """Parameter Store encrypts a SecureString with the parameter's ARN as encryption context."""
@@ -102,6 +145,11 @@ def kms_decrypt_via_ssm(sid: str, key_arn: str, region: str, parameter_arn_patte
             "StringLike": {SSM_PARAMETER_CONTEXT_KEY: parameter_arn_pattern},
         },
     )
+
+
+def deny_escalation(sid: str) -> Statement:
+    """Explicitly deny the escalation actions, whatever another policy attached later allows."""
+    return Statement(sid, ESCALATION_ACTIONS, ("*",), effect="Deny")
 
 
 def outside_network(

@@ -129,8 +129,9 @@ def outside_network(agent: ResolvedAgent) -> dict[str, dict[str, str | Sequence[
 
 
 def agent_iam_policy(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -> dict[str, Any]:
-    """Least privilege: read its own secrets and parameters, decrypt only via those services,
-    own metrics; with a network scope, every read from elsewhere is denied."""
+    """Least privilege: read its own secrets and parameters, decrypt only via those services and
+    only its own secrets' data keys, own metrics; with a network scope, every read from elsewhere
+    is denied; escalation actions denied whatever else gets attached."""
     statements: list[iam.Statement] = []
     if agent.paused:
         statements.append(iam.deny_everything("AgentPaused"))
@@ -144,7 +145,7 @@ def agent_iam_policy(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -
         statements.append(iam.deny_outside_network("DenyReadsOutsideNetwork", actions, ["*"], outside))
     if arns:
         statements.append(iam.secret_read("ReadOwnSecrets", arns))
-        statements.append(iam.kms_decrypt_via_secretsmanager("DecryptOwnSecretsViaSecretsManager", kms_key_arn, s.aws_region))
+        statements.append(iam.kms_decrypt_own_secrets("DecryptOwnSecretsViaSecretsManager", kms_key_arn, s.aws_region, arns))
     if params:
         statements.append(iam.parameter_read("ReadOwnParameters", params))
         statements.append(iam.kms_decrypt_via_ssm(
@@ -152,6 +153,8 @@ def agent_iam_policy(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -
     if s.usage_metrics:
         statements.append(iam.put_own_metrics("PublishOwnUsageMetrics", naming.metrics_namespace(s, agent.name)))
     statements.extend(federation_statements(s, agent))
+    if statements:
+        statements.append(iam.deny_escalation("DenyPrivilegeEscalation"))
     return iam.Document(tuple(statements)).to_dict()
 
 

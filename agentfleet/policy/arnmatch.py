@@ -16,8 +16,14 @@ SAMPLE_SUFFIX = "Ab12Cd"
 """Stands for the 6 random characters AWS appends to a secret's name in its ARN."""
 
 
+POLICY_VARIABLE = re.compile(r"\$\{[^}]*\}")
+"""IAM policy variables (`${aws:PrincipalTag/agent}`, `${aws:username}`): resolved per request, so
+the pack treats each as `*` (it could become any value, another agent's name included)."""
+
+
 @lru_cache(maxsize=4096)
 def _regex(pattern: str, case_sensitive: bool) -> re.Pattern[str]:
+    pattern = POLICY_VARIABLE.sub("*", pattern)
     body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.compile(f"^{body}$", 0 if case_sensitive else re.IGNORECASE | re.DOTALL)
 
@@ -32,7 +38,7 @@ def action_match(pattern: str, action: str) -> bool:
 
 
 def has_wildcard(text: str) -> bool:
-    return any(w in text for w in WILDCARDS)
+    return any(w in text for w in WILDCARDS) or "${" in text
 
 
 def secret_arn(partition: str, region: str, account: str, name: str) -> str:

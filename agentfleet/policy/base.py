@@ -77,16 +77,50 @@ def _provider_default_tags(provider_props: Mapping[str, Any] | None) -> dict[str
     return string_map(parsed.get("tags"))
 
 
+_PLAIN_CACHE: dict[int, tuple[object, Any]] = {}
+_PLAIN_CACHE_MAX = 8192
+
+
+def _plain_once(value: object) -> Any:
+    """`plain(value)`, computed once per props object (every policy of the pack sees the same
+    request); keyed by identity with the object kept alive, so an id is never reused meanwhile.
+    Rules never mutate views."""
+    hit = _PLAIN_CACHE.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    if len(_PLAIN_CACHE) >= _PLAIN_CACHE_MAX:
+        _PLAIN_CACHE.clear()
+    out = plain(value)
+    _PLAIN_CACHE[id(value)] = (value, out)
+    return out
+
+
 def resource_view(args: ResourceValidationArgs) -> Resource:
     provider = getattr(args, "provider", None)
     return Resource(
-        type=args.resource_type, name=args.name, urn=args.urn, props=plain(args.props),
+        type=args.resource_type, name=args.name, urn=args.urn, props=_plain_once(args.props),
         provider_props=plain(provider.props) if provider is not None else None,
         parent=getattr(args.opts, "parent", None) if args.opts is not None else None,
     )
 
 
+_VIEWS_CACHE: list[tuple[tuple[object, ...], list[Resource]]] = []
+
+
 def stack_views(args: StackValidationArgs) -> list[Resource]:
+    """Plain views of the stack's resources, computed once for the same resources (each stack
+    policy gets the same ones from the offline runner); the key holds the resource objects
+    themselves, so a changed list is never served stale views."""
+    key = tuple(args.resources)
+    for known, views in _VIEWS_CACHE:
+        if len(known) == len(key) and all(a is b for a, b in zip(known, key)):
+            return views
+    views = _stack_views(args)
+    _VIEWS_CACHE[:] = [(key, views)]
+    return views
+
+
+def _stack_views(args: StackValidationArgs) -> list[Resource]:
     views = []
     for r in args.resources:
         prov = r.provider

@@ -10,7 +10,7 @@ import re
 from typing import Any, Iterable
 
 from agentfleet.core import naming
-from agentfleet.core.iam_documents import GITHUB_OIDC_HOST, SECRET_READ_ACTIONS
+from agentfleet.core.iam_documents import ESCALATION_ACTIONS, GITHUB_OIDC_HOST, SECRET_READ_ACTIONS
 from agentfleet.policy.arnmatch import AgentScope, has_wildcard, secret_folder
 from agentfleet.policy.base import Resource, resource_policy
 from agentfleet.policy.iamdoc import (
@@ -25,7 +25,7 @@ from agentfleet.policy.iamdoc import (
     statements,
 )
 from agentfleet.policy.layout import Layout, rotation_role_names
-from agentfleet.policy.values import BadDocument, document, get, text
+from agentfleet.policy.values import UNKNOWN, BadDocument, as_list, document, get, text
 
 IAM_POLICY_TYPES = (*IDENTITY_POLICY_TYPES, ROLE)
 RESOURCE_TAG_PREFIXES = ("aws:ResourceTag/", "secretsmanager:ResourceTag/")
@@ -112,26 +112,93 @@ no_wildcard_secret_read = resource_policy(
 # ---- trust-policy-scoped ----
 
 
-def _trust_problem(st: Statement) -> str | None:
+IDENTITY_CONDITION_KEYS = ("aws:principalarn", "aws:userid", "aws:username", "sts:externalid", "aws:sourceidentity",
+                           "aws:principaltag/", "aws:principalorgid", "aws:principalorgpaths", "aws:sourcearn")
+"""Condition keys that narrow *who* may assume a role trusted by account (a transport or MFA flag does not)."""
+NEGATED_OR_WEAK = ("Not", "IfExists", "Null", "ForAnyValue:", "ForAllValues:")
+
+
+def _wild_only(value: str) -> bool:
+    return value.strip("*?") == "" or value in ("arn:*", "arn:aws:*")
+
+
+def _constrains(op: str, values: list[str]) -> bool:
+    """A positive operator with at least one value that is not only wildcards."""
+    if any(w in op for w in NEGATED_OR_WEAK):
+        return False
+    return any(not _wild_only(v) for v in values)
+
+
+def _identity_pinned(st: Statement) -> bool:
+    for op, block in st.condition.items():
+        if not isinstance(block, dict):
+            continue
+        for key, vals in block.items():
+            k = str(key).lower()
+            if any(k == ik or (ik.endswith("/") and k.startswith(ik)) for ik in IDENTITY_CONDITION_KEYS):
+                if _constrains(str(op), [str(v) for v in as_list(vals)]):
+                    return True
+    return False
+
+
+def _account_of(principal: str) -> str | None:
+    if re.fullmatch(r"\d{12}", principal):
+        return principal
+    m = re.match(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):", principal)
+    return m.group(1) if m else None
+
+
+def _exact_claims(st: Statement, key: str) -> tuple[list[str], list[str]]:
+    """(values, problems) of an OIDC claim condition: only exact matches may pin it."""
+    values: list[str] = []
+    problems: list[str] = []
+    for op, vals in st.condition_values(key).items():
+        values.extend(vals)
+        if op not in ("StringEquals",):
+            wild = [v for v in vals if has_wildcard(v)]
+            if op != "StringLike" or wild:
+                problems.append(f"{op} {vals}")
+    return values, problems
+
+
+def _trust_problem(st: Statement, lay: Layout) -> str | None:
     if st.not_principal is not None:
         return "uses NotPrincipal, so it trusts everyone not listed"
-    everyone = st.principal == "*" or "*" in principal_values(st.principal, "AWS")
+    aws_principals = principal_values(st.principal, "AWS")
+    everyone = st.principal == "*" or "*" in aws_principals
     if everyone:
         return "trusts every AWS principal (`*`)"
-    has_condition = bool(st.condition)
-    accounts = [p for p in principal_values(st.principal, "AWS") if ACCOUNT_RE.match(p)]
-    if accounts and not has_condition:
-        return f"trusts whole account(s) {accounts} without a condition"
+    wild = [p for p in principal_values(st.principal) if has_wildcard(p)]
+    if wild:
+        return f"names principals with wildcards {wild}"
+    if lay.settings is not None:
+        foreign = sorted({a for p in aws_principals if (a := _account_of(p)) and a not in lay.trusted_accounts()})
+        if foreign:
+            return (f"trusts principals of account(s) {foreign}, which are neither this stack's account nor listed in "
+                    f"the policy config `trustedAccounts`")
+    accounts = [p for p in aws_principals if ACCOUNT_RE.match(p)]
+    if accounts and not _identity_pinned(st):
+        why = "without a condition" if not st.condition else "with a condition that does not narrow who (e.g. `*` values, negated or IfExists operators)"
+        return f"trusts whole account(s) {accounts} {why}"
     for fed in principal_values(st.principal, "Federated"):
-        if not has_condition:
+        if not st.condition:
             return f"trusts every identity of {fed} (no condition)"
-        if fed.endswith(f"oidc-provider/{GITHUB_OIDC_HOST}"):
-            subs = [v for vals in st.condition_values(f"{GITHUB_OIDC_HOST}:sub").values() for v in vals]
-            if not subs:
-                return "trusts GitHub Actions OIDC without pinning the `sub` (any repository could assume it)"
-            broad = [v for v in subs if v in ("*", "repo:*") or v.startswith("repo:*")]
-            if broad:
-                return f"trusts GitHub Actions OIDC for any repository ({broad})"
+        host = fed.split("oidc-provider/", 1)[1] if "oidc-provider/" in fed else None
+        if host is None:
+            continue
+        subs, problems = _exact_claims(st, f"{host}:sub")
+        if not subs:
+            return f"trusts OIDC provider {host} without pinning the `sub` (any workload of the issuer could assume it)"
+        if problems or any(has_wildcard(v) for v in subs):
+            return (f"trusts OIDC provider {host} with a `sub` that is not an exact match ({problems or subs}); "
+                    f"a wildcard such as `repo:org/*` admits other repositories, branches or workloads")
+        if host == GITHUB_OIDC_HOST:
+            auds, aud_problems = _exact_claims(st, f"{host}:aud")
+            if not auds or aud_problems:
+                return "trusts GitHub Actions OIDC without an exact `aud` (sts.amazonaws.com)"
+    for key, block in ((k, b) for b in st.condition.values() if isinstance(b, dict) for k in b):
+        if str(key).lower().endswith(":sub") and principal_values(st.principal, "Federated") == []:
+            return f"tests `{key}` without a federated principal"
     return None
 
 
@@ -145,16 +212,16 @@ def check_trust(r: Resource, lay: Layout) -> Iterable[str]:
     for st in statements(doc):
         if not st.allows:
             continue
-        problem = _trust_problem(st)
+        problem = _trust_problem(st, lay)
         if problem:
             yield (f"{r.label} trust policy {st.label} {problem}. Fix: trust one runtime (a service, exact role "
-                   f"ARNs, or GitHub OIDC pinned to a repo ref) as agents.yaml `runtime:` declares it "
+                   f"ARNs, or an OIDC identity pinned by exact `sub`) as agents.yaml `runtime:` declares it "
                    f"(agentfleet.core.plan.trust_policy).")
 
 
 trust_policy_scoped = resource_policy(
     "trust-policy-scoped",
-    "No role trusts `*`, or a whole account or identity provider without a condition.",
+    "No role trusts `*`, a foreign account not listed in config, a whole account without a condition pinning who, or an OIDC identity without an exact `sub`.",
     [ROLE], check_trust,
     remediation="Declare the runtime in agents.yaml; agentfleet.core.plan.trust_policy builds the trust.",
 )
@@ -205,4 +272,146 @@ rotation_role_scoped = resource_policy(
     remediation="Rotation roles are built by the rotation components from the builders; do not widen them.",
 )
 
-POLICIES = (no_wildcard_secret_read, trust_policy_scoped, rotation_role_scoped)
+# ---- iam-document-strict ----
+
+STATEMENT_KEYS = frozenset({"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal", "Condition"})
+DOCUMENT_KEYS = frozenset({"Version", "Id", "Statement"})
+EFFECTS = ("Allow", "Deny")
+RESOURCE_POLICY_PROPS: dict[str, str] = {
+    "aws:secretsmanager/secretPolicy:SecretPolicy": "policy",
+    "aws:secretsmanager/secret:Secret": "policy",
+    "aws:kms/key:Key": "policy",
+    "aws:kms/keyPolicy:KeyPolicy": "policy",
+    "aws:sns/topicPolicy:TopicPolicy": "policy",
+    "aws:s3/bucketPolicy:BucketPolicy": "policy",
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": "policyDocument",
+}
+
+
+def all_documents(r: Resource) -> list[tuple[str, object]]:
+    """Every IAM document a resource carries: identity, trust and resource policies (parsed)."""
+    docs: list[tuple[str, object]] = list(identity_documents(r.type, r.props))
+    if r.type == ROLE:
+        docs.append(("assumeRolePolicy", document(get(r.props, "assumeRolePolicy"))))
+    if r.type in RESOURCE_POLICY_PROPS:
+        prop = RESOURCE_POLICY_PROPS[r.type]
+        docs.append((prop, document(get(r.props, prop))))
+    return docs
+
+
+def check_strict(r: Resource, lay: Layout) -> Iterable[str]:
+    fix = "Fix: build documents with agentfleet.core.iam_documents (exact `Allow`/`Deny`, IAM's own keys only)."
+    for path, doc in all_documents(r):
+        if isinstance(doc, BadDocument):
+            yield f"{r.label} {path} is {doc.reason}, so no policy can judge what it grants. {fix}"
+            continue
+        if not isinstance(doc, dict):
+            continue
+        extra = sorted(set(doc) - DOCUMENT_KEYS)
+        if extra:
+            yield f"{r.label} {path} has keys {extra} IAM does not define. {fix}"
+        raw = doc.get("Statement")
+        items = raw if isinstance(raw, list) else [raw]
+        for i, st in enumerate(items):
+            if not isinstance(st, dict):
+                yield f"{r.label} {path} statement #{i + 1} is not an object. {fix}"
+                continue
+            label = f'statement "{st["Sid"]}"' if st.get("Sid") else f"statement #{i + 1}"
+            if st.get("Effect") not in EFFECTS:
+                yield f"{r.label} {path} {label} has Effect {st.get('Effect')!r}; only exactly `Allow` or `Deny` is read the same way everywhere. {fix}"
+            bad = sorted(set(st) - STATEMENT_KEYS)
+            if bad:
+                yield f"{r.label} {path} {label} has keys {bad} IAM does not define (keys are case-sensitive). {fix}"
+            cond = st.get("Condition")
+            if cond is not None and (not isinstance(cond, dict) or not all(isinstance(b, dict) for b in cond.values())):
+                yield f"{r.label} {path} {label} has a Condition that is not a map of operator -> key -> values. {fix}"
+
+
+iam_document_strict = resource_policy(
+    "iam-document-strict",
+    "Every IAM document (identity, trust, resource policy) is well-formed: Effect exactly Allow/Deny, only IAM's keys, parseable JSON.",
+    (*IAM_POLICY_TYPES, *RESOURCE_POLICY_PROPS), check_strict,
+    remediation="Build every document with agentfleet.core.iam_documents.",
+)
+
+
+# ---- no-privilege-escalation ----
+
+
+def check_escalation(r: Resource, lay: Layout) -> Iterable[str]:
+    for path, doc in _documents(r):
+        for st in statements(doc):
+            if not st.allows:
+                continue
+            found = st.covered_actions(ESCALATION_ACTIONS)
+            if found:
+                shown = ", ".join(found[:6]) + (" ..." if len(found) > 6 else "")
+                yield (f"{r.label} {path} {st.label} allows {shown}: a principal holding it can widen its own or "
+                       f"another role's access (attach policies, rewrite a secret's resource policy, hand out keys). "
+                       f"Fix: no fleet role needs these; remove them (agent roles deny them explicitly).")
+
+
+no_privilege_escalation = resource_policy(
+    "no-privilege-escalation",
+    "No IAM policy of the stack allows an escalation action (iam:PutRolePolicy, iam:Attach*, secretsmanager:PutResourcePolicy ...).",
+    IAM_POLICY_TYPES, check_escalation,
+    remediation="Remove the action; the fleet's roles never administer IAM, KMS or resource policies.",
+)
+
+
+# ---- lambda-permission-scoped ----
+
+LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
+FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+
+
+def check_lambda_permission(r: Resource, lay: Layout) -> Iterable[str]:
+    fix = ("Fix: grant invoke to one service principal with source_account = this account and source_arn = the exact "
+           "resource (the rotation components do: the secret's ARN).")
+    if r.type == FUNCTION_URL:
+        auth = get(r.props, "authorizationType")
+        if auth is not UNKNOWN and auth != "AWS_IAM":
+            yield f"{r.label} exposes the function over HTTPS with authorization {auth!r}: anyone can invoke it. {fix}"
+        return
+    principal = get(r.props, "principal")
+    if principal is UNKNOWN:
+        return
+    principal = text(principal) or ""
+    if not principal or has_wildcard(principal):
+        yield f"{r.label} lets principal {principal!r} invoke the function. {fix}"
+        return
+    account = get(r.props, "sourceAccount")
+    source = get(r.props, "sourceArn")
+    if principal.endswith(".amazonaws.com") or principal.endswith(".amazonaws.com.cn"):
+        if account is not UNKNOWN:
+            if not text(account):
+                yield f"{r.label} lets service {principal} invoke the function for any account (no source_account). {fix}"
+            elif lay.settings is not None and account != lay.settings.aws_account_id:
+                yield f"{r.label} lets service {principal} invoke the function for account {account}, not this stack's. {fix}"
+        if source is not UNKNOWN:
+            src = text(source) or ""
+            if not src:
+                yield f"{r.label} lets service {principal} invoke the function from any resource (no source_arn). {fix}"
+            elif has_wildcard(src) and not _env_secret_pattern(src, lay):
+                yield f"{r.label} source_arn {src!r} is a wildcard beyond this environment's secrets. {fix}"
+        return
+    acct = _account_of(principal)
+    if acct is None or (lay.settings is not None and acct not in lay.trusted_accounts()):
+        yield f"{r.label} lets {principal!r} (not a service of this account) invoke the function. {fix}"
+
+
+def _env_secret_pattern(pattern: str, lay: Layout) -> bool:
+    head = secret_folder(pattern, 2)
+    s = lay.settings
+    return head is not None and (s is None or head == (s.secret_prefix, s.environment))
+
+
+lambda_permission_scoped = resource_policy(
+    "lambda-permission-scoped",
+    "Lambda invoke permissions name one service with this account as source_account and a source_arn; no function URL without IAM auth.",
+    (LAMBDA_PERMISSION, FUNCTION_URL), check_lambda_permission,
+    remediation="Only the rotation components grant invoke, to secretsmanager.amazonaws.com, per secret ARN.",
+)
+
+POLICIES = (no_wildcard_secret_read, trust_policy_scoped, rotation_role_scoped, iam_document_strict,
+            no_privilege_escalation, lambda_permission_scoped)

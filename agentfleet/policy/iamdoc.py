@@ -22,6 +22,9 @@ USER_POLICY = "aws:iam/userPolicy:UserPolicy"
 GROUP_POLICY = "aws:iam/groupPolicy:GroupPolicy"
 ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
+ROLE_ATTACHMENTS_EXCLUSIVE = "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive"
+USER_POLICY_ATTACHMENT = "aws:iam/userPolicyAttachment:UserPolicyAttachment"
+GROUP_POLICY_ATTACHMENT = "aws:iam/groupPolicyAttachment:GroupPolicyAttachment"
 SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
 
 IDENTITY_POLICY_TYPES = (ROLE_POLICY, MANAGED_POLICY, USER_POLICY, GROUP_POLICY)
@@ -57,7 +60,8 @@ class Statement:
 
     @property
     def allows(self) -> bool:
-        return self.effect == "Allow"
+        """Allow, read leniently (`allow` counts as a grant here; `iam-document-strict` refuses it)."""
+        return self.effect.strip().lower() == "allow"
 
     def covers_action(self, action: str) -> bool:
         """The statement's action list names `action` (ignores the effect)."""

@@ -10,14 +10,15 @@ structural checks that need no names; `check` always passes the stack's settings
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from pulumi_policy import PolicyConfigSchema
 
 from agentfleet.core import naming
-from agentfleet.core.model import AUTOMATED_STRATEGIES, BUILTIN_CLASSIFICATIONS
+from agentfleet.core.model import AUTOMATED_STRATEGIES, BUILTIN_CLASSIFICATIONS, Fleet
 from agentfleet.core.settings import PROJECT, SettingsError, StackSettings, settings_from_config
 
 # Policy-config key -> stack-config key it mirrors (README "Stack settings" documents them).
@@ -31,6 +32,8 @@ SETTING_KEYS: dict[str, str] = {
     "rotationIsolation": f"{PROJECT}:rotationIsolation",
 }
 CLASSIFICATIONS_KEY = "classifications"
+EXCEPTIONS_KEY = "exceptions"
+TRUSTED_ACCOUNTS_KEY = "trustedAccounts"
 
 LAYOUT_SCHEMA = PolicyConfigSchema(properties={
     "environment": {"type": "string", "description": "agentfleet:environment of the stack"},
@@ -46,6 +49,18 @@ LAYOUT_SCHEMA = PolicyConfigSchema(properties={
     CLASSIFICATIONS_KEY: {
         "type": "object", "additionalProperties": {"type": "integer"},
         "description": "maximum rotation days per classification (the fleet's custom classes)",
+    },
+    EXCEPTIONS_KEY: {
+        "type": "array",
+        "description": ("reviewed exceptions to the closed-world rules: each {resource: <logical name or URN>} or "
+                        "{managedPolicyArn: <ARN>}, with a non-empty reason"),
+        "items": {"type": "object", "properties": {
+            "resource": {"type": "string"}, "managedPolicyArn": {"type": "string"}, "reason": {"type": "string"},
+        }},
+    },
+    TRUSTED_ACCOUNTS_KEY: {
+        "type": "array", "items": {"type": "string"},
+        "description": "12-digit AWS accounts (other than the stack's own) a trust policy may name",
     },
 })
 
@@ -63,10 +78,45 @@ class Layout:
     def environment(self) -> str | None:
         return self.settings.environment if self.settings else None
 
+    def _exceptions(self, key: str) -> set[str]:
+        out: set[str] = set()
+        for item in self.options.get(EXCEPTIONS_KEY) or []:
+            if isinstance(item, dict) and isinstance(item.get(key), str) and str(item.get("reason") or "").strip():
+                out.add(item[key])
+        return out
 
-def policy_config(settings: StackSettings, classifications: Mapping[str, int]) -> dict[str, Any]:
-    """The config every policy of the pack gets for a stack (`check` builds it; docs show it)."""
+    def excepted(self, name: str, urn: str) -> bool:
+        """A reviewed exception (policy config `exceptions`, with a reason) names this resource."""
+        allowed = self._exceptions("resource")
+        return name in allowed or urn in allowed
+
+    def managed_policy_allowed(self, arn: str) -> bool:
+        return arn in self._exceptions("managedPolicyArn")
+
+    def trusted_accounts(self) -> set[str]:
+        """The stack's own account plus policy config `trustedAccounts`."""
+        own = {self.settings.aws_account_id} if self.settings else set()
+        listed = self.options.get(TRUSTED_ACCOUNTS_KEY) or []
+        return own | {str(a) for a in listed if isinstance(a, (str, int))}
+
+
+def runtime_accounts(fleet: Fleet) -> list[str]:
+    """Accounts agents.yaml trusts by declaring runtime role ARNs there (a reviewed declaration)."""
+    out = set()
+    for agent in fleet.agents:
+        for arn in agent.runtime.role_arns or ():
+            m = re.match(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):", arn)
+            if m:
+                out.add(m.group(1))
+    return sorted(out)
+
+
+def policy_config(settings: StackSettings, classifications: Mapping[str, int],
+                  trusted_accounts: Iterable[str] = ()) -> dict[str, Any]:
+    """The config every policy of the pack gets for a stack (`check` builds it; docs show it).
+    `trusted_accounts`: foreign accounts trust policies may name (`runtime_accounts` of the fleet)."""
     return {
+        TRUSTED_ACCOUNTS_KEY: sorted(set(trusted_accounts) - {settings.aws_account_id}),
         "environment": settings.environment,
         "awsRegion": settings.aws_region,
         "awsAccountId": settings.aws_account_id,

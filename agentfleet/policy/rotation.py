@@ -102,8 +102,37 @@ def reminder_days(reminder: Resource) -> Any:
     return schedule_days(expr) if isinstance(expr, str) else None
 
 
+FLEET_COMPONENT = "agentfleet:index:AgentFleet"
+CLASSIFICATIONS_PROP = "classifications"
+
+
+def program_classifications(resources: list[Resource]) -> dict[str, int]:
+    """Class -> max days as the program's fleet component declares them (agents.yaml's classes),
+    so the pack needs no config for custom classes. Several declarations: the strictest wins."""
+    out: dict[str, int] = {}
+    for r in resources:
+        if r.type != FLEET_COMPONENT:
+            continue
+        declared = get(r.props, CLASSIFICATIONS_PROP)
+        for name, days in (declared.items() if isinstance(declared, dict) else ()):
+            d = number(days)
+            if d is not None and d >= 1:
+                out[name] = min(out.get(name, int(d)), int(d))
+    return out
+
+
+def class_limits(resources: list[Resource], lay: Layout) -> dict[str, int]:
+    """Policy config first (it includes the built-in classes); the program adds only classes the
+    config does not know, so a program can never relax a configured or built-in limit."""
+    limits = dict(lay.classifications)
+    for name, days in program_classifications(resources).items():
+        limits.setdefault(name, days)
+    return limits
+
+
 def check_rotation(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
     secrets = Refs(of_type(resources, SECRET))
+    limits = class_limits(resources, lay)
     rotations: dict[str, list[Resource]] = {}
     for rot in of_type(resources, SECRET_ROTATION):
         for target in secrets.resolve(rot, "secretId"):
@@ -117,27 +146,31 @@ def check_rotation(resources: list[Resource], lay: Layout) -> Iterable[tuple[str
             yield (f"{secret.label} has no `{naming.TAG_CLASSIFICATION}` tag, so its rotation limit is unknown. "
                    f"Fix: tag it with its class (agentfleet.core.naming.tags(classification=...)).", secret.urn)
             continue
-        limit = lay.classifications.get(cls)
+        limit = limits.get(cls)
         if limit is None:
-            yield (f"{secret.label} has classification {cls!r}, which this policy does not know. Fix: add it to "
-                   f"the policy config `classifications` (check fills it from agents.yaml).", secret.urn)
+            yield (f"{secret.label} has classification {cls!r}, which neither the built-in classes, the policy config "
+                   f"`classifications` nor the program's fleet component declare. Fix: declare the class in agents.yaml "
+                   f"`classifications:` (the fleet component carries it to the pack).", secret.urn)
             continue
         schedules: list[tuple[str, Any]] = []
         for rot in rotations.get(secret.urn, []):
             schedules.append((rot.label, rotation_days(rot)))
+        rotating = len(schedules)
         for rem in reminders.get(secret.urn, []):
             schedules.append((f"reminder {rem.label}", reminder_days(rem)))
         if any(d is UNKNOWN for _, d in schedules):
             continue  # computed at deploy time
-        within = [(lbl, d) for lbl, d in schedules if isinstance(d, float) and d <= limit + 1e-9]
-        if within:
+        ok = [isinstance(d, float) and d <= limit + 1e-9 for _, d in schedules]
+        # Rotations: AWS keeps only the last one applied, so every one must be within the limit.
+        # A reminder only counts for a secret nothing rotates (a manual credential).
+        if (rotating and all(ok[:rotating])) or (not rotating and any(ok)):
             continue
         fix = (f"rotate it at least every {limit} days: an aws.secretsmanager.SecretRotation with "
                f"automatically_after_days <= {limit}, or for a manual credential a reminder schedule of at most {limit} days")
         if not schedules:
             yield f"{secret.label} ({cls}, max {limit} days) has no rotation and no reminder schedule. Fix: {fix}.", secret.urn
         else:
-            found = ", ".join(f"{lbl}: {_days(d)}" for lbl, d in schedules)
+            found = ", ".join(f"{lbl}: {_days(d)}" for lbl, d in sorted(schedules, key=lambda x: x[0]))
             yield f"{secret.label} ({cls}, max {limit} days) rotates too rarely ({found}). Fix: {fix}.", secret.urn
 
 

@@ -6,15 +6,18 @@ untagged raw secret must not slip past the rules; `required-tags` reports its ta
 
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 from agentfleet.core import naming
+from agentfleet.core.secretlike import looks_like_secret
 from agentfleet.policy.arnmatch import has_wildcard
 from agentfleet.policy.base import Resource, by_urn, resource_policy, stack_policy
 from agentfleet.policy.iamdoc import SECRET_POLICY, Statement, principal_values, role_name_of_arn, statements
 from agentfleet.policy.layout import Layout, allowed_reader_arns, rotation_role_names
-from agentfleet.policy.stackgraph import SECRET, Refs, access_map, of_type, pattern_matches_secret, sample_arn
-from agentfleet.policy.values import UNKNOWN, BadDocument, as_list, document, get, text
+from agentfleet.policy.rotation import string_leaves
+from agentfleet.policy.stackgraph import SECRET, Refs, access_map, identifiers, of_type, pattern_matches_secret, sample_arn
+from agentfleet.policy.values import UNKNOWN, BadDocument, as_list, contains_unknown, document, get, text
 
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 GET_SECRET_VALUE = "secretsmanager:GetSecretValue"
@@ -190,52 +193,177 @@ one_reader_per_secret = stack_policy(
 )
 
 
-# ---- no-literal-secret-values ----
+# ---- no-literal-secret-values / secret-inputs-protected ----
 
-# type -> (props that carry the value, prop naming the container it is written into)
-VALUE_PROPS: dict[str, tuple[tuple[str, ...], str]] = {
-    SECRET_VERSION: (("secretString", "secretBinary", "secretStringWo"), "secretId"),
-    "vault:kv/secretV2:SecretV2": (("dataJson", "dataJsonWo"), "mount"),
-    "vault:kv/secret:Secret": (("dataJson",), "path"),
-    "vault:generic/secret:Secret": (("dataJson", "dataJsonWo"), "path"),
+SECRET_INPUTS: dict[str, tuple[str, ...]] = {
+    SECRET_VERSION: ("secretString", "secretBinary", "secretStringWo"),
+    "vault:kv/secretV2:SecretV2": ("dataJson", "dataJsonWo"),
+    "vault:kv/secret:Secret": ("dataJson",),
+    "vault:generic/secret:Secret": ("dataJson", "dataJsonWo"),
+    "vault:generic/endpoint:Endpoint": ("dataJson",),
 }
-CONTAINER_TYPES = frozenset({
-    SECRET, "vault:index/mount:Mount", "vault:kv/secretBackendV2:SecretBackendV2",
-})
+"""Inputs known to store a secret value; other types are recognised by class (see `secret_inputs`)."""
+SSM_PARAMETER = "aws:ssm/parameter:Parameter"
+LAMBDA_FUNCTION = "aws:lambda/function:Function"
+SECRETLIKE_NAME = re.compile(
+    r"(password|passwd|secret|token|apikey|api_key|privatekey|private_key|credentials?|plaintext|plaintextvalue"
+    r"|secretstring|secretbinary|[_-]key)$", re.I)
+"""Input (or environment variable) names that end like a secret value, in any resource type
+(`masterPassword`, `plaintextValue`, `OPENAI_API_KEY`; not `AGE_SECRET_PREFIX` or `secretArn`)."""
+NOT_SECRET_NAMES = re.compile(r"(arn|id|name|ttl|policies|policy|type|version|stage|stages|path|mount|backend|kms_key)$", re.I)
+SECRET_GENERATORS: dict[str, tuple[str, ...]] = {
+    "random:index/randomPassword:RandomPassword": ("result", "bcryptHash"),
+    "random:index/randomBytes:RandomBytes": ("base64", "hex"),
+    "tls:index/privateKey:PrivateKey": ("privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"),
+}
+"""Generators whose outputs are Pulumi secrets by their provider's schema."""
+PLAIN_GENERATORS: dict[str, tuple[str, ...]] = {
+    "random:index/randomString:RandomString": ("result",),
+    "random:index/randomId:RandomId": ("hex", "b64Std", "b64Url", "dec"),
+    "random:index/randomUuid:RandomUuid": ("result",),
+    "random:index/randomInteger:RandomInteger": ("result",),
+}
+"""Generators whose outputs are plain (not secret): a credential made from them sits readable in the state."""
 
 
-def _derived(r: Resource, prop: str, container: str, index: dict[str, Resource], containers_of: Refs) -> bool:
-    """True when the value comes from another resource (pulumi-random, a KMS ciphertext ...)."""
-    if r.property_dependencies.get(prop):
-        return True
-    if any(r.property_dependencies.values()):
-        return False  # the engine told us which props depend on what, and this one depends on nothing
-    containers = {c.urn for c in containers_of.resolve(r, container)}
-    feeders = [d for d in r.dependencies if d not in containers and (d not in index or index[d].type not in CONTAINER_TYPES)]
-    return bool(feeders)
+def secret_inputs(r: Resource) -> list[tuple[str, object]]:
+    """(prop path, value) of every input of `r` that holds a secret value.
+
+    Known types list theirs; any type's write-only inputs (`...Wo`) and inputs named like a secret
+    (`password`, `token`, `plaintextValue` ...) count too, so a new store type is covered by class;
+    an SSM parameter's value counts when it is a SecureString, a Lambda's environment variables
+    when their name says secret."""
+    out: list[tuple[str, object]] = []
+    known = SECRET_INPUTS.get(r.type, ())
+    for key, value in r.props.items():
+        if key in known or key.endswith("Wo") or (SECRETLIKE_NAME.search(key) and not NOT_SECRET_NAMES.search(key)
+                                                  and r.type != SSM_PARAMETER
+                                                  and not r.type.startswith(("random:", "tls:", "pulumi:providers:"))):
+            out.append((key, value))
+    if r.type == SSM_PARAMETER:
+        kind = get(r.props, "type")
+        for key in ("value", "insecureValue"):
+            value = get(r.props, key)
+            if value is not None and (kind == "SecureString" or kind is UNKNOWN or key == "insecureValue"
+                                      and SECRETLIKE_NAME.search(text(get(r.props, "name")) or "")):
+                out.append((key, value))
+    if r.type == LAMBDA_FUNCTION:
+        env = get(r.props, "environment", "variables")
+        if isinstance(env, dict):
+            for key, value in env.items():
+                if SECRETLIKE_NAME.search(key) and not NOT_SECRET_NAMES.search(key):
+                    out.append((f"environment.variables.{key}", value))
+    return out
+
+
+def _outputs(resources: list[Resource], table: dict[str, tuple[str, ...]]) -> list[str]:
+    found: list[str] = []
+    for g in resources:
+        for prop in table.get(g.type, ()):
+            v = get(g.props, prop)
+            if isinstance(v, str) and len(v) >= 8:
+                found.append(v)
+    return found
+
+
+def _contains_any(value: object, needles: list[str]) -> bool:
+    if isinstance(value, str):
+        return any(n in value for n in needles)
+    if isinstance(value, dict):
+        return any(_contains_any(v, needles) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_any(v, needles) for v in value)
+    return False
+
+
+ARN_TEXT = re.compile(r"arn:[A-Za-z0-9_.:/*?${}+=,@-]+")
+"""ARNs are names, not secrets (an account id followed by a long name looks like a Telegram token)."""
+
+
+def _credential_shaped(props: object) -> str | None:
+    """The first string leaf detect-secrets (agentfleet.core.secretlike) takes for a real credential."""
+    for leaf in string_leaves(props):
+        rest = ARN_TEXT.sub(" ", leaf)
+        if len(rest.strip()) >= 16 and looks_like_secret(rest) is not None:
+            return rest
+    return None
+
+
+def hit_kind(leaf: str) -> str:
+    hit = looks_like_secret(leaf)
+    return hit.kind if hit is not None else "credential"
+
+
+def _known(value: object) -> bool:
+    """A value the program set (not absent, empty, unknown or the Parameter Store unset marker)."""
+    return (value is not None and value is not UNKNOWN and value != "" and value != naming.SSM_UNSET_VALUE
+            and not contains_unknown(value))
+
+
+def _pointer(value: object, names: set[str]) -> bool:
+    """A Lambda environment value that names a secret instead of holding one (ARN, a stack
+    resource's name or id, a path under the stack's secret prefix)."""
+    return isinstance(value, str) and (value.startswith("arn:") or value in names)
 
 
 def check_literals(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
-    index = by_urn(resources)
-    containers_of = Refs(r for r in resources if r.type in CONTAINER_TYPES)
+    generated = _outputs(resources, SECRET_GENERATORS) + _outputs(resources, PLAIN_GENERATORS)
+    names = {i for x in resources for i in identifiers(x)}
+    if lay.settings is not None:
+        names.add(naming.secret_env_prefix(lay.settings))
     for r in resources:
-        if r.type not in VALUE_PROPS:
-            continue
-        props, container = VALUE_PROPS[r.type]
-        for prop in props:
-            value = get(r.props, prop)
-            if value is None or value is UNKNOWN or value == "" or _derived(r, prop, container, index, containers_of):
+        for prop, value in secret_inputs(r):
+            if not _known(value) or _contains_any(value, generated):
                 continue
-            yield (f"{r.label} sets {prop} from a literal in the program: the value is in the source and the "
-                   f"state. Fix: remove it, rotate the credential, and write the new value out of band "
-                   f"(`agentfleet plan` names the secret) or derive it from pulumi-random.", r.urn)
+            if prop.startswith("environment.variables.") and _pointer(value, names):
+                continue
+            yield (f"{r.label} sets {prop} from a literal in the program (or a value derived from no generator): "
+                   f"the value is in the source and the state. Fix: remove it, rotate the credential, and write "
+                   f"the new value out of band (`agentfleet plan` names the secret) or derive it from "
+                   f"pulumi-random's RandomPassword.", r.urn)
+    for r in resources:
+        if r.type.startswith(("pulumi:", "random:", "tls:")):
+            continue
+        hit = _credential_shaped(r.props)
+        if hit is not None and not _contains_any(hit, generated):
+            yield (f"{r.label} carries a string shaped like a real credential ({hit_kind(hit)}) in its inputs: it is in "
+                   f"the source and the state. Fix: remove it and rotate that credential; write values out of band.", r.urn)
+    secret_values = _outputs(resources, SECRET_GENERATORS)
+    for r in of_type(resources, LAMBDA_FUNCTION):
+        env = get(r.props, "environment", "variables")
+        for key, value in (env.items() if isinstance(env, dict) else ()):
+            if _known(value) and _contains_any(value, secret_values):
+                yield (f"{r.label} puts a generated secret into environment variable {key}: Lambda shows it in the "
+                       f"console and keeps it in the state. Fix: pass the secret's ARN and read it at run time.", r.urn)
 
 
 no_literal_secret_values = stack_policy(
     "no-literal-secret-values",
-    "No secret version or KV secret gets a plain literal value from the program.",
+    "No secret-holding input of any resource type (secret versions, Vault KV and generic writes, SecureString parameters, Lambda environment, any `...Wo` or password/token input) gets a literal value; generated ones come from a generator.",
     check_literals,
     remediation="Write external credentials out of band; generated ones come from pulumi-random.",
 )
 
-POLICIES = (secret_encrypted_with_cmk, secret_resource_policy_denies_others, one_reader_per_secret, no_literal_secret_values)
+
+def check_protected(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
+    plain_values = _outputs(resources, PLAIN_GENERATORS)
+    secret_values = _outputs(resources, SECRET_GENERATORS)
+    for r in resources:
+        for prop, value in secret_inputs(r):
+            if prop.endswith("Wo") or not _known(value):
+                continue
+            if _contains_any(value, plain_values) and not _contains_any(value, secret_values):
+                yield (f"{r.label} {prop} comes from a generator whose output is not a Pulumi secret (e.g. "
+                       f"RandomString): the value sits readable in the state. Fix: use RandomPassword (a secret) and "
+                       f"the type's write-only input where it has one (secret_string_wo, data_json_wo, value_wo).", r.urn)
+
+
+secret_inputs_protected = stack_policy(
+    "secret-inputs-protected",
+    "Every secret-holding input is write-only or a Pulumi secret (generated by a secret generator), so the state holds no readable credential.",
+    check_protected,
+    remediation="Use write-only inputs (secret_string_wo) and RandomPassword; keep the stack's secrets provider a KMS key (docs/policy.md).",
+)
+
+POLICIES = (secret_encrypted_with_cmk, secret_resource_policy_denies_others, one_reader_per_secret, no_literal_secret_values,
+            secret_inputs_protected)

@@ -9,6 +9,7 @@ candidate of the right type is among them. Nothing here hard-codes a resource na
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -21,7 +22,10 @@ from agentfleet.policy.iamdoc import (
     ROLE_POLICY,
     ROLE_POLICY_ATTACHMENT,
     SECRET_POLICY,
+    GROUP_POLICY,
+    ROLE_ATTACHMENTS_EXCLUSIVE,
     SECRET_WRITE_ACTIONS,
+    USER_POLICY,
     Statement,
     grant_scopes,
     identity_documents,
@@ -37,14 +41,29 @@ from agentfleet.core.iam_documents import SECRET_READ_ACTIONS
 SECRET = "aws:secretsmanager/secret:Secret"
 
 
+SECRET_SUFFIX_RE = re.compile(r"-[A-Za-z0-9]{6}$")
+
+
 def identifiers(r: Resource) -> set[str]:
-    """Strings another resource may use to point at `r` (ARN, id, name)."""
+    """Strings another resource may use to point at `r` (ARN, id, name; a secret's partial ARN)."""
     out = set()
-    for key in ("arn", "id", "name"):
+    for key in ("arn", "id", "name", "keyId"):
         v = text(get(r.props, key))
         if v:
             out.add(v)
+    if r.type == SECRET:
+        arn = text(get(r.props, "arn"))
+        if arn and SECRET_SUFFIX_RE.search(arn):
+            out.add(arn[:-7])  # the partial ARN (no random suffix) Secrets Manager also accepts
     return out
+
+
+def secret_name_of_arn(value: str) -> str | None:
+    """The name part of a secret ARN (`arn:...:secret:<name>[-XXXXXX]`), suffix kept."""
+    fields = value.split(":", 6)
+    if len(fields) == 7 and fields[0] == "arn" and fields[2] == "secretsmanager" and fields[5] == "secret":
+        return fields[6]
+    return None
 
 
 class Refs:
@@ -55,9 +74,26 @@ class Refs:
         self.items = list(candidates)
         self.by_urn = {c.urn: c for c in self.items}
         self.by_ident: dict[str, list[Resource]] = {}
+        self.by_secret_name: dict[str, list[Resource]] = {}
         for c in self.items:
             for ident in identifiers(c):
                 self.by_ident.setdefault(ident, []).append(c)
+            name = text(get(c.props, "name")) if c.type == SECRET else None
+            if name:
+                self.by_secret_name.setdefault(name, []).append(c)
+
+    def lookup(self, value: str) -> list[Resource]:
+        """Candidates a string names: an identifier, or a secret ARN whose name part (with or
+        without its random suffix) is a secret's name (how AWS resolves partial ARNs)."""
+        hit = self.by_ident.get(value)
+        if hit:
+            return list(hit)
+        name = secret_name_of_arn(value)
+        if name is not None and self.by_secret_name:
+            found = self.by_secret_name.get(name) or self.by_secret_name.get(SECRET_SUFFIX_RE.sub("", name))
+            if found:
+                return list(found)
+        return []
 
     def resolve(self, res: Resource, prop: str) -> list[Resource]:
         """The candidates `res.props[prop]` points to (see the module docstring for the order)."""
@@ -65,8 +101,10 @@ class Refs:
         if per_prop:
             return [self.by_urn[u] for u in per_prop if u in self.by_urn]
         for value in as_list(get(res.props, prop)):
-            if isinstance(value, str) and value in self.by_ident:
-                return list(self.by_ident[value])
+            if isinstance(value, str):
+                hit = self.lookup(value)
+                if hit:
+                    return hit
         deps = [self.by_urn[d] for d in res.dependencies if d in self.by_urn]
         return deps if len(deps) == 1 else []
 
@@ -250,14 +288,32 @@ def access_map(resources: list[Resource], secrets: Refs | None = None) -> Access
             return [principal(f"{src.label}.{prop}", None)]
         return [principal(role_name_of_arn(n) or n, None) for n in names]
 
+    def managed_docs(keys: list[str], values: object) -> None:
+        for arn in as_list(values):
+            for pol in managed.lookup(arn) if isinstance(arn, str) else []:
+                attach(keys, pol, list(identity_documents(pol.type, pol.props)))
+
     for r in resources:
         if r.type == ROLE:
-            attach([principal(_role_key(r), r)], r, list(identity_documents(r.type, r.props)))
+            key = principal(_role_key(r), r)
+            attach([key], r, list(identity_documents(r.type, r.props)))
+            managed_docs([key], get(r.props, "managedPolicyArns"))
         elif r.type == ROLE_POLICY:
             attach(roles_of(r, "role"), r, list(identity_documents(r.type, r.props)))
-        elif r.type in (ROLE_POLICY_ATTACHMENT, POLICY_ATTACHMENT):
-            targets = roles_of(r, "role" if r.type == ROLE_POLICY_ATTACHMENT else "roles")
-            for pol in managed.resolve(r, "policyArn"):
+        elif r.type in (USER_POLICY, GROUP_POLICY):
+            prop = "user" if r.type == USER_POLICY else "group"
+            who = text(get(r.props, prop)) or f"{r.label}.{prop}"
+            attach([principal(f"{prop}/{who}", None)], r, list(identity_documents(r.type, r.props)))
+        elif r.type in (ROLE_POLICY_ATTACHMENT, POLICY_ATTACHMENT, ROLE_ATTACHMENTS_EXCLUSIVE):
+            targets = roles_of(r, "roleName" if r.type == ROLE_ATTACHMENTS_EXCLUSIVE else "role" if r.type == ROLE_POLICY_ATTACHMENT else "roles")
+            if r.type == POLICY_ATTACHMENT:
+                targets += [principal(f"user/{u}", None) for u in as_list(get(r.props, "users")) if isinstance(u, str)]
+                targets += [principal(f"group/{g}", None) for g in as_list(get(r.props, "groups")) if isinstance(g, str)]
+            if r.type == ROLE_ATTACHMENTS_EXCLUSIVE:
+                managed_docs(targets, get(r.props, "policyArns"))
+                continue
+            pols = managed.resolve(r, "policyArn")
+            for pol in pols:
                 attach(targets, pol, list(identity_documents(pol.type, pol.props)))
     for r in of_type(resources, SECRET_POLICY, SECRET):
         doc = document(get(r.props, "policy"))

@@ -9,8 +9,6 @@ also create/update literal `<mount>/data/<env>/<agent>/<credential>` paths: of i
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Iterable
 
 from agentfleet.core import naming
@@ -18,60 +16,28 @@ from agentfleet.core.model import AUTOMATED_STRATEGIES
 from agentfleet.core.settings import StackSettings
 from agentfleet.core.vault_policies import WRITE, agent_policy_paths
 from agentfleet.policy.arnmatch import AgentScope
-from agentfleet.policy.base import Resource, resource_policy
+from agentfleet.policy.base import Resource, resource_policy, stack_policy
 from agentfleet.policy.layout import Layout
-from agentfleet.policy.values import get, text
+from agentfleet.policy.values import UNKNOWN, get, text
+from agentfleet.policy.vault_acl import VaultPolicyError
+from agentfleet.policy.vault_acl import parse_policy as parse_vault_policy
 
 VAULT_POLICY = "vault:index/policy:Policy"
+AGENT_CAPABILITIES = frozenset({"read", "list", "deny"})
+"""What an agent's own policy may grant on its folder (the builder grants read and list)."""
 FORBIDDEN_CAPABILITIES = ("sudo", "root")
 VAULT_GLOBS = ("*", "+")
 KV_SECTIONS = ("data", "metadata", "delete", "undelete", "destroy")
 
-_COMMENT = re.compile(r"/\*.*?\*/|(?:#|//)[^\n]*", re.S)
-_PATH_HEAD = re.compile(r'path\s+"([^"]*)"\s*\{')
-_CAPS = re.compile(r"capabilities\s*=\s*\[([^\]]*)\]")
 
 
-class HclError(ValueError):
-    pass
+HclError = VaultPolicyError
+"""The old name of the parse error."""
 
 
 def parse_policy(source: str) -> dict[str, tuple[str, ...]]:
-    """Path -> capabilities of a Vault policy in HCL (the subset policies use) or JSON."""
-    stripped = source.strip()
-    if stripped.startswith("{"):
-        try:
-            doc = json.loads(stripped)
-        except ValueError as exc:
-            raise HclError(f"invalid JSON policy ({exc})") from None
-        paths = doc.get("path") if isinstance(doc, dict) else None
-        if not isinstance(paths, dict):
-            raise HclError("JSON policy without a `path` object")
-        return {str(p): tuple(str(c) for c in (body or {}).get("capabilities", [])) for p, body in paths.items()}
-    text_ = _COMMENT.sub("", source)
-    out: dict[str, tuple[str, ...]] = {}
-    pos = 0
-    rest: list[str] = []
-    while True:
-        m = _PATH_HEAD.search(text_, pos)
-        if m is None:
-            rest.append(text_[pos:])
-            break
-        rest.append(text_[pos:m.start()])
-        depth, i = 1, m.end()
-        while i < len(text_) and depth:
-            depth += {"{": 1, "}": -1}.get(text_[i], 0)
-            i += 1
-        if depth:
-            raise HclError(f'unterminated block for path "{m.group(1)}"')
-        body = text_[m.end():i - 1]
-        caps = _CAPS.search(body)
-        found = tuple(c.strip().strip('"') for c in caps.group(1).split(",") if c.strip()) if caps else ()
-        out[m.group(1)] = tuple(sorted(set(out.get(m.group(1), ()) + found)))
-        pos = i
-    if "".join(rest).strip():
-        raise HclError(f"unrecognised content {''.join(rest).strip()[:40]!r}")
-    return out
+    """Path -> capabilities (sorted) as Vault reads the policy (`agentfleet.policy.vault_acl`)."""
+    return {p: tuple(sorted(c)) for p, c in parse_vault_policy(source).items()}
 
 
 def _glob_free(segment: str) -> bool:
@@ -108,13 +74,16 @@ def _writer_names(s: StackSettings, agent: str) -> set[str]:
 
 def check_vault_policy(r: Resource, lay: Layout) -> Iterable[str]:
     source = get(r.props, "policy")
+    if source is None or source is UNKNOWN:
+        return
     if not isinstance(source, str):
+        yield f"{r.label} policy is not a string the pack can read. Fix: pass the builder's HCL."
         return
     name = text(get(r.props, "name")) or r.name
     fix = "use the builder's policy (agentfleet.core.vault_policies.agent_policy_hcl): read its own `<mount>/data|metadata/<env>/<agent>/*` only"
     try:
         paths = parse_policy(source)
-    except HclError as exc:
+    except VaultPolicyError as exc:
         yield f"{r.label} cannot be verified: {exc}. Fix: {fix}."
         return
     owners: dict[tuple[str, str, str], str] = {}
@@ -132,6 +101,10 @@ def check_vault_policy(r: Resource, lay: Layout) -> Iterable[str]:
         mount, scope = scoped
         owners.setdefault((mount, scope.environment, scope.agent), path)
         s = lay.settings
+        more = set(caps) - AGENT_CAPABILITIES - set(FORBIDDEN_CAPABILITIES)
+        if s is not None and name == naming.vault_policy_name(s, scope.agent) and more:
+            yield (f"{r.label} lets agent {scope.agent} {sorted(more)} its own path {path!r}; "
+                   f"an agent only reads (and lists) its credentials, never overwrites or destroys them. Fix: {fix}.")
         if s is not None:
             allowed = [p.rstrip("*") for p in agent_policy_paths(s, scope.agent)]
             if not any(path.startswith(a) for a in allowed):
@@ -154,4 +127,109 @@ vault_policy_confined = resource_policy(
                  " (rotation functions); do not hand-write them."),
 )
 
-POLICIES = (vault_policy_confined,)
+# ---- vault-login-confined ----
+
+POLICY_LIST_PROPS = ("tokenPolicies", "policies", "allowedPolicies", "identityPolicies")
+"""Where a Vault resource hands policies to an identity (auth roles, tokens, identity entities/groups)."""
+FORBIDDEN_POLICIES = ("root",)
+AWS_LOGIN = "vault:aws/authBackendRole:AuthBackendRole"
+
+
+def _component(r: Resource, index: dict[str, Resource]) -> Resource | None:
+    """The nearest project component (`agentfleet:` type) above `r`, if any."""
+    seen: set[str] = set()
+    cur = index.get(r.parent or "")
+    while cur is not None and cur.urn not in seen:
+        seen.add(cur.urn)
+        if cur.type.startswith("agentfleet:"):
+            return cur
+        cur = index.get(cur.parent or "")
+    return None
+
+
+def check_logins(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
+    index = {r.urn: r for r in resources}
+    by_name: dict[str, Resource] = {}
+    for p in resources:
+        if p.type == VAULT_POLICY:
+            n = text(get(p.props, "name"))
+            if n:
+                by_name[n] = p
+    fix = ("Fix: only the components declare Vault login roles, each binding one agent's (or rotation function's) "
+           "identity to its own policy with token_no_default_policy = true")
+    names: dict[str, list[Resource]] = {}
+    for p in resources:
+        n = text(get(p.props, "name")) if p.type == VAULT_POLICY else None
+        if n:
+            names.setdefault(n, []).append(p)
+    for n, same in names.items():
+        if len(same) > 1:
+            yield (f"{len(same)} Vault policies are named {n!r} ({', '.join(sorted(x.label for x in same))}): the last "
+                   f"write replaces the reviewed one. Fix: one policy per name, from the components.", same[-1].urn)
+    for r in resources:
+        if not r.type.startswith("vault:") or r.type == VAULT_POLICY:
+            continue
+        granted: list[str] = []
+        unknown = False
+        for prop in POLICY_LIST_PROPS:
+            value = get(r.props, prop)
+            if value is UNKNOWN:
+                unknown = True
+            for item in value if isinstance(value, list) else []:
+                if item is UNKNOWN:
+                    unknown = True
+                elif isinstance(item, str):
+                    granted.append(item)
+        if not granted and not unknown:
+            if r.type.endswith("authBackendRole:AuthBackendRole") and get(r.props, "tokenNoDefaultPolicy") is not True:
+                yield (f"{r.label} gives its logins Vault's `default` policy (token_no_default_policy is not true): "
+                       f"a paused agent's login still gets a token with policies. {fix}.", r.urn)
+            continue
+        if unknown and not granted:
+            continue
+        home = _component(r, index)
+        for name in granted:
+            if name in FORBIDDEN_POLICIES:
+                yield f"{r.label} hands out Vault's `{name}` policy. {fix}.", r.urn
+                continue
+            target = by_name.get(name)
+            if target is None:
+                yield (f"{r.label} hands out Vault policy {name!r}, which this stack does not declare, so the pack "
+                       f"cannot see what it grants. {fix}.", r.urn)
+                continue
+            owner = _component(target, index)
+            if home is None or owner is None or home.urn != owner.urn:
+                yield (f"{r.label} hands Vault policy {name!r} (declared by {owner.label if owner else 'the program'}) "
+                       f"to an identity declared {'outside any component' if home is None else 'by ' + home.label}: "
+                       f"another identity would read that agent's secrets. {fix}.", r.urn)
+        if get(r.props, "tokenNoDefaultPolicy") is not True and r.type.endswith("authBackendRole:AuthBackendRole"):
+            yield (f"{r.label} gives its logins Vault's `default` policy too (token_no_default_policy is not true). "
+                   f"{fix}.", r.urn)
+        if r.type == AWS_LOGIN:
+            yield from _aws_binding(r, index, home)
+
+
+def _aws_binding(r: Resource, index: dict[str, Resource], home: Resource | None) -> Iterable[tuple[str, str | None]]:
+    bound = get(r.props, "boundIamPrincipalArns")
+    if bound is UNKNOWN:
+        return
+    arns = [a for a in (bound if isinstance(bound, list) else []) if isinstance(a, str)]
+    own = {text(get(x.props, "arn")) for x in index.values() if x.type == "aws:iam/role:Role" and home is not None
+           and _component(x, index) is not None and _component(x, index).urn == home.urn}  # type: ignore[union-attr]
+    wild = [a for a in arns if "*" in a]
+    if not arns or wild:
+        yield (f"{r.label} binds {'no IAM principal' if not arns else wild}: any role matching it logs in with these "
+               f"policies. Fix: bind exactly the component's own role ARN.", r.urn)
+    elif own - {None} and set(arns) - own:
+        yield (f"{r.label} binds {sorted(set(arns) - own)}, not the role of its own component. Fix: bind exactly "
+               f"the component's own role ARN.", r.urn)
+
+
+vault_login_confined = stack_policy(
+    "vault-login-confined",
+    "Every Vault login role (AWS, AppRole, JWT, Kubernetes, tokens, identities) hands an agent's policy only to that agent's own identity, never `default` or `root`.",
+    check_logins,
+    remediation="Only the components declare login roles (agentfleet.components.agent_access).",
+)
+
+POLICIES = (vault_policy_confined, vault_login_confined)

@@ -230,6 +230,9 @@ def check_program(
     providers = _providers(run)
     stack = stack_resources(run)
     result = CheckResult(stack=run.stack, resources=len(run.resources))
+    # One props proxy and options object per resource for every resource policy, as the engine
+    # sends one analyze request per resource (and so the policies' plain views can be shared).
+    shared = [(r, unknown_checking_proxy(dict(r.props)), _options(r), providers.get(r.provider_urn or "")) for r in run.resources]
 
     for policy in policies:
         level = effective_level(policy, levels)
@@ -254,11 +257,8 @@ def check_program(
         if isinstance(policy, StackValidationPolicy):
             _run_one(result, policy, lambda: policy.validate(StackValidationArgs(stack, config), reporter(None)))
         elif isinstance(policy, ResourceValidationPolicy):
-            for r in run.resources:
-                args = ResourceValidationArgs(
-                    r.type, unknown_checking_proxy(dict(r.props)), r.urn, r.name, _options(r),
-                    providers.get(r.provider_urn or ""), config,
-                )
+            for r, props, opts, provider in shared:
+                args = ResourceValidationArgs(r.type, props, r.urn, r.name, opts, provider, config)
                 _run_one(result, policy, lambda: policy.validate(args, reporter(r.urn)))
     return result
 

@@ -242,6 +242,13 @@ class FleetMocks(pulumi_mocks.Mocks):
             # Deterministic stand-in; never a usable credential (mock runs only).
             state.update(result=("mock" + _short_hash(name, n=64))[:length], bcryptHash="mock-bcrypt")
             return f"{name}-id", state
+        if t == "random:index/randomString:RandomString":
+            state.update(result=("mockstr" + _short_hash(name, n=64))[: int(state.get("length") or 16)])
+            return f"{name}-id", state
+        if t in ("random:index/randomBytes:RandomBytes", "random:index/randomId:RandomId"):
+            hexed = _short_hash(name, "bytes", n=32)
+            state.update(hex=hexed, base64=f"bW9jay{hexed}", b64Std=f"bW9jay{hexed}", b64Url=f"bW9jay{hexed}")
+            return f"{name}-id", state
         if t.startswith("aws:"):
             service = t.split(":")[1].split("/")[0]
             rid = str(state.get("name") or name)

@@ -1,0 +1,124 @@
+"""KMS: the environment key decrypts only through Secrets Manager, and nothing opens it another way.
+
+Every secret is encrypted with the environment's customer-managed key, so whoever may call
+`kms:Decrypt` on it directly (or through a grant, or through a key policy statement) can decrypt
+any secret's data key they get hold of. The key policy may only hand administration to the
+account (`agentfleet.core.plan.kms_key_policy`: IAM decides); no KMS grant may exist on it; and
+an identity policy may use it for decryption only with `kms:ViaService` pinned to Secrets Manager
+in the stack's region.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from agentfleet.core import naming
+from agentfleet.policy.arnmatch import wildcard_match
+from agentfleet.policy.base import Resource, stack_policy
+from agentfleet.policy.iamdoc import IDENTITY_POLICY_TYPES, ROLE, Statement, identity_documents, principal_values, statements
+from agentfleet.policy.layout import Layout
+from agentfleet.policy.stackgraph import identifiers, of_type
+from agentfleet.policy.values import UNKNOWN, BadDocument, document, get, text
+
+KMS_KEY = "aws:kms/key:Key"
+KMS_ALIAS = "aws:kms/alias:Alias"
+KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+DECRYPT_ACTIONS = ("kms:Decrypt", "kms:ReEncryptFrom", "kms:CreateGrant")
+"""What reads a secret's plaintext data key out of KMS (a grant can then decrypt)."""
+ROOT_RE = r"^arn:aws[a-z-]*:iam::\d{12}:root$"
+
+
+def _is_grant_type(r: Resource) -> bool:
+    return r.type.startswith("aws:kms/grant")
+
+
+def _key_reached(st: Statement, keys: list[str]) -> bool:
+    if st.not_resources is not None:
+        return True
+    for pattern in st.resources:
+        if pattern == "*" or any(wildcard_match(pattern, k) for k in keys):
+            return True
+        if pattern.startswith("arn:") and ":kms:" in pattern and ("*" in pattern or "alias/" in pattern):
+            return True
+    return False
+
+
+VIA_SERVICES = ("secretsmanager", "ssm")
+"""The services that may decrypt with the key on a caller's behalf (Secrets Manager, Parameter Store)."""
+
+
+def _via_secretsmanager(st: Statement, lay: Layout) -> bool:
+    """`kms:ViaService` pinned (StringEquals, no wildcard) to Secrets Manager or Parameter Store in the region."""
+    values = st.condition_values("kms:ViaService").get("StringEquals", [])
+    if not values:
+        return False
+    region = lay.settings.aws_region if lay.settings else None
+    allowed = {f"{svc}.{region}.amazonaws.com" for svc in VIA_SERVICES}
+    return all(v in allowed if region else (v.split(".", 1)[0] in VIA_SERVICES and "*" not in v) for v in values)
+
+
+def _root_admin_only(st: Statement, lay: Layout) -> bool:
+    import re
+
+    who = principal_values(st.principal, "AWS") if isinstance(st.principal, dict) else []
+    if not who or set(principal_values(st.principal)) != set(who):
+        return False
+    if lay.settings is not None:
+        return who == [naming.account_root_arn(lay.settings)]
+    return all(re.match(ROOT_RE, w) for w in who)
+
+
+def check_kms(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
+    keys = of_type(resources, KMS_KEY)
+    key_ids = sorted({i for k in keys for i in identifiers(k)} | {text(get(a.props, "name")) or "" for a in of_type(resources, KMS_ALIAS)} - {""})
+    fix_key = "Fix: keep the builder's key policy (agentfleet.core.plan.kms_key_policy): the account administers, IAM grants use"
+    for r in resources:
+        if _is_grant_type(r):
+            target = get(r.props, "keyId")
+            yield (f"{r.label} creates a KMS grant on {target if isinstance(target, str) else 'a key'}: a grant bypasses "
+                   f"the key policy and IAM conditions (kms:ViaService), so its grantee could decrypt any secret's data "
+                   f"key. Fix: remove it; agents decrypt through Secrets Manager with their role's policy.", r.urn)
+            continue
+        if r.type in (KMS_KEY, KEY_POLICY):
+            doc = document(get(r.props, "policy"))
+            if doc is UNKNOWN or doc is None:
+                if r.type == KEY_POLICY and doc is None:
+                    yield f"{r.label} replaces the key policy with nothing the pack can read. {fix_key}.", r.urn
+                continue
+            if isinstance(doc, BadDocument):
+                yield f"{r.label} key policy is {doc.reason}. {fix_key}.", r.urn
+                continue
+            if not isinstance(doc, dict):
+                continue
+            for st in statements(doc):
+                if st.allows and not _root_admin_only(st, lay):
+                    yield (f"{r.label} key policy {st.label} allows {list(st.actions or st.not_actions or ())} to "
+                           f"{st.principal or st.not_principal!r}: key policies grant outside IAM and its conditions. "
+                           f"{fix_key}.", r.urn)
+            continue
+        if r.type not in (*IDENTITY_POLICY_TYPES, ROLE):
+            continue
+        for path, d in identity_documents(r.type, r.props):
+            if not isinstance(d, dict):
+                continue
+            for st in statements(d):
+                if not st.allows:
+                    continue
+                acts = st.covered_actions(DECRYPT_ACTIONS)
+                if not acts or not _key_reached(st, key_ids):
+                    continue
+                if acts == ["kms:Decrypt"] and _via_secretsmanager(st, lay):
+                    continue
+                yield (f"{r.label} {path} {st.label} allows {', '.join(acts)} on the environment key without "
+                       f"`kms:ViaService` = secretsmanager.<region>.amazonaws.com: the holder can decrypt data keys "
+                       f"directly. Fix: agentfleet.core.iam_documents.kms_decrypt_own_secrets.", r.urn)
+
+
+kms_use_confined = stack_policy(
+    "kms-use-confined",
+    "The environment key decrypts only via Secrets Manager: no KMS grants, no key policy statement beyond account administration, no direct kms:Decrypt.",
+    check_kms,
+    remediation="Decrypt through Secrets Manager only (the builders' kms_decrypt_own_secrets); never grant on the key.",
+)
+
+POLICIES = (kms_use_confined,)

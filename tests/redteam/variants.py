@@ -1,0 +1,250 @@
+'''The red-team corpus: raw resources an attacker or a careless engineer might append to `__main__.py`.
+
+Each variant is Python source appended verbatim to the real program (it runs in the program's
+globals: `settings`, `fleet`, `pulumi` are there) and the policy (or one of the policies) that must
+stop it. Every variant builds its own names from `settings`, so the corpus follows the stack.
+`PRELUDE` is prepended to each snippet (imports only).
+'''
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PRELUDE = """
+import json as _json
+import pulumi as _pulumi
+import pulumi_aws as _aws
+import pulumi_random as _random
+import pulumi_vault as _vault
+from agentfleet.core import naming as _n
+from agentfleet.core import iam_documents as _iam
+_S = settings
+_ACCT = settings.aws_account_id
+_R = settings.aws_region
+_BILLING_ROLE = _n.role_name(_S, "billing")
+_CRM_ROLE = _n.role_name(_S, "crm")
+_STRIPE = _n.secret_name(_S, "billing", "stripe")
+_STRIPE_ARN = _n.secret_arn_pattern(_S, "billing", "stripe")
+_TAGS = _n.tags(_S, agent="crm", owner="team-crm")
+def _doc(*statements):
+    return _json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+def _read(resource, effect="Allow"):
+    return {"Effect": effect, "Action": ["secretsmanager:GetSecretValue"], "Resource": resource}
+_KEY = fleet.kms_key_arn
+_STRIPE_SECRET = fleet.agents["billing"].secrets["stripe"]
+_VAULT_CRM = _n.vault_policy_name(_S, "crm")
+"""
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    policies: frozenset[str]
+    """`check` must report a mandatory violation of at least one of these."""
+    code: str
+
+
+def v(name: str, policies: str, code: str) -> Variant:
+    return Variant(name, frozenset(policies.split()), code)
+
+
+_VAULT_OWN = 'kv/data/dev/crm/*'
+VARIANTS: tuple[Variant, ...] = (
+    # ---- Vault HCL read differently from Vault ----
+    v("vault-comment-opener-in-string", "vault-policy-confined",
+      '_vault.Policy("x", name=_VAULT_CRM + "-extra", policy=\'path "kv/data/dev/crm/*" { capabilities = ["read"] }\\npath "kv/*" { capabilities = ["read"] } # /*\')'),
+    v("vault-brace-in-string", "vault-policy-confined",
+      '_vault.Policy("x", name=_VAULT_CRM + "-b", policy=\'path "kv/data/dev/crm/{" { capabilities = ["read"] }\\npath "kv/data/dev/billing/*" { capabilities = ["read"] }\')'),
+    v("vault-json-two-path-keys", "vault-policy-confined",
+      '_vault.Policy("x", name=_VAULT_CRM + "-j", policy=\'{"path": {"kv/data/dev/billing/*": {"capabilities": ["read"]}}, "path": {"kv/data/dev/crm/*": {"capabilities": ["read"]}}}\')'),
+    v("vault-two-capabilities-lines", "vault-policy-confined",
+      '_vault.Policy("x", name=_VAULT_CRM + "-c", policy=\'path "kv/data/dev/crm/*" {\\n capabilities = ["read"]\\n capabilities = ["sudo"]\\n}\')'),
+    v("vault-plus-segment", "vault-policy-confined",
+      '_vault.Policy("x", name="reader", policy=\'path "kv/data/dev/+/*" { capabilities = ["read"] }\')'),
+    v("vault-other-agents-path-under-another-name", "vault-policy-confined",
+      '_vault.Policy("x", name="helper", policy=\'path "kv/data/dev/billing/stripe" { capabilities = ["read"] }\')'),
+    v("vault-unknown-key", "vault-policy-confined",
+      '_vault.Policy("x", name=_VAULT_CRM + "-u", policy=\'path "kv/data/dev/crm/*" { capabilities = ["read"] allowed_parameters = { "*" = [] } }\')'),
+    # ---- grants the pack never saw ----
+    v("managed-secretsmanager-readwrite", "closed-world",
+      '_aws.iam.RolePolicyAttachment("x", role=_CRM_ROLE, policy_arn="arn:aws:iam::aws:policy/SecretsManagerReadWrite")'),
+    v("managed-administrator-access", "closed-world",
+      '_aws.iam.RolePolicyAttachment("x", role=fleet.agents["crm"].role.name, policy_arn="arn:aws:iam::aws:policy/AdministratorAccess")'),
+    v("policy-attachment-managed", "closed-world",
+      '_aws.iam.PolicyAttachment("x", roles=[_CRM_ROLE], policy_arn="arn:aws:iam::aws:policy/SecretsManagerReadWrite")'),
+    v("role-managed-policy-arns", "closed-world",
+      '_aws.iam.Role("x", name="helper", assume_role_policy=_doc({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}), managed_policy_arns=["arn:aws:iam::aws:policy/SecretsManagerReadWrite"], tags=_TAGS)'),
+    v("attachment-by-literal-arn", "closed-world",
+      '_aws.iam.RolePolicyAttachment("x", role=_CRM_ROLE, policy_arn="arn:aws:iam::" + _ACCT + ":policy/read-everything")'),
+    v("attachments-exclusive", "closed-world",
+      '_aws.iam.RolePolicyAttachmentsExclusive("x", role_name=_CRM_ROLE, policy_arns=["arn:aws:iam::aws:policy/SecretsManagerReadWrite"])'),
+    v("in-stack-managed-policy-cross-agent", "one-reader-per-secret",
+      'p = _aws.iam.Policy("x", policy=_doc(_read(_STRIPE_ARN)), tags=_TAGS)\n_aws.iam.RolePolicyAttachment("y", role=_CRM_ROLE, policy_arn=p.arn)'),
+    v("iam-user-access-key", "closed-world",
+      'u = _aws.iam.User("x", name="ops-bot", tags=_TAGS)\n_aws.iam.AccessKey("k", user=u.name)\n_aws.iam.UserPolicy("p", user=u.name, policy=_doc(_read("arn:aws:secretsmanager:" + _R + ":" + _ACCT + ":secret:agents/dev/billing/*")))'),
+    v("iam-group-policy", "closed-world",
+      'g = _aws.iam.Group("x", name="ops")\n_aws.iam.GroupPolicy("p", group=g.name, policy=_doc(_read(_STRIPE_ARN)))'),
+    v("user-policy-attachment", "closed-world",
+      '_aws.iam.UserPolicyAttachment("x", user="ops-bot", policy_arn="arn:aws:iam::aws:policy/SecretsManagerReadWrite")'),
+    v("wildcard-read", "no-wildcard-secret-read",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc(_read("*")))'),
+    v("cross-agent-read", "one-reader-per-secret",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc(_read(_STRIPE_ARN)))'),
+    v("notresource-read", "no-wildcard-secret-read",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "NotResource": "arn:aws:s3:::x"}))'),
+    # ---- a second resource policy / rotation ----
+    v("second-secret-policy-output", "one-policy-and-rotation-per-secret",
+      '_aws.secretsmanager.SecretPolicy("x", secret_arn=_STRIPE_SECRET.arn, policy=_doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"}))'),
+    v("second-secret-policy-by-name", "one-policy-and-rotation-per-secret",
+      '_aws.secretsmanager.SecretPolicy("x", secret_arn=_STRIPE, policy=_doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"}))'),
+    v("second-secret-policy-partial-arn", "one-policy-and-rotation-per-secret",
+      '_aws.secretsmanager.SecretPolicy("x", secret_arn="arn:aws:secretsmanager:" + _R + ":" + _ACCT + ":secret:" + _STRIPE, policy=_doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"}))'),
+    v("secret-policy-on-unknown-secret", "one-policy-and-rotation-per-secret",
+      '_aws.secretsmanager.SecretPolicy("x", secret_arn="agents/dev/billing/strip", policy=_doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"}))'),
+    v("second-rotation-1000-days", "one-policy-and-rotation-per-secret secret-rotation-within-class",
+      '_aws.secretsmanager.SecretRotation("x", secret_id=fleet.agents["crm"].secrets["openai"].id, rotation_lambda_arn="arn:aws:lambda:" + _R + ":" + _ACCT + ":function:x", rotation_rules={"automatically_after_days": 1000})'),
+    v("second-rotation-by-name", "one-policy-and-rotation-per-secret secret-rotation-within-class",
+      '_aws.secretsmanager.SecretRotation("x", secret_id=_n.secret_name(_S, "research", "openai"), rotation_lambda_arn="arn:aws:lambda:" + _R + ":" + _ACCT + ":function:x", rotation_rules={"automatically_after_days": 1000})'),
+    v("raw-secret-everything-missing", "secret-encrypted-with-cmk secret-resource-policy-denies-others",
+      '_aws.secretsmanager.Secret("x", name="agents/dev/crm/extra", tags={**_TAGS, "classification": "internal"})'),
+    # ---- literal values ----
+    v("literal-secret-string", "no-literal-secret-values",
+      '_aws.secretsmanager.SecretVersion("x", secret_id=_STRIPE_SECRET.id, secret_string="sk-not-real-but-literal")'),
+    v("literal-with-depends-on-random", "no-literal-secret-values",
+      'r = _random.RandomPassword("r", length=32)\n_aws.secretsmanager.SecretVersion("x", secret_id=_STRIPE_SECRET.id, secret_string="literal-value-here", opts=_pulumi.ResourceOptions(depends_on=[r]))'),
+    v("literal-through-apply-on-random", "no-literal-secret-values",
+      'r = _random.RandomPassword("r", length=32)\n_aws.secretsmanager.SecretVersion("x", secret_id=_STRIPE_SECRET.id, secret_string=r.result.apply(lambda _: "literal-value-here"))'),
+    v("literal-concatenated-with-output", "no-literal-secret-values",
+      '_aws.secretsmanager.SecretVersion("x", secret_id=_STRIPE_SECRET.id, secret_string=_pulumi.Output.concat("sk-", _STRIPE_SECRET.name))'),
+    v("literal-write-only", "no-literal-secret-values",
+      '_aws.secretsmanager.SecretVersion("x", secret_id=_STRIPE_SECRET.id, secret_string_wo="literal-value-here", secret_string_wo_version=1)'),
+    v("literal-secret-binary", "no-literal-secret-values",
+      '_aws.secretsmanager.SecretVersion("x", secret_id=_STRIPE_SECRET.id, secret_binary="bGl0ZXJhbC12YWx1ZQ==")'),
+    v("literal-vault-generic-endpoint", "no-literal-secret-values closed-world",
+      '_vault.generic.Endpoint("x", path="kv/data/dev/crm/openai", data_json=_json.dumps({"data": {"value": "literal-value-here"}}))'),
+    v("literal-vault-kv", "no-literal-secret-values",
+      '_vault.kv.SecretV2("x", mount="kv", name="dev/crm/openai", data_json=_json.dumps({"value": "literal-value-here"}))'),
+    v("literal-ssm-securestring", "no-literal-secret-values",
+      '_aws.ssm.Parameter("x", name="/agents/dev/crm/openai", type="SecureString", value="literal-value-here", tags=_TAGS)'),
+    v("literal-lambda-env", "no-literal-secret-values",
+      '_aws.lambda_.Function("x", role=fleet.agents["crm"].role.arn, runtime="python3.12", handler="h.h", code=_pulumi.AssetArchive({}), environment={"variables": {"OPENAI_API_KEY": "literal-value-here"}}, tags=_TAGS)'),
+    v("generated-secret-in-lambda-env", "no-literal-secret-values",
+      'r = _random.RandomPassword("r", length=32)\n_aws.lambda_.Function("x", role="arn:aws:iam::" + _ACCT + ":role/other", runtime="python3.12", handler="h.h", code=_pulumi.AssetArchive({}), environment={"variables": {"SEED": r.result}}, tags=_TAGS)'),
+    v("non-secret-generator", "secret-inputs-protected",
+      'r = _random.RandomString("r", length=32, special=False)\n_aws.secretsmanager.SecretVersion("x", secret_id=_STRIPE_SECRET.id, secret_string=r.result)'),
+    # ---- trust ----
+    v("oidc-sub-org-wildcard", "trust-policy-scoped",
+      '_aws.iam.Role("x", name="gh", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::" + _ACCT + ":oidc-provider/token.actions.githubusercontent.com"}, "Action": "sts:AssumeRoleWithWebIdentity", "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}, "StringLike": {"token.actions.githubusercontent.com:sub": "repo:org/*"}}}))'),
+    v("oidc-sub-repo-any-ref", "trust-policy-scoped",
+      '_aws.iam.Role("x", name="gh", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::" + _ACCT + ":oidc-provider/token.actions.githubusercontent.com"}, "Action": "sts:AssumeRoleWithWebIdentity", "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}, "StringLike": {"token.actions.githubusercontent.com:sub": "repo:org/product:*"}}}))'),
+    v("oidc-sub-ifexists", "trust-policy-scoped",
+      '_aws.iam.Role("x", name="gh", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::" + _ACCT + ":oidc-provider/token.actions.githubusercontent.com"}, "Action": "sts:AssumeRoleWithWebIdentity", "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}, "StringEqualsIfExists": {"token.actions.githubusercontent.com:sub": "repo:org/product:ref:refs/heads/main"}}}))'),
+    v("oidc-no-sub", "trust-policy-scoped",
+      '_aws.iam.Role("x", name="k8s", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::" + _ACCT + ":oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"}, "Action": "sts:AssumeRoleWithWebIdentity", "Condition": {"StringEquals": {"oidc.eks.us-east-1.amazonaws.com/id/ABC:aud": "sts.amazonaws.com"}}}))'),
+    v("root-noop-condition", "trust-policy-scoped",
+      '_aws.iam.Role("x", name="r", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::" + _ACCT + ":root"}, "Action": "sts:AssumeRole", "Condition": {"StringLike": {"aws:PrincipalArn": "*"}}}))'),
+    v("root-transport-only-condition", "trust-policy-scoped",
+      '_aws.iam.Role("x", name="r", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": {"AWS": _ACCT}, "Action": "sts:AssumeRole", "Condition": {"Bool": {"aws:SecureTransport": "true"}}}))'),
+    v("foreign-account-principal-arn-star", "trust-policy-scoped",
+      '_aws.iam.Role("x", name="r", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999988887777:root"}, "Action": "sts:AssumeRole", "Condition": {"StringLike": {"aws:PrincipalArn": "*"}}}))'),
+    v("foreign-account-with-external-id", "trust-policy-scoped",
+      '_aws.iam.Role("x", name="r", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999988887777:role/vendor"}, "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "abc123"}}}))'),
+    v("trust-everyone", "trust-policy-scoped",
+      '_aws.iam.Role("x", name="r", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}))'),
+    v("trust-not-principal", "trust-policy-scoped",
+      '_aws.iam.Role("x", name="r", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::" + _ACCT + ":role/x"}, "Action": "sts:AssumeRole"}))'),
+    v("lowercase-allow-read", "iam-document-strict one-reader-per-secret",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc(_read(_STRIPE_ARN, effect="allow")))'),
+    v("lowercase-allow-trust", "iam-document-strict trust-policy-scoped",
+      '_aws.iam.Role("x", name="r", tags=_TAGS, assume_role_policy=_doc({"Effect": "allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}))'),
+    v("lowercase-deny-in-secret-policy", "one-policy-and-rotation-per-secret secret-resource-policy-denies-others iam-document-strict",
+      '_aws.secretsmanager.SecretPolicy("x", secret_arn=_STRIPE_SECRET.arn, policy=_doc({"Effect": "deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*", "Condition": {"StringNotEquals": {"aws:PrincipalArn": ["arn:aws:iam::" + _ACCT + ":role/" + _BILLING_ROLE]}}}))'),
+    # ---- KMS ----
+    v("kms-grant", "kms-use-confined",
+      '_aws.kms.Grant("x", key_id=_KEY, grantee_principal="arn:aws:iam::" + _ACCT + ":role/" + _CRM_ROLE, operations=["Decrypt"])'),
+    v("kms-key-policy-extra-statement", "kms-use-confined",
+      '_aws.kms.KeyPolicy("x", key_id=fleet.kms_key_id, policy=_doc({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::" + _ACCT + ":root"}, "Action": "kms:*", "Resource": "*"}, {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::" + _ACCT + ":role/" + _CRM_ROLE}, "Action": "kms:Decrypt", "Resource": "*"}))'),
+    v("kms-direct-decrypt", "kms-use-confined",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_KEY.apply(lambda k: _doc({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": k})))'),
+    v("kms-star-star", "kms-use-confined",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc({"Effect": "Allow", "Action": "kms:*", "Resource": "*"}))'),
+    v("kms-viaservice-wildcard", "kms-use-confined",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", "Condition": {"StringLike": {"kms:ViaService": "*"}}}))'),
+    # ---- Vault auth roles handing an agent's policy to another identity ----
+    v("vault-aws-login-other-role", "vault-login-confined",
+      '_vault.aws.AuthBackendRole("x", backend="aws", role="intruder", auth_type="iam", bound_iam_principal_arns=["arn:aws:iam::" + _ACCT + ":role/intruder"], token_policies=[_VAULT_CRM], token_no_default_policy=True)'),
+    v("vault-aws-login-wildcard-principal", "vault-login-confined",
+      '_vault.aws.AuthBackendRole("x", backend="aws", role="any", auth_type="iam", bound_iam_principal_arns=["arn:aws:iam::" + _ACCT + ":role/*"], token_policies=[_VAULT_CRM])'),
+    v("vault-approle", "vault-login-confined",
+      '_vault.approle.AuthBackendRole("x", backend="approle", role_name="ci", token_policies=[_VAULT_CRM])'),
+    v("vault-jwt-role", "vault-login-confined",
+      '_vault.jwt.AuthBackendRole("x", backend="jwt", role_name="ci", role_type="jwt", user_claim="sub", bound_audiences=["vault"], token_policies=[_VAULT_CRM])'),
+    v("vault-kubernetes-role", "vault-login-confined",
+      '_vault.kubernetes.AuthBackendRole("x", backend="kubernetes", role_name="any", bound_service_account_names=["*"], bound_service_account_namespaces=["*"], token_policies=[_VAULT_CRM])'),
+    v("vault-token", "vault-login-confined",
+      '_vault.Token("x", policies=[_VAULT_CRM], no_default_policy=True)'),
+    v("vault-identity-group", "vault-login-confined",
+      '_vault.identity.Group("x", name="ops", policies=[_VAULT_CRM])'),
+    v("vault-root-policy", "vault-login-confined",
+      '_vault.approle.AuthBackendRole("x", backend="approle", role_name="god", token_policies=["root"])'),
+    v("vault-generic-writes-policy", "closed-world",
+      '_vault.generic.Endpoint("x", path="sys/policy/ops", data_json=_json.dumps({"policy": \'path "kv/*" { capabilities = ["read"] }\'}))'),
+    # ---- Lambda permissions ----
+    v("lambda-permission-star", "lambda-permission-scoped",
+      '_aws.lambda_.Permission("x", action="lambda:InvokeFunction", function=_n.rotation_function_name(_S, "crm"), principal="*")'),
+    v("lambda-permission-no-source", "lambda-permission-scoped",
+      '_aws.lambda_.Permission("x", action="lambda:InvokeFunction", function=_n.rotation_function_name(_S, "crm"), principal="secretsmanager.amazonaws.com")'),
+    v("lambda-permission-source-account-only", "lambda-permission-scoped",
+      '_aws.lambda_.Permission("x", action="lambda:InvokeFunction", function=_n.rotation_function_name(_S, "crm"), principal="events.amazonaws.com", source_account=_ACCT)'),
+    v("lambda-permission-foreign-account", "lambda-permission-scoped",
+      '_aws.lambda_.Permission("x", action="lambda:InvokeFunction", function=_n.rotation_function_name(_S, "crm"), principal="999988887777")'),
+    v("lambda-function-url-open", "lambda-permission-scoped",
+      '_aws.lambda_.FunctionUrl("x", function_name=_n.rotation_function_name(_S, "crm"), authorization_type="NONE")'),
+    # ---- escalation ----
+    v("escalation-put-role-policy", "no-privilege-escalation",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc({"Effect": "Allow", "Action": "iam:PutRolePolicy", "Resource": "*"}))'),
+    v("escalation-attach-star", "no-privilege-escalation",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc({"Effect": "Allow", "Action": "iam:Attach*", "Resource": "*"}))'),
+    v("escalation-put-resource-policy", "no-privilege-escalation",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc({"Effect": "Allow", "Action": ["secretsmanager:PutResourcePolicy"], "Resource": "*"}))'),
+    v("escalation-delete-resource-policy", "no-privilege-escalation",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc({"Effect": "Allow", "Action": ["secretsmanager:DeleteResourcePolicy"], "Resource": "*"}))'),
+    v("escalation-not-action", "no-privilege-escalation",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc({"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"}))'),
+    # ---- unevaluated resource types touching managed resources ----
+    v("instance-profile-of-agent-role", "closed-world",
+      '_aws.iam.InstanceProfile("x", role=_CRM_ROLE)'),
+    v("ecs-task-definition-uses-agent-role", "closed-world",
+      '_aws.ecs.TaskDefinition("x", family="t", container_definitions="[]", task_role_arn=fleet.agents["crm"].role.arn)'),
+    v("raw-lambda-runs-as-rotation-role", "closed-world",
+      '_aws.lambda_.Function("x", role="arn:aws:iam::" + _ACCT + ":role/" + _n.rotation_role_name(_S, "crm"), runtime="python3.12", handler="h.h", code=_pulumi.AssetArchive({}), tags=_TAGS)'),
+    v("raw-pod-identity-for-agent-role", "closed-world",
+      '_aws.eks.PodIdentityAssociation("x", cluster_name="c", namespace="default", service_account="anyone", role_arn=fleet.agents["crm"].role.arn)'),
+    v("event-target-runs-as-agent-role", "closed-world",
+      '_aws.cloudwatch.EventTarget("x", rule="r", arn="arn:aws:ecs:" + _R + ":" + _ACCT + ":cluster/c", role_arn=fleet.agents["crm"].role.arn)'),
+    v("trust-any-service", "trust-policy-scoped",
+      '_aws.iam.Role("x", name="r", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": {"Service": "*"}, "Action": "sts:AssumeRole"}))'),
+    v("vault-policy-same-name-as-agents", "vault-login-confined",
+      'from agentfleet.core.vault_policies import agent_policy_hcl as _hcl\n_vault.Policy("x", name=_VAULT_CRM, policy=_hcl(_S, "crm"))'),
+    v("vault-agent-policy-can-write-its-folder", "vault-policy-confined",
+      '_vault.Policy("x", name=_VAULT_CRM, policy=\'path "kv/data/dev/crm/*" { capabilities = ["read", "update", "delete"] }\')'),
+    v("credential-shaped-literal-anywhere", "no-literal-secret-values",
+      '_aws.ssm.Parameter("x", name="/cfg/ci", type="String", value="AKIA" + "IOSFODNN7EXAMPLE", tags=_TAGS)'),
+    v("cloudformation-stack-names-secret", "closed-world",
+      '_aws.cloudformation.Stack("x", name="s", template_body="{}", parameters={"Secret": _STRIPE_SECRET.arn})'),
+)
+
+VARIANTS = VARIANTS + (
+    v("policy-variable-in-resource", "no-wildcard-secret-read one-reader-per-secret",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc(_read("arn:aws:secretsmanager:" + _R + ":" + _ACCT + ":secret:agents/dev/${aws:PrincipalTag/agent}/*")))'),
+    v("secretsmanager-star-on-own-folder", "no-privilege-escalation rotation-role-scoped",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc({"Effect": "Allow", "Action": "secretsmanager:*", "Resource": _n.secret_arn_pattern(_S, "crm", "openai")}))'),
+    v("lambda-permission-account-wide-secret-source", "lambda-permission-scoped",
+      '_aws.lambda_.Permission("x", action="lambda:InvokeFunction", function=_n.rotation_function_name(_S, "crm"), principal="secretsmanager.amazonaws.com", source_account=_ACCT, source_arn="arn:aws:secretsmanager:" + _R + ":" + _ACCT + ":secret:*")'),
+    v("vault-json-path-list-form", "vault-policy-confined",
+      '_vault.Policy("x", name="lister", policy=\'{"path": [{"kv/*": {"capabilities": ["read"]}}]}\')'),
+    v("new-role-inline-read-of-another-agent", "one-reader-per-secret",
+      '_aws.iam.Role("x", name="helper", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}), inline_policies=[{"name": "p", "policy": _doc(_read(_STRIPE_ARN))}])'),
+    v("user-group-membership", "closed-world",
+      '_aws.iam.UserGroupMembership("x", user="ops-bot", groups=["ops"])'),
+)
