@@ -2,8 +2,8 @@
 
 It runs the Pulumi program itself (`__main__.py`, not a re-implementation) under Pulumi's mock
 runtime and prints the resource tree (type, name, parent) with the options that matter for
-safety, then counts per agent. `--value-commands` prints instead the commands that write each
-external credential's value out of band after `pulumi up` (values never come from code).
+safety, then counts per agent. External credential values are written afterwards by
+`agentfleet put-values` (values never come from code).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from agentfleet.cli.main import EXIT_INVALID, EXIT_OK
 from agentfleet.cli.cmd_program import add_program_args, program_inputs
-from agentfleet.core.plan import NameCollision, build_plan, value_commands
+from agentfleet.core.plan import NameCollision, build_plan
+from agentfleet.operate.values import value_targets
 from agentfleet.core.settings import PROJECT
 
 if TYPE_CHECKING:  # the runner (Pulumi) loads only when a program runs
@@ -163,16 +164,6 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"{fleet_path}:0: {exc}", file=err)
         return EXIT_INVALID
 
-    if args.value_commands:
-        cmds = value_commands(plan)
-        out.write(
-            f"# After `pulumi up -s {args.stack}`: write each external credential's value (hidden prompt, then Enter).\n"
-            f"# Vault commands expect BAO_ADDR/VAULT_ADDR and a token allowed to write {settings.vault_mount}/.\n"
-        )
-        for c in cmds:
-            out.write(f"# {c.agent} / {c.credential} ({c.store})\n{c.command}\n")
-        return EXIT_OK
-
     try:
         run = inputs.run()
     except Exception as exc:  # the program's own error, shown as the engine would show it
@@ -203,11 +194,11 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write(_legend(run))
     out.write("\n")
     out.write(counts_table(run))
-    external = len(value_commands(plan))
+    external = len(value_targets(plan))
     if external:
         out.write(
             f"\n{external} credential value(s) are written by a human after `pulumi up` (never from code): "
-            f"agentfleet preview --stack {args.stack} --value-commands\n"
+            f"agentfleet put-values {fleet_path} --stack {args.stack}\n"
         )
     if run.invokes:
         out.write(f"\nwarning: the program called {len(run.invokes)} provider function(s): {sorted(set(run.invokes))}\n")
@@ -223,7 +214,5 @@ def register(sub: Any) -> None:
     )
     add_program_args(p)
     p.add_argument("--format", choices=("tree", "json"), default="tree")
-    p.add_argument("--value-commands", action="store_true",
-                   help="print the commands that write external credential values out of band")
     p.set_defaults(func=_preview)
 

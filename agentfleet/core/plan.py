@@ -192,36 +192,3 @@ def vault_token_policies(s: StackSettings, agent: ResolvedAgent) -> list[str]:
 def has_generated_value(rotation_strategy: str) -> bool:
     """`generated` credentials get their first value from the program; all others from a human."""
     return rotation_strategy == "generated"
-
-
-@dataclass(frozen=True)
-class ValueCommand:
-    agent: str
-    credential: str
-    store: str
-    command: str
-
-
-def value_commands(plan: dict[str, Any]) -> list[ValueCommand]:
-    """Commands that write each external credential's value out of band, one per store.
-
-    The value is typed at a hidden prompt (`read -rs`) and piped on stdin, so it never lands in
-    the shell history, the process list, a file or the Pulumi state.
-    """
-    out: list[ValueCommand] = []
-    for a in plan["agents"]:
-        for c in a["credentials"]:
-            if has_generated_value(c["rotation_strategy"]):
-                continue
-            if c["secret_name"]:
-                out.append(ValueCommand(a["name"], c["name"], "aws", (
-                    f"read -rs V && printf %s \"$V\" | aws secretsmanager put-secret-value"
-                    f" --region {plan['aws_region']} --secret-id {c['secret_name']}"
-                    f" --secret-string file:///dev/stdin; unset V"
-                )))
-            if c["vault_path"]:
-                out.append(ValueCommand(a["name"], c["name"], "vault", (
-                    f"read -rs V && printf %s \"$V\" | bao kv put -mount={c['vault_mount']} {c['vault_path']}"
-                    f" {naming.VAULT_VALUE_KEY}=-; unset V"
-                )))
-    return out
