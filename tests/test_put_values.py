@@ -133,7 +133,7 @@ def test_batch_writes_every_store_and_verifies(project: Path, env: Env, targets:
         assert env.vault(t.vault_path) == (key if "vault" in t.stores else None)
         assert f"{t.key}: " in out and "verified" in out
     no_raw(vals, out, err)
-    assert json.loads(v.progress_path(project, "dev").read_text())["done"] == sorted(vals)
+    assert not v.progress_path(project, "dev").exists()  # finished: nothing to resume
 
 
 def test_a_bad_shape_writes_nothing(project: Path, env: Env, targets: list[v.ValueTarget], tmp_path: Path) -> None:
@@ -202,10 +202,20 @@ def test_interrupted_interactive_run_resumes(project: Path, env: Env, targets: l
     assert set(asked) == set(vals) - set(first) and not set(asked) & set(first)  # never asked twice
     assert all(env.aws(t.secret_name) is not None or env.vault(t.vault_path) is not None for t in targets)
     no_raw(vals, out, err, out2, err2)
-    code, out3, _ = run(project)
-    assert code == 0 and "nothing left to write" in out3
-    code, out4, _ = run(project, "--restart", "--values-from", "/dev/null")
-    assert code == 0 and "resuming" not in out4
+    assert not v.progress_path(project, "dev").exists()  # finished: the next run (a rotation) asks again
+    asked.clear()
+    code, _, _ = run(project, "--agent", "support")
+    assert code == 0 and asked == ["support/zendesk", "support/anthropic"]
+
+
+def test_restart_forgets_an_interrupted_run(project: Path, env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    v.Progress(v.progress_path(project, "dev")).mark("support/zendesk")
+    asked: list[str] = []
+    monkeypatch.setattr(cmd_values, "PROMPT", lambda text: (asked.append(text), "")[1])
+    assert run(project, "--agent", "support")[0] == 0 and len(asked) == 1  # resumed: zendesk skipped
+    v.Progress(v.progress_path(project, "dev")).mark("support/zendesk")
+    asked.clear()
+    assert run(project, "--agent", "support", "--restart")[0] == 0 and len(asked) == 2
 
 
 def test_interactive_rejects_a_bad_shape_and_asks_again(project: Path, env: Env, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -237,8 +237,9 @@ def test_reminder_message_says_who_what_when_and_how(sample_fleet: Fleet, dev_se
     assert m["secret_name"] == "agents/dev/billing/stripe" and m["vault_path"] is None
     assert m["reminder_time"] == "<aws.scheduler.scheduled-time>" and m["due_in_days"] == 7
     assert m["rotate_every_days"] == 30 and m["max_age_days"] == 30
-    assert any("aws secretsmanager put-secret-value" in step and "agents/dev/billing/stripe" in step for step in m["runbook"])
-    assert not any("bao kv put" in step for step in m["runbook"])  # not stored in Vault
+    [write] = [step for step in m["runbook"] if "put-values" in step]
+    assert write.startswith("agentfleet put-values agents.yaml --stack dev --agent billing --credential stripe ")
+    assert "Secrets Manager agents/dev/billing/stripe" in write and "Vault" not in write  # not stored in Vault
 
 
 def test_reminders_come_lead_days_before_each_due_date(sample_fleet: Fleet, dev_settings: StackSettings) -> None:

@@ -14,7 +14,8 @@ findings; `--mapping FILE` with `VAR: agent/credential` lines decides the rest).
 mapping writes nothing. Afterwards it prints what the team must still do.
 
 Progress (credential names only, never values) is kept in `.agentfleet/put-values.<stack>.json`
-of the project: a run that was interrupted resumes where it stopped (`--restart` starts over).
+of the project while a run is under way: a run that was interrupted (or failed a write) resumes
+where it stopped (`--restart` starts over); a finished run removes it.
 Nothing is printed unmasked.
 """
 
@@ -122,6 +123,7 @@ def _interactive(targets: list[v.ValueTarget], clients: v.Clients, progress: v.P
         _resume_note(progress, len(progress.done) + len(targets) - written, err)
         return EXIT_INVALID
     print(f"{written} written, {skipped} skipped", file=out)
+    progress.clear()  # a finished run leaves nothing to resume: the next run (a rotation) asks again
     return EXIT_OK
 
 
@@ -152,6 +154,7 @@ def _batch(targets: list[v.ValueTarget], given: dict[str, str], clients: v.Clien
             return EXIT_INVALID
     missing = [t.key for t in targets if t.key not in given]
     print(f"{len(shaped)} written" + (f"; no value given for {', '.join(missing)}" if missing else ""), file=out)
+    progress.clear()  # a finished run leaves nothing to resume
     return EXIT_OK
 
 
@@ -231,6 +234,7 @@ def _put_values(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     todo = [t for t in targets if t.key not in progress.done]
     if not todo:
         print("nothing left to write", file=out)
+        progress.clear()
         return EXIT_OK
     clients = make_clients(settings, project, args.stack)
     if args.from_env_file:

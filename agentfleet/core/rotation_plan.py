@@ -392,16 +392,14 @@ def lead_days(rotation_days: int) -> int:
 
 def runbook(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -> list[str]:
     steps = [f"Mint a new {cred.service} {cred.type} for agent {agent.name} in the provider's console."]
-    if "aws" in cred.stores:
-        steps.append(
-            f"read -rs V && printf %s \"$V\" | aws secretsmanager put-secret-value --region {s.aws_region}"
-            f" --secret-id {naming.secret_name(s, agent.name, cred.name)} --secret-string file:///dev/stdin; unset V"
-        )
-    if "vault" in cred.stores:
-        steps.append(
-            f"read -rs V && printf %s \"$V\" | bao kv put -mount={s.vault_mount}"
-            f" {naming.vault_path(s, agent.name, cred.name)} {naming.VAULT_VALUE_KEY}=-; unset V"
-        )
+    stores = " and ".join(x for x in (
+        f"Secrets Manager {naming.secret_name(s, agent.name, cred.name)}" if "aws" in cred.stores else "",
+        f"Vault {s.vault_mount}/{naming.vault_path(s, agent.name, cred.name)}" if "vault" in cred.stores else "",
+    ) if x)
+    steps.append(
+        f"agentfleet put-values agents.yaml --stack {s.stack} --agent {agent.name} --credential {cred.name}"
+        f"  (hidden prompt; writes {stores} and verifies)"
+    )
     steps.append(f"Check that agent {agent.name} works with the new key, then wait "
                  f"{s.rotation_grace_hours} h (agents refresh cached values) and revoke the old key at the provider.")
     steps.append("Runbook: docs/rotation.md#manual-credentials")
