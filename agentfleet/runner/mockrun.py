@@ -313,6 +313,7 @@ def run_program(
     root: Path | None = None,
     config_overrides: Mapping[str, Any] | None = None,
     program: Callable[[], None] | None = None,
+    mocks: FleetMocks | None = None,
 ) -> ProgramRun:
     """Evaluate `root/__main__.py` (or `program`) for `stack` under mocks; see the module docstring."""
     root = find_project_dir() if root is None else root
@@ -322,7 +323,8 @@ def run_program(
     account = config.get(f"{PROJECT}:awsAccountId", "123456789012")
     from agentfleet.core.settings import partition_of
 
-    mocks = FleetMocks(region, account, partition_of(region))
+    if mocks is None:  # the rehearsal passes mocks that apply each resource to local servers
+        mocks = FleetMocks(region, account, partition_of(region))
     monitor = RecordingMonitor(mocks)
 
     _reset_runtime(stack, config)
