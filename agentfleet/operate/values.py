@@ -182,7 +182,7 @@ def _aws_write(client: Any, t: ValueTarget, cred: Credential) -> None:
 
 
 def _aws_read(client: Any, t: ValueTarget) -> Credential | None:
-    doc = client.get_secret_value(SecretId=t.secret_name)
+    doc = client.get_secret_value(SecretId=t.secret_name, VersionStage="AWSCURRENT")
     return credential.parse(doc["SecretString"]) if "SecretString" in doc else None
 
 
