@@ -42,6 +42,7 @@ SECRET_BEARING = frozenset({"aws:secretsmanager/secretVersion:SecretVersion", "v
 UNSUPPORTED_REASONS = {
     "vault:index/authBackend:AuthBackend": "OpenBao ships no AWS auth method (Vault only); stack `local` sets vaultAwsAuth: false",
     "vault:aws/authBackendRole:AuthBackendRole": "OpenBao ships no AWS auth method (Vault only)",
+    "vault:aws/authBackendClient:AuthBackendClient": "OpenBao ships no AWS auth method (Vault only)",
 }
 
 
