@@ -195,7 +195,11 @@ def test_interrupted_interactive_run_resumes(project: Path, env: Env, targets: l
     assert env.aws(f"agents/dev/{asked[2]}") is None
 
     asked.clear()
-    monkeypatch.setattr(cmd_values, "PROMPT", lambda text: (asked.append(text.split("value for ", 1)[1].split(" ", 1)[0]), vals[asked[-1]])[1])
+    def answer(text: str) -> str:
+        asked.append(text.split("value for ", 1)[1].split(" ", 1)[0])
+        return vals[asked[-1]]
+
+    monkeypatch.setattr(cmd_values, "PROMPT", answer)
     code, out2, err2 = run(project)
     assert code == 0, err2
     assert "resuming: 2 credential(s) already written" in out2
@@ -211,7 +215,11 @@ def test_interrupted_interactive_run_resumes(project: Path, env: Env, targets: l
 def test_restart_forgets_an_interrupted_run(project: Path, env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     v.Progress(v.progress_path(project, "dev")).mark("support/zendesk")
     asked: list[str] = []
-    monkeypatch.setattr(cmd_values, "PROMPT", lambda text: (asked.append(text), "")[1])
+    def skip_all(text: str) -> str:
+        asked.append(text)
+        return ""
+
+    monkeypatch.setattr(cmd_values, "PROMPT", skip_all)
     assert run(project, "--agent", "support")[0] == 0 and len(asked) == 1  # resumed: zendesk skipped
     v.Progress(v.progress_path(project, "dev")).mark("support/zendesk")
     asked.clear()

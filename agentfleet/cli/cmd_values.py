@@ -33,6 +33,7 @@ from agentfleet.cli.main import (EXIT_INVALID, EXIT_OK, EXIT_USAGE, STACK_HELP, 
 from agentfleet.core.secretlike import mask
 from agentfleet.core.settings import StackSettings
 from agentfleet.operate import values as v
+from agentfleet.rotation.credential import KEY_FIELD, Credential
 
 PROMPT: Callable[[str], str] = getpass.getpass
 """Hidden input (tests replace it). getpass reads from the terminal, never echoes."""
@@ -74,14 +75,14 @@ def _describe(t: v.ValueTarget) -> str:
     return f"{t.key} ({t.service}, strategy {t.strategy}) -> " + " and ".join(t.where(s) for s in t.stores)
 
 
-def _write(t: v.ValueTarget, cred: v.Credential, clients: v.Clients, progress: v.Progress, out: TextIO, err: TextIO) -> bool:
+def _write(t: v.ValueTarget, cred: Credential, clients: v.Clients, progress: v.Progress, out: TextIO, err: TextIO) -> bool:
     try:
         stores = v.write_value(t, cred, clients)
     except v.StoreError as exc:
         print(f"{t.key}: NOT written: {exc}", file=err)
         return False
     progress.mark(t.key)
-    shown = mask(cred[v.KEY_FIELD])
+    shown = mask(cred[KEY_FIELD])
     print(f"{t.key}: {shown} written and verified in " + ", ".join(t.where(s) for s in stores), file=out)
     return True
 
@@ -130,7 +131,7 @@ def _interactive(targets: list[v.ValueTarget], clients: v.Clients, progress: v.P
 def _batch(targets: list[v.ValueTarget], given: dict[str, str], clients: v.Clients, progress: v.Progress,
            out: TextIO, err: TextIO) -> int:
     """Check every value first (nothing written if one is wrong), then write in order."""
-    shaped: list[tuple[v.ValueTarget, v.Credential]] = []
+    shaped: list[tuple[v.ValueTarget, Credential]] = []
     problems = []
     for t in targets:
         if t.key not in given:

@@ -211,7 +211,7 @@ STORE_WRITERS: dict[str, StoreWriter] = {
     "aws": StoreWriter(_aws_write, _aws_read, lambda want, got: got == want,
                        lambda t: f"Secrets Manager {t.secret_name}"),
     # Vault holds the key alone under `value`, as the rotation's Vault sync writes it.
-    "vault": StoreWriter(_vault_write, _vault_read, lambda want, got: bool(got) and got.get(KEY_FIELD) == want[KEY_FIELD],
+    "vault": StoreWriter(_vault_write, _vault_read, lambda want, got: got is not None and got.get(KEY_FIELD) == want[KEY_FIELD],
                          lambda t: f"Vault {t.vault_mount}/{t.vault_path}"),
 }
 
@@ -367,8 +367,8 @@ def map_env_vars(
             continue
         cands = [t for t in pool if _mentions(var.name, t.service) or _mentions(var.name, t.credential)]
         if len(cands) > 1:  # narrow: the credential's own name, then the agent's name
-            for word in (lambda t: t.credential, lambda t: t.agent):
-                narrowed = [t for t in cands if _mentions(var.name, word(t))]
+            for attr in ("credential", "agent"):
+                narrowed = [t for t in cands if _mentions(var.name, getattr(t, attr))]
                 if narrowed:
                     cands = narrowed
                 if len(cands) == 1:

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import AbstractSet, Any, Iterable
 
 from agentfleet.core.settings import StackSettings
 
@@ -141,7 +141,7 @@ class TfResult:
         return lines
 
 
-def document(resources: Iterable[Any], s: StackSettings, endpoint: str, skip: set[str] = frozenset()) -> tuple[dict[str, Any], dict[str, int]]:
+def document(resources: Iterable[Any], s: StackSettings, endpoint: str, skip: AbstractSet[str] = frozenset()) -> tuple[dict[str, Any], dict[str, int]]:
     body: dict[str, dict[str, Any]] = {}
     counts: dict[str, int] = {}
     used: set[str] = set()
