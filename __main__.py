@@ -8,17 +8,11 @@ from pathlib import Path
 
 import pulumi
 
-from agentfleet import AgentFleet, AgentFleetArgs, load_fleet, naming, providers_from_config, settings_from_config
+from agentfleet import AgentFleet, AgentFleetArgs, load_fleet, naming, providers_from_config, stack_settings
 from agentfleet.core.project import FLEET_FILE_KEY, fleet_file_path
 from agentfleet.core.settings import PROJECT
 
-
-def _config(key: str) -> str | None:
-    namespace, _, name = key.partition(":")
-    return pulumi.Config(namespace).get(name)
-
-
-settings = settings_from_config(pulumi.get_stack(), _config)
+settings = stack_settings()
 project_dir = Path(pulumi.get_root_directory())  # where Pulumi.yaml is, as `pulumi up` runs it
 fleet = AgentFleet(
     naming.FLEET_COMPONENT,

@@ -30,19 +30,20 @@ __version__ = "0.2.0"
 
 if TYPE_CHECKING:
     from agentfleet.components.fleet import AgentFleet, AgentFleetArgs
-    from agentfleet.components.providers import ProviderSet, providers_from_config
+    from agentfleet.components.providers import ProviderSet, providers_from_config, stack_settings
 
 _LAZY = {
     "AgentFleet": "agentfleet.components.fleet",
     "AgentFleetArgs": "agentfleet.components.fleet",
     "ProviderSet": "agentfleet.components.providers",
     "providers_from_config": "agentfleet.components.providers",
+    "stack_settings": "agentfleet.components.providers",
 }
 
 __all__ = [
     "AgentFleet", "AgentFleetArgs", "Fleet", "FleetError", "ProviderSet", "SettingsError", "StackSettings",
     "build_fleet", "load_fleet", "load_stack_settings", "naming", "parse_fleet", "providers_from_config",
-    "settings_from_config", "__version__",
+    "settings_from_config", "stack_settings", "__version__",
 ]
 
 

@@ -76,7 +76,7 @@ def worker(mode: str, fleet_path: Path) -> dict[str, Any]:
         # the raw baseline does not declare. `--full` times the whole program as informative.
         from agentfleet.components import fleet
 
-        fleet.EXTENSION_MODULES = ()
+        fleet.DEFAULT_EXTENSIONS = ()
 
     def evaluate(path: Path) -> ProgramRun:
         overrides = {"agentfleet:fleetFile": str(path)}

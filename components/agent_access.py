@@ -116,8 +116,8 @@ class AgentAccess(pulumi.ComponentResource):
             TOKEN, name, None,
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=args.providers.as_list())),
         )
-        self.args = args
-        p, a = args.providers, args.agent
+        self.args, self.logical = args, name
+        p, a = args.providers, name  # children derive from this component's (fleet-scoped) name
         tags = dict(args.tags)
 
         self.role = aws.iam.Role(
@@ -189,7 +189,7 @@ class AgentAccess(pulumi.ComponentResource):
 
     def _credential(self, spec: SecretSpec) -> None:
         args, p = self.args, self.args.providers
-        a, c = args.agent, spec.credential
+        a, c = self.logical, spec.credential  # children derive from the component's name
         tags = dict(spec.tags)
         initial: random.RandomPassword | None = None
         if spec.generated:

@@ -47,6 +47,8 @@ class EnvironmentBaseArgs:
     """Protect the key and the mount from deletion (protected stacks)."""
     providers: ProviderSet
     """Explicit providers; every resource names one."""
+    child_prefix: str = ""
+    """Prefix of the children's logical names (`naming.fleet_scope` of the fleet)."""
     aws_region: str = "us-east-1"
     """Region of the STS endpoint Vault verifies logins against."""
     aws_auth_enabled: bool = True
@@ -57,7 +59,8 @@ class EnvironmentBaseArgs:
 
     @classmethod
     def from_settings(
-        cls, s: StackSettings, providers: ProviderSet, aws_endpoints: Mapping[str, str] | None = None
+        cls, s: StackSettings, providers: ProviderSet, aws_endpoints: Mapping[str, str] | None = None,
+        child_prefix: str = "",
     ) -> "EnvironmentBaseArgs":
         return cls(
             key_description=naming.kms_key_description(s),
@@ -73,6 +76,7 @@ class EnvironmentBaseArgs:
             providers=providers,
             aws_region=s.aws_region,
             aws_endpoints=dict(aws_endpoints or {}),
+            child_prefix=child_prefix,
         )
 
 
@@ -94,7 +98,7 @@ class EnvironmentBase(pulumi.ComponentResource):
         p = args.providers
         tags = dict(args.tags)
         self.key = aws.kms.Key(
-            "kms-key",
+            f"{args.child_prefix}kms-key",
             description=args.key_description,
             enable_key_rotation=True,
             deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
@@ -103,14 +107,14 @@ class EnvironmentBase(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=p.aws, protect=args.protect),
         )
         alias = aws.kms.Alias(
-            "kms-alias", name=args.key_alias, target_key_id=self.key.key_id,
+            f"{args.child_prefix}kms-alias", name=args.key_alias, target_key_id=self.key.key_id,
             opts=pulumi.ResourceOptions(parent=self, provider=p.aws),
         )
         if args.kv_mount_exists:
             self.kv_mount = pulumi.Output.from_input(args.kv_mount)
         else:
             mount = vault.Mount(
-                "kv-mount", path=args.kv_mount, type="kv", options={"version": "2"},
+                f"{args.child_prefix}kv-mount", path=args.kv_mount, type="kv", options={"version": "2"},
                 description="agentfleet: per-agent credentials (KV v2)",
                 opts=pulumi.ResourceOptions(parent=self, provider=p.vault, protect=args.protect),
             )
@@ -121,7 +125,7 @@ class EnvironmentBase(pulumi.ComponentResource):
             self.aws_auth_path = pulumi.Output.from_input(args.aws_auth_path)
         else:
             backend = vault.AuthBackend(
-                "aws-auth", type="aws", path=args.aws_auth_path,
+                f"{args.child_prefix}aws-auth", type="aws", path=args.aws_auth_path,
                 description="agentfleet: agents log in with their IAM role",
                 opts=pulumi.ResourceOptions(parent=self, provider=p.vault, protect=args.protect),
             )
@@ -131,7 +135,7 @@ class EnvironmentBase(pulumi.ComponentResource):
                 # Only for emulators: on real AWS, the operator configures the client (server ID
                 # header against replay, credentials for iam:GetRole) once, outside this stack.
                 vault.aws.AuthBackendClient(
-                    "aws-auth-client", backend=backend.path, iam_endpoint=iam_url, sts_endpoint=sts_url,
+                    f"{args.child_prefix}aws-auth-client", backend=backend.path, iam_endpoint=iam_url, sts_endpoint=sts_url,
                     sts_region=args.aws_region,
                     opts=pulumi.ResourceOptions(parent=self, provider=p.vault),
                 )

@@ -4,7 +4,8 @@
 This is the only component that sees the fleet model and the stack settings; it calls the pure
 builders (naming, plan, iam) and hands plain values to its children.
 
-Extending (rotation, monitoring ...): list a module in `EXTENSION_MODULES`. It may define
+Extending (rotation, monitoring ...): pass extensions in `AgentFleetArgs.extensions` (default
+`DEFAULT_EXTENSIONS`: monitoring and rotation). An extension is a module or object that may define
     extend_environment(fleet: AgentFleet) -> None  # once, after the shared resources, before any
                                                    # agent (alert topic, shared rotators ...)
     extend_agent(ctx: AgentContext) -> None        # per agent, before its AgentAccess registers
@@ -12,15 +13,16 @@ Extending (rotation, monitoring ...): list a module in `EXTENSION_MODULES`. It m
     extend_fleet(fleet: AgentFleet) -> None        # once, after all agents
 Parent environment-wide resources to `fleet`; pass `provider=` from `ctx.providers` /
 `fleet.providers` to every resource; share state between hooks in `fleet.extras`; anything put
-in `fleet.extra_outputs` becomes a stack output.
+in `fleet.extra_outputs` becomes a stack output. Name children with `fleet.child(...)` /
+`ctx.name`, so several fleets in one program never share a logical name (`naming.fleet_scope`).
 """
 
 from __future__ import annotations
 
 import importlib
+import weakref
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pulumi
 
@@ -30,25 +32,27 @@ from agentfleet.core import plan
 from agentfleet.components.agent_access import AgentAccess, AgentAccessArgs, SecretSpec
 from agentfleet.components.environment import EnvironmentBase, EnvironmentBaseArgs
 from agentfleet.core.model import Fleet, ResolvedAgent, ResolvedCredential
-from agentfleet.components.providers import ProviderSet, aws_endpoint_overrides
+from agentfleet.components.providers import ProviderSet
 from agentfleet.core.settings import StackSettings
 
 TOKEN = "agentfleet:index:AgentFleet"
 
 
-EXTENSION_MODULES: tuple[str, ...] = ("agentfleet.components.monitoring", "agentfleet.components.rotation_infra")
-"""Modules adding per-agent / per-environment resources (see the module docstring)."""
-
+DEFAULT_EXTENSIONS: tuple[str, ...] = ("agentfleet.components.monitoring", "agentfleet.components.rotation_infra")
+"""Extensions every fleet gets unless its args say otherwise (see the module docstring)."""
 
 
 @dataclass(frozen=True)
 class AgentFleetArgs:
     fleet: Fleet
-    """The validated fleet (only `agentfleet.core.loader.load_fleet` makes one)."""
+    """The validated fleet (`load_fleet` from a file, or `build_fleet` from data built in code)."""
     settings: StackSettings
-    """The stack's settings (`settings_from_config`)."""
+    """The stack's settings (`settings_from_config`, or `StackSettings(...)` built in code)."""
     providers: ProviderSet
     """Explicit providers (`providers_from_config`); passed to every resource."""
+    extensions: Sequence[Any] | None = None
+    """Extension modules or objects (or their import names); None = `DEFAULT_EXTENSIONS`, `()` = only
+    the per-agent access."""
 
 
 @dataclass(frozen=True)
@@ -58,21 +62,24 @@ class AgentContext:
     fleet: "AgentFleet"
     settings: StackSettings
     agent: ResolvedAgent
+    name: str
+    """The agent's fleet-scoped logical name (its AgentAccess's name): prefix of every child's name."""
     access: AgentAccess
     environment: EnvironmentBase
     providers: ProviderSet
 
 
 def _secret_spec(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -> SecretSpec:
-    in_aws = "aws" in cred.stores
+    where = naming.credential_locations(s, agent.name, cred.name, cred.stores)
+    in_aws = where.secret_name is not None
     return SecretSpec(
         credential=cred.name,
         description=f"{cred.service} {cred.type} of agent {agent.name} ({cred.classification})",
         tags=naming.tags(s, agent=agent.name, owner=agent.owner, classification=cred.classification),
         generated=plan.has_generated_value(cred.rotation_strategy),
-        aws_secret_name=naming.secret_name(s, agent.name, cred.name) if in_aws else None,
+        aws_secret_name=where.secret_name,
         aws_secret_policy=iam.to_json(plan.secret_resource_policy(s, agent, cred)) if in_aws else None,
-        vault_path=naming.vault_path(s, agent.name, cred.name) if "vault" in cred.stores else None,
+        vault_path=where.vault_path,
     )
 
 
@@ -108,8 +115,30 @@ def agent_access_args(
     )
 
 
+# Physical names derive from (account, region, prefix, environment): two fleets with the same four
+# would create the same roles, key alias and mount. Per program (root stack), the first one wins.
+_ENVIRONMENTS: "weakref.WeakKeyDictionary[pulumi.Resource, dict[tuple[str, ...], str]]" = weakref.WeakKeyDictionary()
+
+
+def _claim_environment(fleet: pulumi.Resource, name: str, s: StackSettings) -> None:
+    root = pulumi.runtime.get_root_resource() or fleet
+    key = (s.aws_account_id, s.aws_region, s.secret_prefix, s.environment)
+    claimed = _ENVIRONMENTS.setdefault(root, {})
+    if key in claimed:
+        raise ValueError(
+            f"AgentFleet {name!r} and {claimed[key]!r} would create the same AWS and Vault names"
+            f" (account {s.aws_account_id}, region {s.aws_region}, secretPrefix {s.secret_prefix!r},"
+            f" environment {s.environment!r}): give one of them another secret_prefix or environment"
+        )
+    claimed[key] = name
+
+
 class AgentFleet(pulumi.ComponentResource):
     """The stack's whole per-agent credential layout."""
+
+    fleet_name: str
+    scope: str
+    """Prefix of every child's logical name (`naming.fleet_scope`)."""
 
     environment: EnvironmentBase
     agents: dict[str, AgentAccess]
@@ -125,6 +154,10 @@ class AgentFleet(pulumi.ComponentResource):
     extra_outputs: dict[str, pulumi.Input[Any]]
     """Stack outputs added by extensions (exported by `__main__.py`)."""
 
+    def child(self, name: str) -> str:
+        """The logical name of a child of this fleet (unique across fleets of one program)."""
+        return f"{self.scope}{name}"
+
     def __init__(self, name: str, args: AgentFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(
             TOKEN, name, None,
@@ -132,13 +165,16 @@ class AgentFleet(pulumi.ComponentResource):
         )
         s, fleet = args.settings, args.fleet
         plan.check_unique_names(s, fleet)
+        _claim_environment(self, name, s)
+        self.fleet_name, self.scope = name, naming.fleet_scope(name)
         self.settings, self.providers = s, args.providers
         self.extras, self.extra_outputs = {}, {}
-        extensions = [importlib.import_module(m) for m in EXTENSION_MODULES]
+        chosen = DEFAULT_EXTENSIONS if args.extensions is None else args.extensions
+        extensions = [importlib.import_module(m) if isinstance(m, str) else m for m in chosen]
 
         self.environment = EnvironmentBase(
-            naming.ENVIRONMENT_COMPONENT,
-            EnvironmentBaseArgs.from_settings(s, args.providers, aws_endpoint_overrides()),
+            self.child(naming.ENVIRONMENT_COMPONENT),
+            EnvironmentBaseArgs.from_settings(s, args.providers, args.providers.aws_endpoints, child_prefix=self.scope),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.kms_key_arn, self.kms_key_id = self.environment.key_arn, self.environment.key_id
@@ -149,14 +185,15 @@ class AgentFleet(pulumi.ComponentResource):
         self.agents = {}
         hooks = [m.extend_agent for m in extensions if hasattr(m, "extend_agent")]
         for agent in sorted(fleet.agents, key=lambda a: a.name):
+            access_name = self.child(agent.name)
 
-            def extend(access: AgentAccess, agent: ResolvedAgent = agent) -> None:
-                ctx = AgentContext(self, s, agent, access, self.environment, self.providers)
+            def extend(access: AgentAccess, agent: ResolvedAgent = agent, access_name: str = access_name) -> None:
+                ctx = AgentContext(self, s, agent, access_name, access, self.environment, self.providers)
                 for hook in hooks:
                     hook(ctx)
 
             self.agents[agent.name] = AgentAccess(
-                agent.name, agent_access_args(s, agent, self.environment, args.providers),
+                access_name, agent_access_args(s, agent, self.environment, args.providers),
                 opts=pulumi.ResourceOptions(parent=self), extend=extend if hooks else None,
             )
         for m in extensions:

@@ -113,13 +113,15 @@ class AgentMonitoring(pulumi.ComponentResource):
         alarms: Sequence[AlarmSpec],
         tags: dict[str, str],
         provider: aws.Provider,
+        scope: str = "",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`scope`: the fleet's logical-name prefix (`naming.fleet_scope`)."""
         super().__init__("agentfleet:index:AgentMonitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         for f in filters:
             aws.cloudwatch.LogMetricFilter(
-                f"{f.name}-filter", name=f.name, log_group_name=log_group_name, pattern=f.pattern,
+                f"{scope}{f.name}-filter", name=f.name, log_group_name=log_group_name, pattern=f.pattern,
                 metric_transformation={"name": f.metric_name, "namespace": f.namespace, "value": "1",
                                        "default_value": "0"},
                 opts=child,
@@ -144,7 +146,7 @@ def add_alarm(
     )
 
 
-# ---- AgentFleet extension (agentfleet.components.fleet.EXTENSION_MODULES) ----
+# ---- AgentFleet extension (agentfleet.components.fleet.DEFAULT_EXTENSIONS) ----
 
 
 def alerts_for(fleet: "AgentFleet") -> FleetAlerts:
@@ -152,7 +154,7 @@ def alerts_for(fleet: "AgentFleet") -> FleetAlerts:
     existing = fleet.extras.get(ALERTS_COMPONENT)
     if not isinstance(existing, FleetAlerts):
         existing = FleetAlerts(
-            ALERTS_COMPONENT, fleet.settings, fleet.providers.aws, opts=pulumi.ResourceOptions(parent=fleet)
+            fleet.child(ALERTS_COMPONENT), fleet.settings, fleet.providers.aws, opts=pulumi.ResourceOptions(parent=fleet)
         )
         fleet.extras[ALERTS_COMPONENT] = existing
         fleet.extra_outputs["alertTopicArn"] = existing.topic_arn
@@ -170,9 +172,9 @@ def extend_agent(ctx: "AgentContext") -> None:
         return
     alerts = alerts_for(ctx.fleet)
     AgentMonitoring(
-        naming.logical_agent(ctx.agent.name, "monitoring"),
+        naming.logical_agent(ctx.name, "monitoring"),
         log_group_name=alerts.log_group_name, topic_arn=alerts.topic_arn,
         filters=metric_filters(s, ctx.agent), alarms=agent_alarms(s, ctx.agent),
         tags=naming.tags(s, agent=ctx.agent.name, owner=ctx.agent.owner), provider=ctx.providers.aws,
-        opts=pulumi.ResourceOptions(parent=ctx.access),
+        scope=ctx.fleet.scope, opts=pulumi.ResourceOptions(parent=ctx.access),
     )

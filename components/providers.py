@@ -10,13 +10,15 @@ They read the usual provider namespaces (`aws:*`, `vault:*`): a stack file such 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 import pulumi_vault as vault
 
-from agentfleet.core.settings import StackSettings
+from agentfleet.core.settings import StackSettings, settings_from_config
 
 AWS_PROVIDER, VAULT_PROVIDER, RANDOM_PROVIDER = "aws", "vault", "random"
 """Logical names of the providers; renaming one would replace every resource using it."""
@@ -29,17 +31,24 @@ class ProviderSet:
     aws: aws.Provider
     vault: vault.Provider
     random: random.Provider
+    aws_endpoints: Mapping[str, str] = field(default_factory=dict)
+    """`aws:endpoints` merged (a local emulator); Vault's AWS auth calls the same iam/sts. Empty on AWS."""
+    vault_address: str | None = None
+    """`vault:address`: where the rotation functions write Vault copies (unless overridden)."""
+    vault_namespace: str | None = None
 
     def as_list(self) -> list[pulumi.ProviderResource]:
         """For `ResourceOptions(providers=...)` on components, so children inherit them."""
         return [self.aws, self.vault, self.random]
 
 
-def aws_provider(settings: StackSettings, cfg: pulumi.Config, opts: pulumi.ResourceOptions | None) -> aws.Provider:
+def aws_provider(
+    settings: StackSettings, cfg: pulumi.Config, opts: pulumi.ResourceOptions | None, name: str = AWS_PROVIDER,
+) -> aws.Provider:
     """pulumi-aws v7 provider from `aws:*` config; the region always comes from the settings."""
     skip_account = cfg.get_bool("skipRequestingAccountId")
     return aws.Provider(
-        AWS_PROVIDER,
+        name,
         region=settings.aws_region,
         profile=cfg.get("profile"),
         endpoints=cfg.get_object("endpoints"),
@@ -58,10 +67,10 @@ def aws_provider(settings: StackSettings, cfg: pulumi.Config, opts: pulumi.Resou
     )
 
 
-def vault_provider(cfg: pulumi.Config, opts: pulumi.ResourceOptions | None) -> vault.Provider:
+def vault_provider(cfg: pulumi.Config, opts: pulumi.ResourceOptions | None, name: str = VAULT_PROVIDER) -> vault.Provider:
     """pulumi-vault from `vault:*` config; the token only as a Pulumi secret (or VAULT_TOKEN)."""
     return vault.Provider(
-        VAULT_PROVIDER,
+        name,
         address=cfg.get("address"),
         token=cfg.get_secret("token"),
         namespace=cfg.get("namespace"),
@@ -80,10 +89,28 @@ def aws_endpoint_overrides(cfg: pulumi.Config | None = None) -> dict[str, str]:
     return merged
 
 
-def providers_from_config(settings: StackSettings, opts: pulumi.ResourceOptions | None = None) -> ProviderSet:
-    """Create the stack's three providers (call once per program)."""
+def _config_value(key: str) -> str | None:
+    namespace, _, name = key.partition(":")
+    return pulumi.Config(namespace).get(name)
+
+
+def stack_settings() -> StackSettings:
+    """The running stack's settings from its config, through the same validation the CLI uses."""
+    return settings_from_config(pulumi.get_stack(), _config_value)
+
+
+def providers_from_config(
+    settings: StackSettings, opts: pulumi.ResourceOptions | None = None, name_prefix: str = "",
+) -> ProviderSet:
+    """Create the three providers from the stack's `aws:*`/`vault:*` config (the one place that
+    reads provider config; components only see the result). `name_prefix` keeps the providers
+    of two environments in one program apart (e.g. "prod-")."""
+    aws_cfg, vault_cfg = pulumi.Config("aws"), pulumi.Config("vault")
     return ProviderSet(
-        aws=aws_provider(settings, pulumi.Config("aws"), opts),
-        vault=vault_provider(pulumi.Config("vault"), opts),
-        random=random.Provider(RANDOM_PROVIDER, opts=opts),
+        aws=aws_provider(settings, aws_cfg, opts, name=f"{name_prefix}{AWS_PROVIDER}"),
+        vault=vault_provider(vault_cfg, opts, name=f"{name_prefix}{VAULT_PROVIDER}"),
+        random=random.Provider(f"{name_prefix}{RANDOM_PROVIDER}", opts=opts),
+        aws_endpoints=aws_endpoint_overrides(aws_cfg),
+        vault_address=vault_cfg.get("address"),
+        vault_namespace=vault_cfg.get("namespace"),
     )

@@ -17,7 +17,7 @@ Components:
                         (reminders to SNS, sweeps to Lambda), the daily secret-age reporter, the
                         revoke-failure alarm.
 
-Wired into `AgentFleet` through `agentfleet.components.fleet.EXTENSION_MODULES` (`extend_agent`,
+Wired into `AgentFleet` through `agentfleet.components.fleet.DEFAULT_EXTENSIONS` (`extend_agent`,
 `extend_fleet`). The environment's SNS topic is the one `agentfleet.components.monitoring` owns
 (`alerts_for`); this module only publishes to it.
 """
@@ -28,7 +28,6 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import pulumi
@@ -42,6 +41,7 @@ from agentfleet.core import rotation_plan as rp
 from agentfleet.core.model import Fleet, ResolvedAgent
 from agentfleet.core.monitoring_plan import AlarmSpec, rotation_errors_alarm
 from agentfleet.core.settings import StackSettings
+from agentfleet.components.providers import ProviderSet
 from agentfleet.rotation import package
 
 if TYPE_CHECKING:
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 ROTATION_TOKEN = "agentfleet:index:AgentRotation"
 REMINDERS_TOKEN = "agentfleet:index:RotationReminders"
 ENVIRONMENT_TOKEN = "agentfleet:index:RotationEnvironment"
-BUILD_DIR = Path(__file__).resolve().parent.parent / "build"
 STATE_KEY = "rotation"
 
 
@@ -59,7 +58,7 @@ STATE_KEY = "rotation"
 def lambda_archive() -> tuple[str, str]:
     """(path, source_code_hash) of the deterministic Lambda zip; the file name carries its hash."""
     data = package.build_zip()
-    path = BUILD_DIR / f"rotation-lambda-{package.sha256_hex(data)[:16]}.zip"
+    path = package.cache_dir() / f"rotation-lambda-{package.sha256_hex(data)[:16]}.zip"
     package.write_zip(path)
     return str(path), package.source_code_hash(data)
 
@@ -90,6 +89,8 @@ class RotationTarget:
     """ARN of the `aws.secretsmanager.Secret` (an output of AgentAccess)."""
     days: int
     """`automatically_after_days`."""
+    logical_agent: str = ""
+    """The agent's fleet-scoped logical name (default: the agent name)."""
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,7 @@ class AgentRotation(pulumi.ComponentResource):
         else:
             for t in args.targets:
                 permissions[f"{t.agent}/{t.credential}"] = aws.lambda_.Permission(
-                    naming.logical_credential(t.agent, t.credential, "rotation-invoke"),
+                    naming.logical_credential(t.logical_agent or t.agent, t.credential, "rotation-invoke"),
                     action="lambda:InvokeFunction", function=fn.name, principal=rp.SECRETS_MANAGER_PRINCIPAL,
                     source_account=args.account_id, source_arn=t.secret_arn, opts=_child(self, p),
                 )
@@ -229,7 +230,7 @@ class AgentRotation(pulumi.ComponentResource):
         for t in args.targets:
             key = f"{t.agent}/{t.credential}"
             self.rotations[key] = aws.secretsmanager.SecretRotation(
-                naming.logical_credential(t.agent, t.credential, "rotation"),
+                naming.logical_credential(t.logical_agent or t.agent, t.credential, "rotation"),
                 secret_id=t.secret_arn, rotation_lambda_arn=fn.arn,
                 rotation_rules={"automatically_after_days": t.days},
                 # The first rotation runs on schedule (or by `rotate-secret`), never as a side
@@ -280,6 +281,8 @@ class RotationRemindersArgs:
     """Age alarms (`rotation_plan.age_alarm`); empty when alarms are off."""
     tags: Mapping[str, str]
     provider: aws.Provider
+    scope: str = ""
+    """Prefix of the children's logical names (`naming.fleet_scope` of the fleet)."""
 
 
 class RotationReminders(pulumi.ComponentResource):
@@ -293,7 +296,7 @@ class RotationReminders(pulumi.ComponentResource):
         self.schedules = {}
         for r in args.reminders:
             self.schedules[r.credential] = aws.scheduler.Schedule(
-                naming.logical_credential(r.agent, r.credential, "reminder"),
+                naming.logical_credential(f"{args.scope}{r.agent}", r.credential, "reminder"),
                 name=r.schedule_name, group_name=args.group_name,
                 description=f"Remind the owner of {r.agent}/{r.credential} to rotate it (every {r.rotation_days} days)",
                 schedule_expression=r.expression, start_date=args.start_dates[r.credential],
@@ -408,7 +411,7 @@ def _environment(fleet: "AgentFleet") -> RotationEnvironment:
     if state.environment is None:
         path, code_hash = lambda_archive()
         state.environment = RotationEnvironment(
-            naming.logical_agent(naming.SHARED_AGENT_TAG, "rotation"),
+            fleet.child(naming.logical_agent(naming.SHARED_AGENT_TAG, "rotation")),
             RotationEnvironmentArgs(
                 settings=fleet.settings,
                 topic_arn=monitoring.alerts_for(fleet).topic_arn, archive_path=path, code_hash=code_hash,
@@ -419,11 +422,11 @@ def _environment(fleet: "AgentFleet") -> RotationEnvironment:
     return state.environment
 
 
-def vault_connection(s: StackSettings) -> dict[str, str]:
-    """VAULT_ADDR (and namespace / server ID) of the rotation functions, from the stack's config."""
-    vault_cfg = pulumi.Config("vault")  # the provider's own namespace
-    address = s.rotation_vault_address or vault_cfg.get("address")
-    env = rp.vault_connection_environment(address, vault_cfg.get("namespace"), s.vault_iam_server_id)
+def vault_connection(s: StackSettings, providers: ProviderSet) -> dict[str, str]:
+    """VAULT_ADDR (and namespace / server ID) of the rotation functions: the settings' override or the
+    Vault provider's address (read once by `providers_from_config`, never from config here)."""
+    address = s.rotation_vault_address or providers.vault_address
+    env = rp.vault_connection_environment(address, providers.vault_namespace, s.vault_iam_server_id)
     if "VAULT_ADDR" not in env:
         pulumi.log.warn(
             "rotation: credentials stored in Vault are rotated, but no usable Vault address is configured"
@@ -435,9 +438,10 @@ def vault_connection(s: StackSettings) -> dict[str, str]:
 
 def rotation_args(
     s: StackSettings, spec: rp.RotatorSpec, targets: Sequence[RotationTarget], kms_key_arn: pulumi.Input[str],
-    env: RotationEnvironment, topic_arn: pulumi.Input[str] | None, provider: aws.Provider,
-    vault_provider: vault.Provider | None = None, vault_auth_backend: pulumi.Input[str] | None = None,
+    env: RotationEnvironment, topic_arn: pulumi.Input[str] | None, providers: ProviderSet,
+    vault_auth_backend: pulumi.Input[str] | None = None,
 ) -> AgentRotationArgs:
+    provider, vault_provider = providers.aws, providers.vault
     path, code_hash = lambda_archive()
     admin = rp.provider_admin_policy(s, spec)
     vault_policy = rp.rotation_vault_policy(s, spec)
@@ -454,7 +458,7 @@ def rotation_args(
             )
         vault_args = RotationVaultArgs(provider=vault_provider, name=spec.vault_name, policy=vault_policy,
                                        auth_backend=vault_auth_backend)
-        environment = dict(sorted({**environment, **vault_connection(s)}.items()))
+        environment = dict(sorted({**environment, **vault_connection(s, providers)}.items()))
     return AgentRotationArgs(
         function_name=spec.function_name, role_name=spec.role_name, log_group_name=spec.log_group_name,
         trust_policy=iam.to_json(rp.lambda_trust_policy()),
@@ -469,8 +473,9 @@ def rotation_args(
     )
 
 
-def _targets(spec: rp.RotatorSpec, accesses: Mapping[str, "AgentAccess"]) -> list[RotationTarget]:
-    return [RotationTarget(r.agent, r.credential, accesses[r.agent].secrets[r.credential].arn, r.days) for r in spec.secrets]
+def _targets(spec: rp.RotatorSpec, accesses: Mapping[str, "AgentAccess"], scope: str) -> list[RotationTarget]:
+    return [RotationTarget(r.agent, r.credential, accesses[r.agent].secrets[r.credential].arn, r.days, f"{scope}{r.agent}")
+            for r in spec.secrets]
 
 
 def extend_agent(ctx: "AgentContext") -> None:
@@ -485,9 +490,9 @@ def extend_agent(ctx: "AgentContext") -> None:
     env = _environment(fleet)
     if spec is not None:
         rot = AgentRotation(
-            naming.logical_agent(agent.name, "rotation"),
-            rotation_args(s, spec, _targets(spec, {agent.name: ctx.access}), ctx.environment.key_arn, env, topic_arn,
-                          ctx.providers.aws, ctx.providers.vault, ctx.environment.aws_auth_path),
+            naming.logical_agent(ctx.name, "rotation"),
+            rotation_args(s, spec, _targets(spec, {agent.name: ctx.access}, fleet.scope), ctx.environment.key_arn, env, topic_arn,
+                          ctx.providers, ctx.environment.aws_auth_path),
             opts=pulumi.ResourceOptions(parent=ctx.access),
         )
         state.functions[agent.name] = rot.function_arn
@@ -495,12 +500,13 @@ def extend_agent(ctx: "AgentContext") -> None:
         today = deploy_date()
         alarms = [a for r in reminders if (a := rp.age_alarm(s, r)) is not None] if s.alarms else []
         RotationReminders(
-            naming.logical_agent(agent.name, "reminders"),
+            naming.logical_agent(ctx.name, "reminders"),
             RotationRemindersArgs(
                 reminders=reminders,
                 start_dates={r.credential: f"{rp.reminder_start(r, today).isoformat()}T09:00:00Z" for r in reminders},
                 group_name=env.group_name, scheduler_role_arn=env.scheduler_role_arn, topic_arn=topic_arn,
                 alarms=alarms, tags=naming.tags(s, agent=agent.name, owner=agent.owner), provider=ctx.providers.aws,
+                scope=fleet.scope,
             ),
             opts=pulumi.ResourceOptions(parent=ctx.access),
         )
@@ -516,9 +522,9 @@ def extend_fleet(fleet: "AgentFleet") -> None:
         topic_arn = monitoring.alerts_for(fleet).topic_arn if specs else None
         for spec in specs:
             rot = AgentRotation(
-                naming.logical_agent(naming.SHARED_AGENT_TAG, f"rotation-{spec.owner}"),
-                rotation_args(s, spec, _targets(spec, accesses), fleet.kms_key_arn, _environment(fleet), topic_arn,
-                              fleet.providers.aws, fleet.providers.vault, fleet.environment.aws_auth_path),
+                fleet.child(naming.logical_agent(naming.SHARED_AGENT_TAG, f"rotation-{spec.owner}")),
+                rotation_args(s, spec, _targets(spec, accesses, fleet.scope), fleet.kms_key_arn, _environment(fleet), topic_arn,
+                              fleet.providers, fleet.environment.aws_auth_path),
                 opts=pulumi.ResourceOptions(parent=fleet),
             )
             state.functions[spec.owner] = rot.function_arn

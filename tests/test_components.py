@@ -66,7 +66,7 @@ def mixed_doc() -> dict[str, Any]:
 
 def core_only(mp: pytest.MonkeyPatch) -> None:
     """Only this package's components: no extension modules (rotation, monitoring)."""
-    mp.setattr(fleet_module, "EXTENSION_MODULES", ())
+    mp.setattr(fleet_module, "DEFAULT_EXTENSIONS", ())
 
 
 @pytest.fixture

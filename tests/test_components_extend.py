@@ -50,7 +50,7 @@ def extension(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     mod.extend_agent = extend_agent  # type: ignore[attr-defined]
     mod.extend_fleet = extend_fleet  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, mod.__name__, mod)
-    monkeypatch.setattr(fleet_module, "EXTENSION_MODULES", (mod.__name__,))
+    monkeypatch.setattr(fleet_module, "DEFAULT_EXTENSIONS", (mod.__name__,))
     yield calls
 
 

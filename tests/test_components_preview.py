@@ -86,7 +86,7 @@ def test_mock_run_error_is_a_runtime_error() -> None:
 @pytest.fixture
 def core(monkeypatch: pytest.MonkeyPatch) -> None:
     """This package's components only (exact counts); extensions (rotation, monitoring) off."""
-    monkeypatch.setattr(fleet_module, "EXTENSION_MODULES", ())
+    monkeypatch.setattr(fleet_module, "DEFAULT_EXTENSIONS", ())
 
 
 def test_preview_prints_the_tree_and_counts(core: None) -> None:

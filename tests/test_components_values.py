@@ -23,7 +23,7 @@ from tests.pulumi_harness import SECRET, SECRET_VERSION
 @pytest.fixture(scope="module")
 def initial_version_inputs() -> tuple[str, dict[str, Any]]:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(fleet_module, "EXTENSION_MODULES", ())
+        mp.setattr(fleet_module, "DEFAULT_EXTENSIONS", ())
         run = run_program("dev")
     version = run.named("billing/webhook-signing/initial-version", SECRET_VERSION)
     secret = run.named("billing/webhook-signing/secret", SECRET)

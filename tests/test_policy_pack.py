@@ -75,9 +75,24 @@ def test_main_only_assembles_the_registry() -> None:
     assert not [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
 
 
-def test_pulumi_policy_yaml_runs_python_in_the_project_venv() -> None:
-    doc = YAML(typ="safe").load((PACK_DIR / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
-    assert doc["runtime"]["name"] == "python"
-    venv = (PACK_DIR / doc["runtime"]["options"]["virtualenv"]).resolve()
-    assert venv == PACK_DIR.parent / ".venv"
-    assert doc["description"]
+def test_the_repository_pack_folder_is_the_generated_one() -> None:
+    """policy/ is `agentfleet policy-pack policy --virtualenv ../.venv`, byte for byte."""
+    from agentfleet.policy.pack import REPO_PACK_VIRTUALENV, pack_files
+
+    expected = pack_files(virtualenv=REPO_PACK_VIRTUALENV)
+    found = {p.name: p.read_text(encoding="utf-8") for p in PACK_DIR.iterdir() if p.is_file()}
+    assert found == expected, "regenerate: .venv/bin/agentfleet policy-pack policy --virtualenv ../.venv"
+    doc = YAML(typ="safe").load(expected["PulumiPolicy.yaml"])
+    assert doc["runtime"]["name"] == "python" and doc["description"]
+    assert (PACK_DIR / doc["runtime"]["options"]["virtualenv"]).resolve() == PACK_DIR.parent / ".venv"
+
+
+def test_a_pack_for_another_project_installs_agentfleet_in_its_own_venv() -> None:
+    from agentfleet.policy.pack import pack_files
+
+    files = pack_files()
+    doc = YAML(typ="safe").load(files["PulumiPolicy.yaml"])
+    assert doc["runtime"]["options"] == {"toolchain": "pip", "virtualenv": "venv"}
+    assert files["requirements.txt"].splitlines()[-1] == f"agentfleet=={agentfleet.__version__}"
+    assert pack_files("agentfleet @ git+https://example.invalid/agentfleet.git")["requirements.txt"].endswith(
+        "agentfleet @ git+https://example.invalid/agentfleet.git\n")

@@ -48,8 +48,8 @@ ROTATION_TYPES = {ROTATION, REMINDERS, ROTATION_ENV}
 
 def _run(**config: Any) -> ProgramRun:
     with pytest.MonkeyPatch.context() as mp:
-        modules = tuple(dict.fromkeys((*fleet_module.EXTENSION_MODULES, "agentfleet.components.rotation_infra")))
-        mp.setattr(fleet_module, "EXTENSION_MODULES", modules)
+        modules = tuple(dict.fromkeys((*fleet_module.DEFAULT_EXTENSIONS, "agentfleet.components.rotation_infra")))
+        mp.setattr(fleet_module, "DEFAULT_EXTENSIONS", modules)
         mp.setattr(rotation_infra, "deploy_date", lambda: DEPLOYED)
         return run_program("dev", config_overrides=config)
 
@@ -279,7 +279,7 @@ def test_shared_mode_one_function_per_strategy(shared_run: ProgramRun, sample_fl
 
 
 def test_the_program_includes_rotation_by_default() -> None:
-    assert "agentfleet.components.rotation_infra" in fleet_module.EXTENSION_MODULES
+    assert "agentfleet.components.rotation_infra" in fleet_module.DEFAULT_EXTENSIONS
     plain = run_program("dev")
     assert len(plain.of_type(ROTATION)) == 3 and len(plain.of_type(REMINDERS)) == 5
 

@@ -55,3 +55,22 @@ def test_pulumi_config_strings_are_coerced() -> None:
     assert s.protect is True and s.recovery_window_days == 14
     assert s.admin_principals == ("arn:aws:iam::123456789012:role/bg",)
     assert s.usage_baselines == {"research": 50}
+
+
+def test_pulumi_new_template_asks_for_every_required_setting(repo: Path) -> None:
+    """`pulumi new <repo>` must produce a stack the program accepts once the prompts are answered."""
+    from ruamel.yaml import YAML
+
+    from agentfleet.core.settings import _KEYS, CONFIG_KEYS, StackSettings
+
+    template = YAML(typ="safe").load((repo / "Pulumi.yaml").read_text())["template"]["config"]
+    required = {"aws:region"} | {
+        f"agentfleet:{k}" for k, (field, _) in _KEYS.items()
+        if StackSettings.model_fields[field].is_required() and field != "environment"
+    }
+    assert required <= set(template), required - set(template)
+    assert all(k in CONFIG_KEYS or k.startswith("vault:") for k in template)
+    answers = {k: v.get("default") for k, v in template.items()}
+    answers["agentfleet:awsAccountId"] = "210987654321"
+    assert settings_from_config("dev", answers.get).aws_account_id == "210987654321"
+    assert (repo / "tests" / "project" / "Pulumi.yaml").read_text() == (repo / "Pulumi.yaml").read_text()

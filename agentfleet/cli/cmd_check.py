@@ -30,7 +30,7 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except (OSError, ValueError) as exc:
             print(f"{args.policy_config}: {exc}", file=err)
             return EXIT_USAGE
-    layout_config = policy_config(settings, fleet.classifications)
+    layout_config = policy_config(settings, fleet.classifications if fleet is not None else {})
     if args.print_policy_config:
         out.write(json.dumps(checkrun.engine_policy_config(layout_config), indent=2) + "\n")
         return EXIT_OK
@@ -44,7 +44,27 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return result.exit_code
 
 
+def _policy_pack(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from pathlib import Path
+
+    from agentfleet.policy.pack import write_pack
+
+    for path in write_pack(Path(args.dir), args.requirement, args.virtualenv):
+        print(f"wrote {path}", file=out)
+    print(f"run it with: pulumi preview --policy-pack {args.dir}", file=out)
+    return EXIT_OK
+
+
 def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "policy-pack", help="write a CrossGuard pack folder that runs this package's policies (for any project)",
+    )
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--requirement", metavar="SPEC",
+                   help="what the pack's venv installs (default: agentfleet==<this version>; e.g. a git URL)")
+    p.add_argument("--virtualenv", default="venv", help="the pack's virtualenv, relative to DIR (default: venv)")
+    p.set_defaults(func=_policy_pack)
+
     p = sub.add_parser(
         "check",
         help="apply the CrossGuard policy pack to the program offline; exit 1 on a mandatory violation",

@@ -158,11 +158,13 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # Same errors and exit codes as `validate`/`plan` before anything runs.
     inputs = program_inputs(args, err)
     fleet, settings, fleet_path = inputs.fleet, inputs.settings, inputs.fleet_path
-    try:
-        plan = build_plan(fleet, settings)
-    except NameCollision as exc:
-        print(f"{fleet_path}:0: {exc}", file=err)
-        return EXIT_INVALID
+    plan: dict[str, Any] | None = None
+    if fleet is not None:
+        try:
+            plan = build_plan(fleet, settings)
+        except NameCollision as exc:
+            print(f"{fleet_path}:0: {exc}", file=err)
+            return EXIT_INVALID
 
     try:
         run = inputs.run()
@@ -194,7 +196,7 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write(_legend(run))
     out.write("\n")
     out.write(counts_table(run))
-    external = len(value_targets(plan))
+    external = len(value_targets(plan)) if plan is not None else 0
     if external:
         out.write(
             f"\n{external} credential value(s) are written by a human after `pulumi up` (never from code): "
@@ -205,7 +207,32 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def _deployer_policy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from agentfleet.core.deployer import DeployerPolicyError, deployer_policy
+
+    inputs = program_inputs(args, err)
+    try:
+        run = inputs.run()
+    except Exception as exc:  # the program's own error
+        print(f"deployer-policy failed: the program did not run: {type(exc).__name__}: {exc}", file=err)
+        return EXIT_INVALID
+    try:
+        doc = deployer_policy(inputs.settings, (r.type for r in run.resources))
+    except DeployerPolicyError as exc:
+        print(str(exc), file=err)
+        return EXIT_INVALID
+    out.write(json.dumps(doc, indent=2) + "\n")
+    return EXIT_OK
+
+
 def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "deployer-policy",
+        help="print the least-privilege IAM policy for whoever runs `pulumi up` on the stack (from the program's resources)",
+    )
+    add_program_args(p)
+    p.set_defaults(func=_deployer_policy)
+
     p = sub.add_parser(
         "preview",
         help="run the Pulumi program offline (mock runtime) and print every resource it declares",

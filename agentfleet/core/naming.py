@@ -8,6 +8,8 @@ fine for the fleet file but too long for AWS are shortened deterministically (tr
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from typing import Iterable
 
 from agentfleet.core.settings import StackSettings
 
@@ -61,6 +63,40 @@ def secret_arn_pattern(s: StackSettings, agent: str, credential: str) -> str:
 def vault_path(s: StackSettings, agent: str, credential: str) -> str:
     """Path under the KV v2 mount (the API adds `data/` or `metadata/` after the mount)."""
     return f"{s.environment}/{agent}/{credential}"
+
+
+def vault_location(mount: str, path: str) -> str:
+    """`<mount>/<path>`: how a KV v2 secret is named to people (`bao kv get <mount>/<path>`)."""
+    return f"{mount}/{path}"
+
+
+def vault_api_path(mount: str, kind: str, path: str) -> str:
+    """The HTTP API / policy path of a KV v2 secret: `<mount>/data/<path>` or `<mount>/metadata/<path>`."""
+    return f"{mount}/{kind}/{path}"
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Where one credential's value lives, per store; None = not kept in that store."""
+
+    secret_name: str | None
+    vault_mount: str | None
+    vault_path: str | None
+    """Path under the mount."""
+
+    @property
+    def vault_location(self) -> str | None:
+        return vault_location(self.vault_mount, self.vault_path) if self.vault_mount and self.vault_path else None
+
+
+def credential_locations(s: StackSettings, agent: str, credential: str, stores: Iterable[str]) -> Locations:
+    """The one place that maps a credential's stores to its secret name and Vault path."""
+    kept = set(stores)
+    return Locations(
+        secret_name=secret_name(s, agent, credential) if "aws" in kept else None,
+        vault_mount=s.vault_mount if "vault" in kept else None,
+        vault_path=vault_path(s, agent, credential) if "vault" in kept else None,
+    )
 
 
 def vault_agent_prefix(s: StackSettings, agent: str) -> str:
@@ -171,6 +207,13 @@ by itself, and a label keeps the version from being deprecated and deleted, so P
 sees it vanish and never writes it again over a rotated value."""
 VAULT_VALUE_KEY = "value"
 """Key of the credential inside its Vault KV v2 secret (`bao kv get -field=value ...`)."""
+
+
+def fleet_scope(fleet: str) -> str:
+    """Prefix of every logical name under the AgentFleet named `fleet`, so several fleets in one
+    program give distinct URNs. The default fleet name keeps the unprefixed names of 0.1 (an
+    upgrade replaces nothing); any other name prefixes all of its children with `<fleet>/`."""
+    return "" if fleet == FLEET_COMPONENT else f"{fleet}/"
 
 
 def logical_agent(agent: str, what: str) -> str:

@@ -99,6 +99,8 @@ class CredentialPlan:
     secret_name: str | None
     vault_mount: str | None
     vault_path: str | None
+    vault_location: str | None
+    """`<mount>/<path>` (naming.vault_location)."""
 
 
 @dataclass(frozen=True)
@@ -116,13 +118,12 @@ class AgentPlan:
 
 
 def credential_plan(s: StackSettings, agent: ResolvedAgent, c: ResolvedCredential) -> CredentialPlan:
-    in_aws, in_vault = "aws" in c.stores, "vault" in c.stores
+    where = naming.credential_locations(s, agent.name, c.name, c.stores)
     return CredentialPlan(
         name=c.name, service=c.service, type=c.type, classification=c.classification,
         rotation_strategy=c.rotation_strategy, rotation_days=c.rotation_days, stores=list(c.stores),
-        secret_name=naming.secret_name(s, agent.name, c.name) if in_aws else None,
-        vault_mount=s.vault_mount if in_vault else None,
-        vault_path=naming.vault_path(s, agent.name, c.name) if in_vault else None,
+        secret_name=where.secret_name, vault_mount=where.vault_mount, vault_path=where.vault_path,
+        vault_location=where.vault_location,
     )
 
 

@@ -132,7 +132,7 @@ def rotated_secrets(s: StackSettings, agent: ResolvedAgent) -> list[RotatedSecre
             agent=agent.name, credential=c.name, strategy=c.rotation_strategy,
             secret_name=naming.secret_name(s, agent.name, c.name),
             secret_arn_pattern=naming.secret_arn_pattern(s, agent.name, c.name), days=c.rotation_days,
-            vault_path=naming.vault_path(s, agent.name, c.name) if "vault" in c.stores else None,
+            vault_path=naming.credential_locations(s, agent.name, c.name, c.stores).vault_path,
         )
         for c in agent.credentials if is_automatic(c)
     ]
@@ -337,7 +337,7 @@ def emergency_rotation(s: StackSettings, fleet: Fleet, agent_name: str, credenti
     payload = {"Action": "rotateNow", "SecretId": secret, "Emergency": True}
     return EmergencyRotation(
         agent=agent_name, credential=credential_name, function_name=spec.function_name, secret_name=secret,
-        vault=f"{s.vault_mount}/{rotated.vault_path}" if rotated.vault_path else None,
+        vault=naming.vault_location(s.vault_mount, rotated.vault_path) if rotated.vault_path else None,
         payload=json.dumps(payload, separators=(",", ":")), command=invoke(payload),
         follow_up=invoke({"Action": "revokeDue", "SecretId": secret, "Force": True}),
     )
@@ -408,7 +408,7 @@ def runbook(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) ->
 
 def reminder(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -> ReminderSpec:
     lead = lead_days(cred.rotation_days)
-    in_aws = "aws" in cred.stores
+    where = naming.credential_locations(s, agent.name, cred.name, cred.stores)
     message = {
         "kind": "agentfleet.rotation-reminder",
         "environment": s.environment,
@@ -417,8 +417,8 @@ def reminder(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -
         "credential": cred.name,
         "service": cred.service,
         "classification": cred.classification,
-        "secret_name": naming.secret_name(s, agent.name, cred.name) if in_aws else None,
-        "vault_path": f"{s.vault_mount}/{naming.vault_path(s, agent.name, cred.name)}" if "vault" in cred.stores else None,
+        "secret_name": where.secret_name,
+        "vault_path": where.vault_location,
         "rotate_every_days": cred.rotation_days,
         "max_age_days": cred.max_rotation_days,
         "reminder_time": "<aws.scheduler.scheduled-time>",
@@ -431,7 +431,7 @@ def reminder(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -
         schedule_name=naming.reminder_schedule_name(s, agent.name, cred.name),
         rotation_days=cred.rotation_days, max_rotation_days=cred.max_rotation_days, lead_days=lead,
         expression=f"rate({cred.rotation_days} days)", message=message,
-        secret_name=naming.secret_name(s, agent.name, cred.name) if in_aws else None,
+        secret_name=where.secret_name,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from agentfleet.core.naming import vault_agent_prefix, vault_path
+from agentfleet.core.naming import vault_agent_prefix, vault_api_path, vault_path
 from agentfleet.core.settings import StackSettings
 
 READ = ("read",)
@@ -30,8 +30,8 @@ def agent_policy_paths(s: StackSettings, agent: str) -> dict[str, tuple[str, ...
     """Path -> capabilities of the agent's policy while active (used by tests and the pack)."""
     prefix = vault_agent_prefix(s, agent)
     return {
-        f"{s.vault_mount}/data/{prefix}*": READ,
-        f"{s.vault_mount}/metadata/{prefix}*": METADATA,
+        vault_api_path(s.vault_mount, "data", f"{prefix}*"): READ,
+        vault_api_path(s.vault_mount, "metadata", f"{prefix}*"): METADATA,
     }
 
 
@@ -45,7 +45,7 @@ def agent_policy_hcl(s: StackSettings, agent: str, *, paused: bool = False) -> s
 def rotation_policy_paths(s: StackSettings, copies: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
     """Path -> capabilities of a rotation function's policy: the KV v2 `data/` path of exactly each
     (agent, credential) Vault copy it rotates, literal (no glob), write only."""
-    return {f"{s.vault_mount}/data/{vault_path(s, a, c)}": WRITE for a, c in sorted(set(copies))}
+    return {vault_api_path(s.vault_mount, "data", vault_path(s, a, c)): WRITE for a, c in sorted(set(copies))}
 
 
 def rotation_policy_hcl(s: StackSettings, owner: str, copies: Iterable[tuple[str, str]]) -> str:

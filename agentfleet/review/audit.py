@@ -29,6 +29,7 @@ class AuditRow:
     """Secrets Manager secret name, when stored in AWS."""
     vault_mount: str | None
     vault_path: str | None
+    vault_location: str | None
     """Path under the KV v2 mount, when stored in Vault."""
     rotation_strategy: str
     rotation_days: int
@@ -46,6 +47,7 @@ def audit_rows(plan: dict[str, Any]) -> list[AuditRow]:
             agent=a["name"], owner=a["owner"], credential=c["name"], service=c["service"],
             type=c["type"], classification=c["classification"], stores=tuple(sorted(c["stores"])),
             secret_name=c["secret_name"], vault_mount=c["vault_mount"], vault_path=c["vault_path"],
+            vault_location=c["vault_location"],
             rotation_strategy=c["rotation_strategy"], rotation_days=c["rotation_days"],
             paused=a["paused"],
         )
@@ -61,7 +63,7 @@ def locations(row: AuditRow) -> list[str]:
     if row.secret_name is not None:
         out.append(f"{STORE_WORDS['aws']} {row.secret_name}")
     if row.vault_path is not None:
-        out.append(f"{STORE_WORDS['vault']} {row.vault_mount}/{row.vault_path}")
+        out.append(f"{STORE_WORDS['vault']} {row.vault_location}")
     return out
 
 

@@ -26,7 +26,7 @@ _AGENT_FIELDS = frozenset({
 })
 _CREDENTIAL_FIELDS = frozenset({
     "name", "service", "type", "classification", "rotation_strategy", "rotation_days", "stores",
-    "secret_name", "vault_mount", "vault_path",
+    "secret_name", "vault_mount", "vault_path", "vault_location",
 })
 
 
@@ -116,7 +116,7 @@ def _principal_words(ptype: str, value: str, conds: list[tuple[str, str, str]]) 
 def _where(cred: Mapping[str, Any], store: str) -> str:
     if store == "aws":
         return f"{STORE_WORDS['aws']} `{cred['secret_name']}`"
-    return f"{STORE_WORDS['vault']} `{cred['vault_mount']}/{cred['vault_path']}`"
+    return f"{STORE_WORDS['vault']} `{cred['vault_location']}`"
 
 
 def _stored(cred: Mapping[str, Any]) -> str:

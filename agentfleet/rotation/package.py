@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -40,6 +41,16 @@ def build_zip(package_dir: Path = PACKAGE_DIR) -> bytes:
             data = path.read_bytes().replace(b"\r\n", b"\n")
             zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
     return buf.getvalue()
+
+
+def cache_dir() -> Path:
+    """Where the program writes the archive: a user cache, never next to the installed package
+    (site-packages may be read-only and is shared). `AGENTFLEET_CACHE_DIR` overrides it."""
+    explicit = os.environ.get("AGENTFLEET_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "agentfleet"
 
 
 def sha256_hex(data: bytes) -> str:

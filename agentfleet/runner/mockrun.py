@@ -263,6 +263,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.stack_urn = ""
         self.stack_outputs: dict[str, Any] | None = None
         self._record_lock = threading.Lock()
+        self._urns: set[str] = set()
+        self.duplicates: list[str] = []
+        """URNs registered twice: the real engine refuses the whole update, the SDK's mocks do not."""
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -292,6 +295,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             providers=dict(request.providers),
         )
         with self._record_lock:
+            if record.urn in self._urns:
+                self.duplicates.append(record.urn)
+            self._urns.add(record.urn)
             self.recorded.append(record)
         return response
 
@@ -364,6 +370,12 @@ def run_program(
 
     if monitor.stack_outputs is None:
         raise MockRunError("the program's stack never completed under the mocks: nothing was evaluated")
+    if monitor.duplicates:
+        shown = "\n  ".join(sorted(set(monitor.duplicates))[:20])
+        raise MockRunError(
+            f"{len(monitor.duplicates)} resource(s) registered under a URN already taken (the engine rejects"
+            f" the update; give each component a distinct name):\n  {shown}"
+        )
     if mocks.new_resource_calls != len(monitor.recorded):
         raise MockRunError(
             f"mock callbacks ran {mocks.new_resource_calls} times for {len(monitor.recorded)} registrations"
