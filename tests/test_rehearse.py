@@ -61,11 +61,19 @@ def test_rehearse_the_sample_on_the_local_stack() -> None:
     assert "PASSED in" in text and "A day in the life:" in text
 
 
-def test_rehearse_verb_on_another_fleet() -> None:
+def test_rehearse_verb_on_another_fleet_with_shared_rotation(tmp_path: Path) -> None:
+    """A project of its own: another fleet, and one rotation function per strategy (shared mode)."""
+    shutil.copy(PROJECT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(REPO / "__main__.py", tmp_path / "__main__.py")
+    shutil.copy(OTHER_FLEET, tmp_path / "agents.yaml")
+    local = (PROJECT / "Pulumi.local.yaml").read_text()
+    (tmp_path / "Pulumi.local.yaml").write_text(local.replace("config:\n", "config:\n  agentfleet:rotationIsolation: shared\n", 1))
     out, err = io.StringIO(), io.StringIO()
-    code = main(["rehearse", "--fleet", str(OTHER_FLEET), "--no-terraform"], out, err)
+    code = main(["rehearse", "--project", str(tmp_path), "--no-terraform"], out, err)
     assert code == 0, out.getvalue() + err.getvalue()
     text = out.getvalue()
+    assert "agents-local-rotation-openai's sweep" in text  # the shared function rotated both openai keys
+    assert '"SecretIds": ["agents/local/bill/openai", "agents/local/billing/openai"]' in text
     assert "3 agents x " in text and "PASSED in" in text and "Terraform" not in text
     assert text.count("  PASS  ") == len(STEPS) and "  FAIL  " not in text
     assert "`paused: true` on bill re-applied" in text  # the pause is a real update of the applied policies

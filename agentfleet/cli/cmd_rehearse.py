@@ -20,6 +20,9 @@ from agentfleet.cli.main import EXIT_INVALID, EXIT_OK
 
 def _rehearse(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     inputs = program_inputs(args, err)  # same errors and exit codes as validate/plan before anything starts
+    if inputs.fleet is None:
+        print(f"{inputs.fleet_path}: rehearse needs the project's fleet file (the day is scripted from it)", file=err)
+        return EXIT_INVALID
     from agentfleet.rehearse.run import rehearse, report
 
     result = rehearse(inputs.root, inputs.stack, inputs.fleet_path, with_terraform=not args.no_terraform)

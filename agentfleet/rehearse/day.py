@@ -431,23 +431,29 @@ class Day:
         return {"Action": "revokeDue"}
 
     def grace(self, st: Step) -> None:
+        """Every function's sweep at grace - 1 h keeps every old key; at grace + 1 h revokes them.
+        All early sweeps run before any late one: a shared function's sweep covers several secrets."""
         plans = [p for p in self.automated() if p.secret_name in getattr(self, "rotated", {})]
         grace_h = self.s.rotation_grace_hours
+        events = {p.function_name: self._sweep_event(st, p.function_name) for p in plans}
+        early = self.now + timedelta(hours=max(grace_h - 1, 0))
+        late = self.now + timedelta(hours=grace_h + 1)
+        for fn, event in sorted(events.items()):
+            handler.handle(event, self.deps(fn, clock=lambda: early))
+        for p in plans:
+            before, _ = self.rotated[p.secret_name]
+            if "key_id" in before:
+                st.expect(self.fake.works(before.get("api_key")), f"{p.secret_name}: old key revoked {grace_h - 1} h in, before the grace period")
+        for fn, event in sorted(events.items()):
+            handler.handle(event, self.deps(fn, clock=lambda: late))
         for p in plans:
             before, after = self.rotated[p.secret_name]
-            event = self._sweep_event(st, p.function_name)
-            early = self.now + timedelta(hours=max(grace_h - 1, 0))
-            handler.handle(event, self.deps(p.function_name, clock=lambda: early))
             provider_key = "key_id" in before
-            if provider_key:
-                st.expect(self.fake.works(before.get("api_key")), f"{p.secret_name}: old key revoked {grace_h - 1} h in, before the grace period")
-            late = self.now + timedelta(hours=grace_h + 1)
-            handler.handle(event, self.deps(p.function_name, clock=lambda: late))
             if provider_key:
                 st.expect(not self.fake.works(before.get("api_key")), f"{p.secret_name}: old key still works after the grace period")
                 st.expect(self.fake.works(after.get("api_key")), f"{p.secret_name}: the sweep broke the current key")
-            st.note(f"{p.agent}/{p.credential}: sweep {json.dumps(event)} at +{grace_h - 1} h kept the old key, at +{grace_h + 1} h "
-                    + ("revoked it at the provider" if provider_key else "had nothing to revoke at a provider"))
+            st.note(f"{p.agent}/{p.credential}: {p.function_name}'s sweep {json.dumps(events[p.function_name])} at +{grace_h - 1} h kept"
+                    f" the old key, at +{grace_h + 1} h " + ("revoked it at the provider" if provider_key else "had nothing to revoke at a provider"))
 
     def pause(self, st: Step) -> None:
         from ruamel.yaml import YAML
