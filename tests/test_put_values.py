@@ -325,3 +325,17 @@ def test_the_prompt_is_hidden() -> None:
     import getpass
 
     assert cmd_values.PROMPT is getpass.getpass
+
+
+def test_a_store_without_a_writer_fails_loudly(targets: list[v.ValueTarget]) -> None:
+    """A credential in a store this module cannot write yet is never reported as written."""
+    import dataclasses
+
+    t = dataclasses.replace(next(x for x in targets if x.key == "billing/stripe"), stores=("aws", "ssm"))
+    written: list[str] = []
+    fake = type("SM", (), {"put_secret_value": lambda self, **kw: written.append(kw["SecretId"]),
+                           "get_secret_value": lambda self, **kw: {"SecretString": '{"api_key":"k1"}'}})()
+    with pytest.raises(v.StoreError, match=r"no writer for store\(s\) \['ssm'\]"):
+        v.write_value(t, {"api_key": "k1"}, v.Clients({"aws": lambda: fake}))
+    assert written == []  # checked before any write: no store is updated alone
+    assert t.where("ssm") == "store 'ssm'"

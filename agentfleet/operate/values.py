@@ -48,6 +48,8 @@ class ValueTarget:
     secret_name: str | None = None
     vault_mount: str | None = None
     vault_path: str | None = None
+    plan: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    """The credential's whole plan entry: a new store's writer reads its own location from it."""
 
     @property
     def key(self) -> str:
@@ -55,7 +57,8 @@ class ValueTarget:
 
     def where(self, store: str) -> str:
         """Where the value goes in `store`, as the operator would look it up."""
-        return STORE_WRITERS[store].where(self)
+        writer = STORE_WRITERS.get(store)
+        return writer.where(self) if writer else f"store {store!r}"
 
 
 def value_targets(plan: Mapping[str, Any]) -> list[ValueTarget]:
@@ -65,11 +68,11 @@ def value_targets(plan: Mapping[str, Any]) -> list[ValueTarget]:
         for c in a["credentials"]:
             if has_generated_value(c["rotation_strategy"]):
                 continue
-            stores = tuple(st for st in c["stores"] if st in STORE_WRITERS)
+            stores = tuple(c["stores"])  # every store, also one without a writer yet: that write fails loudly
             out.append(ValueTarget(
                 agent=a["name"], credential=c["name"], service=c["service"], strategy=c["rotation_strategy"],
                 stores=stores, secret_name=c.get("secret_name"), vault_mount=c.get("vault_mount"),
-                vault_path=c.get("vault_path"),
+                vault_path=c.get("vault_path"), plan=dict(c),
             ))
     return out
 
@@ -218,6 +221,9 @@ STORE_WRITERS: dict[str, StoreWriter] = {
 
 def write_value(t: ValueTarget, cred: Credential, clients: Clients) -> list[str]:
     """Write to every store of `t`, then read each back; the stores written. Raises StoreError."""
+    missing = [s for s in t.stores if s not in STORE_WRITERS]
+    if missing:  # before any write: never one store updated and another silently left behind
+        raise StoreError(f"{t.key}: no writer for store(s) {missing} (add one to STORE_WRITERS in agentfleet/operate/values.py)")
     done = []
     for store in t.stores:
         writer = STORE_WRITERS[store]
