@@ -6,7 +6,8 @@ agent and credential names alone (`naming.logical_agent` / `logical_credential`)
 removing or reordering other agents never touches this agent's resources.
 
 Secret values: external credentials get none from here (a human writes them after `pulumi up`
-with `agentfleet put-values`, `agentfleet.operate.values`). `generated` ones get a first value from pulumi-random; after creation
+with `agentfleet put-values`, `agentfleet.operate.values`; an SSM parameter starts with the
+non-secret marker `naming.SSM_UNSET_VALUE`). `generated` ones get a first value from pulumi-random; after creation
 the program ignores that value (`ignore_changes`), so a rotation is never undone.
 """
 
@@ -48,6 +49,8 @@ class SecretSpec:
     """Resource policy JSON of the AWS secret (deny read to all but the allowed readers)."""
     vault_path: str | None = None
     """Path under the KV v2 mount, or None when the credential is not stored in Vault."""
+    ssm_parameter_name: str | None = None
+    """SSM SecureString parameter name, or None when the credential is not in Parameter Store."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ class AgentAccessArgs:
     """Explicit providers; every resource names one."""
     secrets: Sequence[SecretSpec] = field(default_factory=tuple)
     """The agent's credentials."""
+    vault_token_bound_cidrs: Sequence[str] = ()
+    """Ranges the agent's Vault logins must come from (`plan.vault_bound_cidrs`); empty = unbound."""
 
 
 class AgentAccess(pulumi.ComponentResource):
@@ -102,6 +107,8 @@ class AgentAccess(pulumi.ComponentResource):
     """Credential name -> AWS secret (rotation and monitoring attach to these)."""
     secret_arns: pulumi.Output[dict[str, str]]
     """Credential name -> AWS secret ARN (credentials stored in AWS only)."""
+    parameters: dict[str, aws.ssm.Parameter]
+    """Credential name -> SSM SecureString parameter (credentials stored in `ssm` only)."""
     vault_policy_name: pulumi.Output[str]
 
     def __init__(
@@ -137,7 +144,7 @@ class AgentAccess(pulumi.ComponentResource):
                 opts=self._child(p.aws),
             )
 
-        self.secrets = {}
+        self.secrets, self.parameters = {}, {}
         for spec in args.secrets:
             self._credential(spec)
 
@@ -161,6 +168,7 @@ class AgentAccess(pulumi.ComponentResource):
                 token_policies=token_policies,
                 token_ttl=args.vault_token_ttl_seconds,
                 token_max_ttl=args.vault_token_max_ttl_seconds,
+                token_bound_cidrs=list(args.vault_token_bound_cidrs) or None,
                 opts=self._child(p.vault),
             )
 
@@ -177,6 +185,7 @@ class AgentAccess(pulumi.ComponentResource):
             "vaultPolicyName": args.vault_policy_name,
             "secretNames": {sp.credential: sp.aws_secret_name for sp in args.secrets if sp.aws_secret_name},
             "vaultPaths": {sp.credential: sp.vault_path for sp in args.secrets if sp.vault_path},
+            "ssmParameters": {sp.credential: sp.ssm_parameter_name for sp in args.secrets if sp.ssm_parameter_name},
         })
 
     def _child(
@@ -225,6 +234,23 @@ class AgentAccess(pulumi.ComponentResource):
                     version_stages=[naming.INITIAL_VERSION_STAGE],
                     opts=self._child(p.aws, ignore_changes=AWS_VALUE_IGNORED),
                 )
+        if spec.ssm_parameter_name is not None:
+            # Only `manual` credentials live here (the loader refuses others), so the value is always
+            # a human's: AWS needs one at creation, so the parameter starts with a non-secret marker,
+            # as a write-only input (never in the state, never read back), written once (version 1):
+            # the program never writes again over the human's `put-parameter --overwrite`.
+            self.parameters[c] = aws.ssm.Parameter(
+                naming.logical_credential(a, c, "parameter"),
+                name=spec.ssm_parameter_name,
+                type="SecureString",
+                key_id=args.kms_key_arn,
+                description=spec.description,
+                value_wo=naming.SSM_UNSET_VALUE,
+                value_wo_version=1,
+                tier="Standard",
+                tags=tags,
+                opts=self._child(p.aws, protect=args.protect),
+            )
         if spec.vault_path is not None and initial is not None:
             vault.kv.SecretV2(
                 naming.logical_credential(a, c, "vault-initial-version"),

@@ -80,6 +80,7 @@ def _secret_spec(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredentia
         aws_secret_name=where.secret_name,
         aws_secret_policy=iam.to_json(plan.secret_resource_policy(s, agent, cred)) if in_aws else None,
         vault_path=where.vault_path,
+        ssm_parameter_name=where.ssm_parameter,
     )
 
 
@@ -112,6 +113,7 @@ def agent_access_args(
         protect=s.protect,
         providers=providers,
         secrets=tuple(_secret_spec(s, agent, c) for c in agent.credentials),
+        vault_token_bound_cidrs=plan.vault_bound_cidrs(agent),
     )
 
 
@@ -145,6 +147,8 @@ class AgentFleet(pulumi.ComponentResource):
     """Agent name -> its AgentAccess component."""
     providers: ProviderSet
     settings: StackSettings
+    model: Fleet
+    """The validated fleet this component builds (extensions read environment-wide facts off it)."""
     kms_key_arn: pulumi.Output[str]
     kms_key_id: pulumi.Output[str]
     agent_outputs: pulumi.Output[dict[str, Any]]
@@ -167,7 +171,7 @@ class AgentFleet(pulumi.ComponentResource):
         plan.check_unique_names(s, fleet)
         _claim_environment(self, name, s)
         self.fleet_name, self.scope = name, naming.fleet_scope(name)
-        self.settings, self.providers = s, args.providers
+        self.settings, self.providers, self.model = s, args.providers, fleet
         self.extras, self.extra_outputs = {}, {}
         chosen = DEFAULT_EXTENSIONS if args.extensions is None else args.extensions
         extensions = [importlib.import_module(m) if isinstance(m, str) else m for m in chosen]

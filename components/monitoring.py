@@ -23,7 +23,7 @@ from agentfleet.core.monitoring_plan import (
     trail_logs_policy,
     trail_logs_trust,
 )
-from agentfleet.core.monitoring_plan import agent_alarms, metric_filters
+from agentfleet.core.monitoring_plan import agent_alarms, metric_filters, odd_network_alarm, odd_network_filter
 from agentfleet.core.settings import StackSettings
 
 if TYPE_CHECKING:
@@ -120,15 +120,28 @@ class AgentMonitoring(pulumi.ComponentResource):
         super().__init__("agentfleet:index:AgentMonitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         for f in filters:
-            aws.cloudwatch.LogMetricFilter(
-                f"{scope}{f.name}-filter", name=f.name, log_group_name=log_group_name, pattern=f.pattern,
-                metric_transformation={"name": f.metric_name, "namespace": f.namespace, "value": "1",
-                                       "default_value": "0"},
-                opts=child,
-            )
+            add_filter(f, log_group_name, f"{scope}{f.name}-filter", child)
         made = [add_alarm(a, topic_arn, tags, child) for a in alarms]
         self.alarm_arns = pulumi.Output.all(*[m.arn for m in made]).apply(list)
         self.register_outputs({"alarm_arns": self.alarm_arns})
+
+
+def add_filter(
+    spec: MetricFilterSpec, log_group_name: pulumi.Input[str], logical: str, opts: pulumi.ResourceOptions
+) -> aws.cloudwatch.LogMetricFilter:
+    """One place turns a MetricFilterSpec into a LogMetricFilter. CloudWatch refuses a default
+    value on a filter with dimensions, so only dimensionless filters get one."""
+    transformation: aws.cloudwatch.LogMetricFilterMetricTransformationArgsDict = {
+        "name": spec.metric_name, "namespace": spec.namespace, "value": "1",
+    }
+    if spec.dimensions:
+        transformation["dimensions"] = dict(spec.dimensions)
+    else:
+        transformation["default_value"] = "0"
+    return aws.cloudwatch.LogMetricFilter(
+        logical, name=spec.name, log_group_name=log_group_name, pattern=spec.pattern,
+        metric_transformation=transformation, opts=opts,
+    )
 
 
 def add_alarm(
@@ -161,8 +174,18 @@ def alerts_for(fleet: "AgentFleet") -> FleetAlerts:
     return existing
 
 
+ODD_NETWORK = "odd-network-filter"
+
+
 def extend_environment(fleet: "AgentFleet") -> None:
-    alerts_for(fleet)
+    """The alert topic, and the environment's one odd-network filter (when anything is expected)."""
+    alerts = alerts_for(fleet)
+    s = fleet.settings
+    spec = odd_network_filter(s, fleet.model) if s.alarms else None
+    fleet.extras[ODD_NETWORK] = spec
+    if spec is not None:
+        add_filter(spec, alerts.log_group_name, fleet.child(f"{spec.name}-filter"),
+                   pulumi.ResourceOptions(parent=alerts, provider=fleet.providers.aws))
 
 
 def extend_agent(ctx: "AgentContext") -> None:
@@ -174,7 +197,8 @@ def extend_agent(ctx: "AgentContext") -> None:
     AgentMonitoring(
         naming.logical_agent(ctx.name, "monitoring"),
         log_group_name=alerts.log_group_name, topic_arn=alerts.topic_arn,
-        filters=metric_filters(s, ctx.agent), alarms=agent_alarms(s, ctx.agent),
+        filters=metric_filters(s, ctx.agent),
+        alarms=agent_alarms(s, ctx.agent) + ([odd_network_alarm(s, ctx.agent)] if ctx.fleet.extras.get(ODD_NETWORK) else []),
         tags=naming.tags(s, agent=ctx.agent.name, owner=ctx.agent.owner), provider=ctx.providers.aws,
         scope=ctx.fleet.scope, opts=pulumi.ResourceOptions(parent=ctx.access),
     )

@@ -26,6 +26,7 @@ import hvac
 import hvac.exceptions
 import pytest
 import requests
+import requests.adapters
 
 ROOT = Path(__file__).resolve().parent.parent
 BAO = ROOT / ".venv" / "bin" / "bao"
@@ -43,8 +44,31 @@ class OpenBao:
         c = hvac.Client(url=self.address, token=token or self.root_token, timeout=10)
         return c
 
+    def client_from(self, source_ip: str, token: str | None = None) -> hvac.Client:
+        """A client whose connections leave from `source_ip` (a loopback address: the whole
+        127.0.0.0/8 is local), so the server sees that address as the client's."""
+        if not source_ip.startswith("127."):
+            raise ValueError(f"tests bind loopback addresses only, not {source_ip!r}")
+        session = requests.Session()
+        adapter = SourceAddressAdapter(source_ip)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return hvac.Client(url=self.address, token=token, timeout=10, session=session)
+
     def log(self) -> str:
         return _read_log(self.log_path, self.root_token)
+
+
+class SourceAddressAdapter(requests.adapters.HTTPAdapter):
+    """Bind every connection of a session to one local address (port chosen by the kernel)."""
+
+    def __init__(self, source_ip: str) -> None:
+        self.source_ip = source_ip
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.source_ip, 0)
+        super().init_poolmanager(*args, **kwargs)
 
 
 def _read_log(path: Path, token: str) -> str:

@@ -279,3 +279,241 @@ def test_identity_and_resource_policies_together(case: Case) -> None:
                 assert decision == "Allow"
             else:
                 assert decision == "Deny", (agent.name, s.arn)  # explicit, not merely implicit
+
+
+# ---- network scopes (issue 15): IpAddress in the evaluator, then the matrix from every origin ----
+
+
+@pytest.mark.parametrize(
+    ("cidr", "address", "expected"),
+    [
+        ("203.0.113.0/24", "203.0.113.0", True),
+        ("203.0.113.0/24", "203.0.113.255", True),
+        ("203.0.113.0/24", "203.0.114.0", False),
+        ("203.0.113.0/24", "203.0.112.255", False),
+        ("203.0.113.7/32", "203.0.113.7", True),
+        ("203.0.113.7", "203.0.113.7", True),  # a bare address is a /32
+        ("203.0.113.7/32", "203.0.113.8", False),
+        ("198.18.0.0/15", "198.19.255.1", True),
+        ("2001:db8::/32", "2001:db8:ffff::1", True),
+        ("2001:db8::/32", "2001:db9::1", False),
+        ("0.0.0.0/1", "2001:db8::1", False),  # never across families
+    ],
+)
+def test_ip_address_condition(cidr: str, address: str, expected: bool) -> None:
+    assert condition_holds({"IpAddress": {"aws:SourceIp": cidr}}, {"aws:SourceIp": address}) is expected
+    assert condition_holds({"NotIpAddress": {"aws:SourceIp": cidr}}, {"aws:SourceIp": address}) is not expected
+
+
+def test_ip_address_missing_key_and_lists_and_typos() -> None:
+    assert not condition_holds({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, {})
+    assert condition_holds({"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, {})  # no address: "not in" holds
+    assert condition_holds({"IpAddressIfExists": {"aws:SourceIp": "10.0.0.0/8"}}, {})
+    two = {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.0.2.0/24"]}}
+    assert condition_holds(two, {"aws:SourceIp": "192.0.2.9"})  # values OR
+    assert not condition_holds({"NotIpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.0.2.0/24"]}}, {"aws:SourceIp": "10.1.1.1"})
+    with pytest.raises(ValueError):
+        condition_holds({"IpAddress": {"aws:SourceIp": "10.0.0.0/33"}}, {"aws:SourceIp": "10.0.0.1"})
+    with pytest.raises(ValueError):
+        condition_holds({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, {"aws:SourceIp": "vpce-1"})
+    # StringEquals on endpoint / VPC ids: exact, case-sensitive values.
+    assert condition_holds({"StringEquals": {"aws:SourceVpce": "vpce-0abc"}}, {"aws:sourcevpce": "vpce-0abc"})
+    assert not condition_holds({"StringEquals": {"aws:SourceVpc": "vpc-0abc"}}, {"aws:SourceVpc": "vpc-0abcd"})
+
+
+SCOPE_KINDS: tuple[tuple[str, ...], ...] = (("vpce",), ("vpc",), ("cidr",), ("vpce", "cidr"), ())
+STORE_CYCLE: tuple[list[str], ...] = (["aws"], ["ssm"], ["aws", "ssm"], ["aws", "vault", "ssm"])
+INTERNET = {"aws:SourceIp": "192.0.2.10"}
+GET_PARAM, GET_PARAMS = "ssm:GetParameter", "ssm:GetParameters"
+
+
+def _vpce(i: int) -> str:
+    return f"vpce-{i:017x}"
+
+
+def _vpc(i: int) -> str:
+    return f"vpc-{i + 0x100:017x}"
+
+
+def _cidr(i: int) -> str:
+    return f"198.18.{i}.0/24"
+
+
+@dataclass(frozen=True)
+class NetCase:
+    fleet: Fleet
+    settings: StackSettings
+    plan: dict[str, Any]
+    kinds: dict[str, tuple[str, ...]]
+    index: dict[str, int]
+
+    def policy(self, agent: str) -> dict[str, Any]:
+        doc: dict[str, Any] = next(a["iam_policy"] for a in self.plan["agents"] if a["name"] == agent)
+        return doc
+
+
+@pytest.fixture(scope="module")
+def net(dev_settings: StackSettings) -> NetCase:
+    from agentfleet.core.loader import build_fleet
+    from tests.fleetgen import lookalike_names
+
+    names = lookalike_names(12)
+    agents, kinds = [], {}
+    for i, name in enumerate(names):
+        kind = SCOPE_KINDS[i % len(SCOPE_KINDS)]
+        kinds[name] = kind
+        network = {k: v for k, v in (("vpc_endpoints", [_vpce(i)] if "vpce" in kind else []),
+                                     ("vpcs", [_vpc(i)] if "vpc" in kind else []),
+                                     ("source_cidrs", [_cidr(i)] if "cidr" in kind else [])) if v}
+        creds = [{"name": c, "service": "svc", "type": "api_key", "stores": STORE_CYCLE[(i + j) % len(STORE_CYCLE)]}
+                 for j, c in enumerate(("key", "key-2"))]
+        agent: dict[str, Any] = {"name": name, "runtime": {"service": "ecs-tasks.amazonaws.com"}, "credentials": creds}
+        if network:
+            agent["network"] = network
+        if i == 3:
+            agent["paused"] = True
+        agents.append(agent)
+    fleet = build_fleet({"version": 1, "agents": agents}, "<net-matrix>")
+    return NetCase(fleet, dev_settings, build_plan(fleet, dev_settings), kinds, {n: i for i, n in enumerate(names)})
+
+
+def _origins(n: int) -> dict[str, dict[str, str]]:
+    """Every place a request may come from: each agent's endpoint (in its VPC), another endpoint
+    in its VPC, a host in its public range, and the open internet."""
+    out: dict[str, dict[str, str]] = {"internet": INTERNET}
+    for j in range(n):
+        out[f"endpoint-{j}"] = {"aws:SourceVpce": _vpce(j), "aws:SourceVpc": _vpc(j)}
+        out[f"vpc-{j}"] = {"aws:SourceVpce": "vpce-fffffffffffffffff", "aws:SourceVpc": _vpc(j)}
+        out[f"range-{j}"] = {"aws:SourceIp": f"198.18.{j}.77"}
+    return out
+
+
+def _inside(kind: tuple[str, ...], i: int, origin: str) -> bool:
+    """The test's own reading of the scope (independent of the builder): may agent `i` read from `origin`?"""
+    if not kind:
+        return True
+    where, _, j = origin.partition("-")
+    if not j or int(j) != i:
+        return False
+    return (where == "endpoint" and ("vpce" in kind or "vpc" in kind)) or (where == "vpc" and "vpc" in kind) or (
+        where == "range" and "cidr" in kind)
+
+
+def _stored(net: NetCase) -> list[tuple[str, str, str, str]]:
+    """(agent, credential, store, concrete ARN) of every AWS secret and SSM parameter."""
+    s, rng, out = net.settings, random.Random("net"), []
+    for a in net.fleet.agents:
+        for c in a.credentials:
+            if "aws" in c.stores:
+                out.append((a.name, c.name, "aws", naming.secret_arn_pattern(s, a.name, c.name)[:-6] + "".join(rng.choices(SUFFIX_ALPHABET, k=6))))
+            if "ssm" in c.stores:
+                out.append((a.name, c.name, "ssm", naming.ssm_parameter_arn(s, a.name, c.name)))
+    return out
+
+
+def test_network_matrix_every_agent_every_secret_and_parameter_every_origin(net: NetCase) -> None:
+    """Allow exactly: own credential, not paused, from inside the agent's own network. An agent's own
+    read from outside is an explicit Deny (not merely unallowed), in the identity policy and, for
+    Secrets Manager, in the secret's resource policy on its own."""
+    stored = _stored(net)
+    assert {st for _, _, st, _ in stored} == {"aws", "ssm"} and len(stored) >= 30
+    origins = _origins(len(net.fleet.agents))
+    resource = {}
+    for agent, cred, store, arn in stored:
+        if store == "aws":
+            a = net.fleet.agent(agent)
+            resource[arn] = secret_resource_policy(net.settings, a, next(c for c in a.credentials if c.name == cred))
+    wrong: list[tuple[str, str, str, str, str]] = []
+    checked = allowed = 0
+    for a in net.fleet.agents:
+        i, kind, role = net.index[a.name], net.kinds[a.name], naming.role_arn(net.settings, naming.role_name(net.settings, a.name))
+        for owner, _, store, arn in stored:
+            actions = (GET, DESCRIBE) if store == "aws" else (GET_PARAM, GET_PARAMS)
+            for oname, origin in origins.items():
+                ctx = {**origin, "aws:PrincipalArn": role, "aws:ViaAWSService": "false"}
+                docs = [net.policy(a.name)] + ([resource[arn]] if arn in resource else [])
+                expected_allow = owner == a.name and not a.paused and _inside(kind, i, oname)
+                for action in actions:
+                    decision = evaluate(docs, Request(action, arn, ctx, principal={"AWS": role}))
+                    checked += 1
+                    allowed += decision == "Allow"
+                    if (decision == "Allow") is not expected_allow:
+                        wrong.append((a.name, action, arn, oname, decision))
+                    elif owner == a.name and not expected_allow and decision != "Deny":
+                        wrong.append((a.name, action, arn, oname, f"{decision}, wanted an explicit Deny"))
+                if arn in resource and owner == a.name and kind and not _inside(kind, i, oname):
+                    alone = evaluate(resource[arn], Request(GET, arn, ctx, principal={"AWS": role}))
+                    if alone != "Deny":
+                        wrong.append((a.name, "resource policy alone", arn, oname, alone))
+    assert checked > 5000 and allowed > 0
+    assert not wrong, f"{len(wrong)} wrong decisions, e.g. {wrong[:5]}"
+
+
+def test_scoped_secret_policy_binds_only_the_agent_role(net: NetCase) -> None:
+    """The rotator and admins keep their own network: the network statement names the agent role only."""
+    s = net.settings
+    for a in net.fleet.agents:
+        if not net.kinds[a.name]:
+            continue
+        for c in a.credentials:
+            if "aws" not in c.stores:
+                continue
+            doc = secret_resource_policy(s, a, c)
+            arn = naming.secret_arn_pattern(s, a.name, c.name)[:-6] + "AbC123"
+            for other in secret_readers(s, a, c):
+                if other == naming.role_arn(s, naming.role_name(s, a.name)):
+                    continue
+                req = Request(GET, arn, {**INTERNET, "aws:PrincipalArn": other, "aws:ViaAWSService": "false"}, principal={"AWS": other})
+                assert evaluate(doc, req) == "ImplicitDeny", (a.name, other)
+
+
+def test_kms_through_the_service_is_exempt_direct_decrypt_from_outside_is_denied(net: NetCase) -> None:
+    """Secrets Manager / Parameter Store call KMS on the agent's behalf with no source of the agent
+    (aws:ViaAWSService true): the network deny must not break that, and must catch a direct call."""
+    s = net.settings
+    key = naming.kms_key_placeholder(s)
+    for a in net.fleet.agents:
+        if a.paused:
+            continue
+        policy = net.policy(a.name)
+        has_aws = any("aws" in c.stores for c in a.credentials)
+        own_params = [naming.ssm_parameter_arn(s, a.name, c.name) for c in a.credentials if "ssm" in c.stores]
+        via_sm = {"kms:ViaService": f"secretsmanager.{s.aws_region}.amazonaws.com", "aws:ViaAWSService": "true"}
+        assert (evaluate(policy, Request("kms:Decrypt", key, via_sm)) == "Allow") is has_aws, a.name
+        for param in own_params:
+            via_ssm = {"kms:ViaService": f"ssm.{s.aws_region}.amazonaws.com", "aws:ViaAWSService": "true",
+                       "kms:EncryptionContext:PARAMETER_ARN": param}
+            assert evaluate(policy, Request("kms:Decrypt", key, via_ssm)) == "Allow", (a.name, param)
+            # The same call from outside the agent's network, not through the service: denied.
+            direct = {**via_ssm, **INTERNET, "aws:ViaAWSService": "false"}
+            assert evaluate(policy, Request("kms:Decrypt", key, direct)) == ("Deny" if net.kinds[a.name] else "Allow")
+        # Another agent's parameter as encryption context: never.
+        for b in net.fleet.agents:
+            for c in b.credentials:
+                if b.name != a.name and "ssm" in c.stores:
+                    ctx = {"kms:ViaService": f"ssm.{s.aws_region}.amazonaws.com", "aws:ViaAWSService": "true",
+                           "kms:EncryptionContext:PARAMETER_ARN": naming.ssm_parameter_arn(s, b.name, c.name)}
+                    assert evaluate(policy, Request("kms:Decrypt", key, ctx)) == "ImplicitDeny"
+
+
+def test_parameters_exact_arns_no_path_reads_no_writes(net: NetCase) -> None:
+    s = net.settings
+    for a in net.fleet.agents:
+        policy = net.policy(a.name)
+        folder = naming.ssm_parameter_arn(s, a.name, "x")[: -len("/x")]
+        for action in ("ssm:GetParametersByPath", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:LabelParameterVersion",
+                       "ssm:DescribeParameters", "ssm:GetParameterHistory"):
+            assert not allows(policy, action, folder), (a.name, action)
+            assert not allows(policy, action, "*"), (a.name, action)
+        for c in a.credentials:
+            if "ssm" not in c.stores or a.paused:
+                continue
+            arn = naming.ssm_parameter_arn(s, a.name, c.name)
+            inside = {"aws:SourceVpce": _vpce(net.index[a.name]), "aws:SourceVpc": _vpc(net.index[a.name]),
+                      "aws:SourceIp": f"198.18.{net.index[a.name]}.1"}
+            assert allows(policy, GET_PARAM, arn, inside)
+            own = {naming.ssm_parameter_arn(s, a.name, o.name) for o in a.credentials if "ssm" in o.stores}
+            misses = {arn + "-2", arn + "/x", arn[:-1], arn.replace(f"/{s.environment}/", "/prod/"), arn.replace("/", "//", 1)} - own
+            assert len(misses) >= 4
+            for miss in misses:
+                assert not allows(policy, GET_PARAM, miss, inside), miss

@@ -35,6 +35,7 @@ from agentfleet.core.model import (
     Defaults,
     FleetFile,
     GithubOidc,
+    Network,
     Rotation,
     Runtime,
 )
@@ -247,6 +248,9 @@ DOC_EXAMPLES: tuple[tuple[str, str, str], ...] = (
     ("A `value` / `secret` field", "secret-value-field", ""),
     ("A credential-shaped string", "secret-sk-live-string", ""),
     ("A credential-shaped key", "secret-shaped-key-and-name", "a key looks like"),
+    ("Malformed endpoint / VPC id or CIDR", "network-bad-ids", ""),
+    ("A network scope that locks out the agent's own runtime", "network-locks-out-runtime", ""),
+    ("`ssm` store with an automated rotation", "ssm-automated-rotation", ""),
 )
 
 GENERATED = re.compile(r"<!-- generated:(?P<name>[a-z-]+) -->\n(?P<body>.*?)<!-- /generated:(?P=name) -->", re.S)
@@ -258,6 +262,7 @@ _SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("agents[].", Agent),
     ("agents[].runtime.", Runtime),
     ("agents[].runtime.github_oidc.", GithubOidc),
+    ("agents[].network.", Network),
     ("agents[].credentials[].", Credential),
     ("agents[].credentials[].rotation.", Rotation),
 )

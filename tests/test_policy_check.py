@@ -26,6 +26,7 @@ from agentfleet.cli.main import main
 from agentfleet.core.model import Fleet
 from agentfleet.core.settings import StackSettings
 from agentfleet.policy.layout import policy_config
+from agentfleet.policy.registry import ALL_POLICIES
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
@@ -69,7 +70,7 @@ def new_mandatory(result: checkrun.CheckResult, baseline: checkrun.CheckResult) 
 def test_sample_fleet_passes_check(root: Path) -> None:
     code, out, err = run_cli("check", "--stack", "dev", "--root", str(root))
     assert code == 0, out + err
-    assert "0 mandatory" in out and "11 policies" in out
+    assert "0 mandatory" in out and f"{len(ALL_POLICIES)} policies" in out
 
 
 def test_json_format_is_stable_and_complete(root: Path) -> None:
@@ -77,7 +78,7 @@ def test_json_format_is_stable_and_complete(root: Path) -> None:
     _, second, _ = run_cli("check", "--stack", "dev", "--format", "json", "--root", str(root))
     assert first == second
     doc = json.loads(first)
-    assert doc["stack"] == "dev" and doc["passed"] is (code == 0) and len(doc["policies"]) == 11
+    assert doc["stack"] == "dev" and doc["passed"] is (code == 0) and len(doc["policies"]) == len(ALL_POLICIES)
     assert doc["resources"] > 40
 
 

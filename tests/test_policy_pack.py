@@ -20,6 +20,8 @@ ISSUE_POLICIES = {
     "secret-rotation-within-class", "no-wildcard-secret-read", "one-reader-per-secret", "secret-encrypted-with-cmk",
     "secret-resource-policy-denies-others", "trust-policy-scoped", "vault-policy-confined", "rotation-role-scoped",
     "no-literal-secret-values", "required-tags", "iam-policy-lint",
+    # Parameter Store (issue 15, agentfleet/policy/ssm.py)
+    "ssm-parameter-securestring-cmk", "ssm-parameter-no-literal-value", "ssm-parameter-reads-confined",
 }
 NOT_SECURITY = {"required-tags"}
 
@@ -58,7 +60,7 @@ def test_descriptions_are_one_sentence_and_levels_are_set() -> None:
         assert p.enforcement_level == expected, p.name
     assert {p.name for p in ALL_POLICIES if isinstance(p, StackValidationPolicy)} == {
         "secret-rotation-within-class", "one-reader-per-secret", "secret-resource-policy-denies-others",
-        "no-literal-secret-values",
+        "no-literal-secret-values", "ssm-parameter-reads-confined",
     }
 
 

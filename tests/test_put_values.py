@@ -331,11 +331,11 @@ def test_a_store_without_a_writer_fails_loudly(targets: list[v.ValueTarget]) -> 
     """A credential in a store this module cannot write yet is never reported as written."""
     import dataclasses
 
-    t = dataclasses.replace(next(x for x in targets if x.key == "billing/stripe"), stores=("aws", "ssm"))
+    t = dataclasses.replace(next(x for x in targets if x.key == "billing/stripe"), stores=("aws", "carrier-pigeon"))
     written: list[str] = []
     fake = type("SM", (), {"put_secret_value": lambda self, **kw: written.append(kw["SecretId"]),
                            "get_secret_value": lambda self, **kw: {"SecretString": '{"api_key":"k1"}'}})()
-    with pytest.raises(v.StoreError, match=r"no writer for store\(s\) \['ssm'\]"):
+    with pytest.raises(v.StoreError, match=r"no writer for store\(s\) \['carrier-pigeon'\]"):
         v.write_value(t, {"api_key": "k1"}, v.Clients({"aws": lambda: fake}))
     assert written == []  # checked before any write: no store is updated alone
-    assert t.where("ssm") == "store 'ssm'"
+    assert t.where("carrier-pigeon") == "store 'carrier-pigeon'"

@@ -57,7 +57,12 @@ def make_clients(settings: StackSettings, project: Path, stack: str) -> v.Client
             raise v.StoreError("vault: no address (set VAULT_ADDR or the stack's vault:address)")
         return hvac.Client(url=addr, token=token, timeout=10)
 
-    return v.Clients({"aws": aws, "vault": vault})
+    def ssm() -> Any:
+        import boto3
+
+        return boto3.client("ssm", region_name=settings.aws_region)
+
+    return v.Clients({"aws": aws, "vault": vault, "ssm": ssm})
 
 
 def _stack_vault_address(project: Path, stack: str) -> str | None:

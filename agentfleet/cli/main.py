@@ -109,12 +109,16 @@ def plan_table(plan: dict[str, Any]) -> str:
         lines.append(f"{a['name']}  (owner {a['owner']}){state}")
         lines.append(f"  role         {a['iam_role_name']}  <- {_runtime_words(a['trust_policy'])}")
         lines.append(f"  vault policy {a['vault_policy_name']}")
+        net = a.get("network")
+        lines.append(f"  network      {net['summary'] if net else 'anywhere (no scope)'}")
         for c in a["credentials"]:
             where = []
             if c["secret_name"]:
                 where.append(f"aws:{c['secret_name']}")
             if c["vault_path"]:
                 where.append(f"vault:{c['vault_mount']}/{c['vault_path']}")
+            if c.get("ssm_parameter"):
+                where.append(f"ssm:{c['ssm_parameter']}")
             lines.append(
                 f"  - {c['name']:<16} {c['service']:<11} {c['type']:<11} {c['classification']:<13} "
                 f"{c['rotation_strategy']:>9}/{c['rotation_days']}d  {'  '.join(where)}"

@@ -29,6 +29,8 @@ class Grant:
     actions: tuple[str, ...]
     resources: Callable[[StackSettings], tuple[str, ...]]
     condition: Callable[[StackSettings], dict[str, dict[str, str]]] | None = None
+    also: tuple["Grant", ...] = ()
+    """Further grants the type needs on other resources or under another condition."""
 
 
 def _p(s: StackSettings) -> str:
@@ -45,6 +47,16 @@ def roles(s: StackSettings) -> tuple[str, ...]:
 
 def secrets(s: StackSettings) -> tuple[str, ...]:
     return (_arn(s, "secretsmanager", f"secret:{naming.secret_env_prefix(s)}*"),)
+
+
+def parameters(s: StackSettings) -> tuple[str, ...]:
+    """The environment's SSM parameters (`naming.ssm_parameter_name`: `/<prefix>/<env>/...`)."""
+    return (_arn(s, "ssm", f"parameter/{s.secret_prefix}/{s.environment}/*"),)
+
+
+def ssm_key_use(s: StackSettings) -> dict[str, dict[str, str]]:
+    """The environment key, only through Parameter Store (a SecureString is encrypted for the caller)."""
+    return {"StringEquals": {**own_keys(s)["StringEquals"], "kms:ViaService": f"ssm.{s.aws_region}.amazonaws.com"}}
 
 
 def functions(s: StackSettings) -> tuple[str, ...]:
@@ -97,6 +109,13 @@ GRANTS: dict[str, Grant] = {
     "aws:secretsmanager/secretRotation:SecretRotation": Grant((
         "secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret", "secretsmanager:DescribeSecret",
     ), secrets),
+    # A credential's SecureString parameter (issue 15). The program writes only the non-secret
+    # marker (write-only input); the provider reads the parameter back with decryption on refresh.
+    "aws:ssm/parameter:Parameter": Grant((
+        "ssm:PutParameter", "ssm:GetParameter", "ssm:GetParameters", "ssm:DeleteParameter",
+        "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource", "ssm:ListTagsForResource",
+    ), parameters, also=(Grant(("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"),
+                                lambda s: (_arn(s, "kms", "key/*"),), ssm_key_use),)),
     "aws:kms/key:Key": Grant((
         "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:GetKeyRotationStatus", "kms:EnableKeyRotation",
         "kms:ListResourceTags", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion",
@@ -157,7 +176,7 @@ GRANTS: dict[str, Grant] = {
 LIST_ACTIONS = (
     "sts:GetCallerIdentity", "kms:ListAliases", "secretsmanager:ListSecrets", "logs:DescribeLogGroups",
     "logs:DescribeMetricFilters", "cloudwatch:DescribeAlarms", "cloudtrail:DescribeTrails", "sns:ListTopics",
-    "lambda:ListFunctions", "iam:ListRoles",
+    "lambda:ListFunctions", "iam:ListRoles", "ssm:DescribeParameters",
 )
 # Roles the stack hands to a service (Lambda runs as the rotation roles, Scheduler and CloudTrail
 # assume theirs): iam:PassRole only on the stack's roles, only to those services.
@@ -180,12 +199,12 @@ def deployer_policy(s: StackSettings, resource_types: Iterable[str]) -> dict[str
     # One statement per (resources, condition): the types that share ARNs share a statement.
     merged: dict[tuple[tuple[str, ...], str], tuple[set[str], dict[str, dict[str, str]] | None, list[str]]] = {}
     for t in types:
-        g = GRANTS[t]
-        cond = g.condition(s) if g.condition else None
-        key = (g.resources(s), repr(sorted((cond or {}).items())))
-        actions, _, names = merged.setdefault(key, (set(), cond, []))
-        actions.update(g.actions)
-        names.append(t.rsplit(":", 1)[-1])
+        for g in (GRANTS[t], *GRANTS[t].also):
+            cond = g.condition(s) if g.condition else None
+            key = (g.resources(s), repr(sorted((cond or {}).items())))
+            actions, _, names = merged.setdefault(key, (set(), cond, []))
+            actions.update(g.actions)
+            names.append(t.rsplit(":", 1)[-1])
     for i, ((resources, _), (actions, cond, names)) in enumerate(sorted(merged.items())):
         statements.append(Statement(f"{''.join(names[:3])}{i}", tuple(sorted(actions)), resources, condition=cond))
     if any(t.startswith(("aws:lambda/function", "aws:scheduler/", "aws:cloudtrail/")) for t in types):

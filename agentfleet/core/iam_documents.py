@@ -82,6 +82,64 @@ def kms_decrypt_via_secretsmanager(sid: str, key_arn: str, region: str, *, encry
     )
 
 
+SSM_READ_ACTIONS = ("ssm:GetParameter", "ssm:GetParameters")
+SSM_PARAMETER_CONTEXT_KEY = "kms:EncryptionContext:PARAMETER_ARN"
+"""Parameter Store encrypts a SecureString with the parameter's ARN as encryption context."""
+
+
+def parameter_read(sid: str, parameter_arns: Sequence[str]) -> Statement:
+    """Read exactly these SSM parameters (exact ARNs: no path, no `GetParametersByPath`)."""
+    return Statement(sid, SSM_READ_ACTIONS, tuple(parameter_arns))
+
+
+def kms_decrypt_via_ssm(sid: str, key_arn: str, region: str, parameter_arn_pattern: str) -> Statement:
+    """Decrypt with the environment key only through Parameter Store, only for parameters whose
+    ARN matches the pattern (the agent's own folder: its size does not grow with the credentials)."""
+    return Statement(
+        sid, ("kms:Decrypt",), (key_arn,),
+        condition={
+            "StringEquals": {"kms:ViaService": f"ssm.{region}.amazonaws.com"},
+            "StringLike": {SSM_PARAMETER_CONTEXT_KEY: parameter_arn_pattern},
+        },
+    )
+
+
+def outside_network(
+    vpc_endpoints: Sequence[str], vpcs: Sequence[str], source_cidrs: Sequence[str],
+) -> dict[str, dict[str, str | Sequence[str]]]:
+    """Condition true when a request matches none of the listed endpoints, VPCs or ranges.
+
+    Operators are AND-ed, so a request is "outside" only when it fails every kind; a missing key
+    satisfies a negated operator (a public request has no `aws:SourceVpce`, a VPC one no
+    `aws:SourceIp`). `aws:ViaAWSService` exempts calls a service makes on the caller's behalf
+    (Secrets Manager / Parameter Store calling KMS Decrypt carry no source of the caller)."""
+    cond: dict[str, dict[str, str | Sequence[str]]] = {"BoolIfExists": {"aws:ViaAWSService": "false"}}
+    strings: dict[str, str | Sequence[str]] = {}
+    if vpc_endpoints:
+        strings["aws:SourceVpce"] = tuple(vpc_endpoints)
+    if vpcs:
+        strings["aws:SourceVpc"] = tuple(vpcs)
+    if strings:
+        cond["StringNotEquals"] = strings
+    if source_cidrs:
+        cond["NotIpAddress"] = {"aws:SourceIp": tuple(source_cidrs)}
+    return cond
+
+
+def deny_outside_network(
+    sid: str, actions: Sequence[str], resources: Sequence[str], outside: Mapping[str, Mapping[str, str | Sequence[str]]],
+    *, principal_arn: str | None = None,
+) -> Statement:
+    """Deny these reads from anywhere but the declared network. With `principal_arn` it is a
+    resource-policy statement that binds that one principal (rotators and admins keep their own
+    network)."""
+    cond: dict[str, Mapping[str, str | Sequence[str]]] = dict(outside)
+    if principal_arn is None:
+        return Statement(sid, tuple(actions), tuple(resources), effect="Deny", condition=cond)
+    cond["ArnEquals"] = {"aws:PrincipalArn": principal_arn}
+    return Statement(sid, tuple(actions), tuple(resources), effect="Deny", principal={"AWS": "*"}, condition=cond)
+
+
 def put_own_metrics(sid: str, namespace: str) -> Statement:
     """PutMetricData has no resource ARNs; the namespace condition confines it to the agent's own."""
     return Statement(

@@ -34,6 +34,7 @@ from agentfleet.core.model import (
     ResolvedAgent,
     ResolvedCredential,
     Rotation,
+    Network,
     Runtime,
 )
 from agentfleet.core.secretlike import find_secrets, looks_like_secret, mask
@@ -196,6 +197,7 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
         ("defaults",): Defaults,
         ("agents",): Agent,
         ("agents", "runtime"): Runtime,
+        ("agents", "network"): Network,
         ("agents", "runtime", "github_oidc"): GithubOidc,
         ("agents", "credentials"): Credential,
         ("agents", "credentials", "rotation"): Rotation,
@@ -267,6 +269,7 @@ class _Checker:
     def __init__(self, file: str, pos: _Positions):
         self.file, self.pos = file, pos
         self.problems: list[Problem] = []
+        self.default_stores: Any = []
 
     def add(self, loc: Loc, message: str, *, key: bool = False) -> None:
         self.problems.append(Problem(self.file, self.pos.line(loc, key=key), message))
@@ -307,6 +310,8 @@ class _Checker:
                     self.add(("classifications", cname), f"classifications.{cname}: built-in class `{cname}` allows at most {BUILTIN_CLASSIFICATIONS[cname]} days; it may be tightened, not loosened to {days}", key=True)
                 else:
                     classes[cname] = days
+        defaults = data.get("defaults")
+        self.default_stores = defaults.get("stores", []) if isinstance(defaults, dict) else []
         agents = data.get("agents")
         if not isinstance(agents, list):
             return
@@ -366,6 +371,7 @@ class _Checker:
                 known = ", ".join(sorted(classes))
                 self.add(here + ("classification",), f"{_where(here + ('classification',))}: unknown classification {cls!r} (known: {known}; add custom ones under `classifications:`)")
             rot = cred.get("rotation")
+            self.ssm_rotation(cred, rot, here)
             if not isinstance(rot, dict):
                 continue
             strategy = rot.get("strategy", "manual")
@@ -374,6 +380,14 @@ class _Checker:
             days = rot.get("days")
             if isinstance(days, int) and not isinstance(days, bool) and max_days is not None and days > max_days:
                 self.add(here + ("rotation", "days"), f"{_where(here + ('rotation', 'days'))}: {days} days exceeds the {max_days}-day maximum of classification {cls!r}")
+
+
+    def ssm_rotation(self, cred: dict[str, Any], rot: Any, here: Loc) -> None:
+        """Parameter Store has no rotation protocol: only a human (`manual`) rotates an `ssm` copy."""
+        stores = cred.get("stores", self.default_stores)
+        strategy = rot.get("strategy", "manual") if isinstance(rot, dict) else "manual"
+        if isinstance(stores, list) and "ssm" in stores and isinstance(strategy, str) and strategy != "manual":
+            self.add(here + ("stores",) if "stores" in cred else here, f"{_where(here)}: stores include `ssm` but rotation strategy is {strategy!r}; Parameter Store has no rotation protocol, so an automated rotation would leave its copy stale: use `rotation: {{strategy: manual}}` for it (a reminder asks a human to rotate), or drop `ssm` from its stores", key="stores" in cred)
 
 
 def _resolve(raw: FleetFile, source: str) -> Fleet:
@@ -399,7 +413,7 @@ def _resolve(raw: FleetFile, source: str) -> Fleet:
         agents.append(
             ResolvedAgent(
                 name=a.name, owner=owner or "unowned", description=a.description,
-                runtime=a.runtime, paused=a.paused, credentials=creds,
+                runtime=a.runtime, paused=a.paused, credentials=creds, network=a.network,
             )
         )
     return Fleet(source=source, classifications=classes, agents=tuple(agents))

@@ -7,10 +7,11 @@ Pulumi: the CLI, the policy pack and the builders use the model without the engi
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 FORMAT_VERSION = 1
 
@@ -36,9 +37,12 @@ Name = Annotated[str, StringConstraints(pattern=NAME_RE.pattern)]
 Days = Annotated[int, Field(ge=1, le=1000)]
 
 
-# Where a credential lives: AWS Secrets Manager or a Vault/OpenBao KV v2 mount.
-Store = Literal["aws", "vault"]
+# Where a credential lives: AWS Secrets Manager, a Vault/OpenBao KV v2 mount, or an SSM Parameter
+# Store SecureString parameter. `ssm` is opt-in (not in the default stores): it has no rotation
+# protocol, so only `manual` credentials may live there (a reminder tells a human to rotate).
+Store = Literal["aws", "vault", "ssm"]
 STORES: tuple[Store, ...] = ("aws", "vault")
+ALL_STORES: tuple[Store, ...] = ("aws", "vault", "ssm")
 CredentialType = Literal["api_key", "oauth_token", "secret_key", "token", "password"]
 
 
@@ -98,13 +102,136 @@ class Runtime(_Strict):
         return "github_oidc"
 
 
+VPC_ENDPOINT_RE = re.compile(r"^vpce-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+VPC_RE = re.compile(r"^vpc-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+VpcEndpointId = Annotated[str, StringConstraints(pattern=VPC_ENDPOINT_RE.pattern)]
+VpcId = Annotated[str, StringConstraints(pattern=VPC_RE.pattern)]
+
+# Services whose compute can run inside a customer VPC. Any other service principal calls AWS
+# from AWS's own network, so no scope of yours can admit it.
+VPC_CAPABLE_SERVICES: tuple[str, ...] = (
+    "lambda.amazonaws.com", "ecs-tasks.amazonaws.com", "ec2.amazonaws.com", "pods.eks.amazonaws.com",
+    "codebuild.amazonaws.com", "batch.amazonaws.com", "sagemaker.amazonaws.com",
+)
+# Of those, the ones that always run in a VPC (ECS awsvpc/Fargate tasks, EC2 instances, EKS pods,
+# Batch compute environments). Lambda, CodeBuild and SageMaker run outside any VPC unless
+# configured otherwise, so a private scope needs `runtime_in_vpc: true` as the owner's statement.
+ALWAYS_IN_VPC_SERVICES: tuple[str, ...] = (
+    "ecs-tasks.amazonaws.com", "ec2.amazonaws.com", "pods.eks.amazonaws.com", "batch.amazonaws.com",
+)
+
+
+def parse_cidr(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR as written (`203.0.113.0/24`); host bits set or a missing prefix length is an error."""
+    if "/" not in text:
+        raise ValueError(f"{text!r} is not a CIDR: add the prefix length, e.g. {text}/32")
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a valid CIDR ({exc})") from None
+
+
+def _cidr(text: str) -> str:
+    net = parse_cidr(text)
+    if net.prefixlen == 0:
+        raise ValueError(f"{text!r} is the whole internet; name your ranges")
+    return text
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
+class Network(_Strict):
+    """Where the agent's credentials may be read from. A read must match one of the listed
+    endpoints, VPCs or ranges; every other read is denied (IAM policy and resource policy)."""
+
+    vpc_endpoints: tuple[VpcEndpointId, ...] = ()
+    """Interface VPC endpoints (`vpce-...`) the reads must come through (`aws:SourceVpce`)."""
+    vpcs: tuple[VpcId, ...] = ()
+    """VPCs (`vpc-...`) the reads may come from, through any endpoint there (`aws:SourceVpc`)."""
+    source_cidrs: tuple[Cidr, ...] = ()
+    """Public ranges the reads may come from, e.g. CI runners' fixed egress (`aws:SourceIp`)."""
+    vault_cidrs: tuple[Cidr, ...] | None = None
+    """Ranges Vault sees the agent's logins from (`token_bound_cidrs`); default `source_cidrs`."""
+    runtime_in_vpc: bool | None = None
+    """Does the agent's runtime run inside one of your VPCs? Default: inferred from `runtime`
+    (ECS tasks, EC2, EKS pods, Batch and role_arns: yes; Lambda, CodeBuild, SageMaker, GitHub-hosted
+    runners: no, say `true` once it is attached to the VPC)."""
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> "Network":
+        if not (self.vpc_endpoints or self.vpcs or self.source_cidrs):
+            raise ValueError(
+                "declare at least one of vpc_endpoints, vpcs, source_cidrs"
+                " (or remove `network` to allow reads from anywhere)"
+            )
+        return self
+
+    @property
+    def private(self) -> bool:
+        """Scoped to VPC endpoints or VPCs (reads through AWS's private network)."""
+        return bool(self.vpc_endpoints or self.vpcs)
+
+    def words(self) -> str:
+        """The scope in one line, for plan/audit/diff (sorted: file order changes nothing)."""
+        parts = [f"via {', '.join(sorted(self.vpc_endpoints))}" if self.vpc_endpoints else "",
+                 f"from {', '.join(sorted(self.vpcs))}" if self.vpcs else "",
+                 f"from {', '.join(sorted(self.source_cidrs))}" if self.source_cidrs else ""]
+        return " or ".join(p for p in parts if p)
+
+
+def runtime_in_vpc(runtime: Runtime, network: Network) -> bool:
+    """Whether the runtime's AWS calls can carry a VPC source: the declared value, else inferred."""
+    if network.runtime_in_vpc is not None:
+        return network.runtime_in_vpc
+    if runtime.kind == "github_oidc":
+        return False  # GitHub-hosted runners run in GitHub's network
+    if runtime.kind == "service":
+        return runtime.service in ALWAYS_IN_VPC_SERVICES
+    return True  # role_arns: whatever runs them; the owner knows, and may say `runtime_in_vpc: false`
+
+
+def network_lockout(runtime: Runtime, network: Network) -> str | None:
+    """Why this scope would deny the agent's own runtime every read (with the fix), or None."""
+    if runtime.kind == "service" and runtime.service not in VPC_CAPABLE_SERVICES:
+        return (
+            f"network: runtime service {runtime.service} calls AWS from AWS's own network, so no"
+            " endpoint, VPC or range of yours matches its reads; remove `network`, or run the agent"
+            f" on a VPC-capable service ({', '.join(VPC_CAPABLE_SERVICES)})"
+        )
+    if network.private and not network.source_cidrs and not runtime_in_vpc(runtime, network):
+        if runtime.kind == "github_oidc":
+            where = "GitHub-hosted runners run outside your VPCs"
+        elif runtime.kind == "service" and network.runtime_in_vpc is None:
+            where = f"{runtime.service} runs outside any VPC unless attached to one (assumed here)"
+        else:
+            where = "the runtime runs outside your VPCs (`runtime_in_vpc: false`)"
+        return (
+            f"network: {where}, so a scope of only vpc_endpoints/vpcs denies"
+            " every read; add `source_cidrs` with the runtime's fixed egress ranges, or run it inside"
+            " the VPC (Lambda: attach a VpcConfig; CI: self-hosted runners trusted via runtime.role_arns)"
+            " and set `runtime_in_vpc: true`"
+        )
+    return None
+
+
 class Agent(_Strict):
     name: Name
     owner: str | None = None
     description: str | None = None
     runtime: Runtime
     paused: bool = False
+    network: Network | None = None
+    """Where the agent's credentials may be read from; None = anywhere (the IAM role is the only bound)."""
     credentials: tuple[Credential, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _network_admits_runtime(self) -> "Agent":
+        if self.network is not None:
+            why = network_lockout(self.runtime, self.network)
+            if why:
+                raise ValueError(why)
+        return self
 
 
 class Defaults(_Strict):
@@ -154,6 +281,7 @@ class ResolvedAgent(BaseModel):
     runtime: Runtime
     paused: bool
     credentials: tuple[ResolvedCredential, ...]
+    network: Network | None = None
 
 
 class Fleet(BaseModel):

@@ -12,11 +12,12 @@ dev volumes differ.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
-from agentfleet.core.model import ResolvedAgent
+from agentfleet.core.model import Fleet, ResolvedAgent
 from agentfleet.core.settings import StackSettings
 
 PERIOD_SECONDS = 300
@@ -27,12 +28,15 @@ ACCESS_DENIED_METRIC = "AccessDenied"
 
 @dataclass(frozen=True)
 class MetricFilterSpec:
-    """A CloudTrail log metric filter counting one agent's events."""
+    """A CloudTrail log metric filter counting one agent's events (or, with `dimensions`, every
+    role's events of the environment, one metric per dimension value)."""
 
     name: str
     pattern: str
     namespace: str
     metric_name: str
+    dimensions: dict[str, str] = field(default_factory=dict)
+    """Metric dimension -> JSON selector of its value (e.g. {"Role": "$.userIdentity...userName"})."""
 
 
 @dataclass(frozen=True)
@@ -150,3 +154,146 @@ def trail_logs_trust(s: StackSettings) -> dict[str, object]:
 def trail_logs_policy(s: StackSettings) -> dict[str, object]:
     arn = naming.log_group_arn(s, naming.trail_log_group_name(s))
     return iam.Document((iam.logs_write("DeliverTrailToLogs", arn),)).to_dict()
+
+
+# ---- odd-network reads: one filter per environment, the role as a dimension (issue 15) ----
+#
+# A CloudWatch metric filter cannot look anything up, so the filter compares each credential read
+# with the environment's EXPECTED SET: every endpoint and IPv4 range an agent declares under
+# `network:`, plus `agentfleet:expectedNetworks` (the sources reviewed from what the trail has seen,
+# for agents without a scope: docs/operations.md#odd-network-reads). A read by any role of the
+# environment from outside that set counts under `Role=<role name>`, and each agent's alarm watches
+# its own role. Reads an agent makes from inside ANOTHER agent's network are inside the set; the IAM
+# deny refuses them and the AccessDenied signal reports them.
+
+ODD_NETWORK_METRIC = "OddNetworkReads"
+ROLE_DIMENSION = "Role"
+ROLE_SELECTOR = "$.userIdentity.sessionContext.sessionIssuer.userName"
+CREDENTIAL_READ_EVENTS = ("GetSecretValue", "GetParameter", "GetParameters")
+FILTER_PATTERN_MAX = 1024
+"""CloudWatch Logs' limit on a filter pattern's length (PutMetricFilter API reference)."""
+WILDCARDS_PER_RANGE_MAX = 16
+"""A range that is not octet-aligned is split into octet-aligned parts up to this many; a larger
+one is widened in the alarm (never in IAM) to the enclosing octet boundary."""
+
+
+class FilterTooLong(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ExpectedNetworks:
+    """What the odd-network filter treats as a normal source of a credential read."""
+
+    vpc_endpoints: tuple[str, ...]
+    ip_patterns: tuple[str, ...]
+    """`sourceIPAddress` values: exact addresses or octet prefixes with `*` (`203.0.113.*`)."""
+    notes: tuple[str, ...]
+    """Where the alarm is coarser than IAM (widened ranges, IPv6 ranges it cannot express)."""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.vpc_endpoints or self.ip_patterns)
+
+
+def ipv4_patterns(cidr: str) -> tuple[list[str], str | None]:
+    """Filter-pattern strings matching exactly the addresses of `cidr` (or a note why wider)."""
+    net = ipaddress.IPv4Network(cidr)
+
+    def text(n: ipaddress.IPv4Network) -> str:
+        octets = str(n.network_address).split(".")
+        return ".".join(octets) if n.prefixlen == 32 else ".".join(octets[: n.prefixlen // 8]) + ".*"
+
+    if net.prefixlen % 8 == 0:
+        return [text(net)], None
+    up = (net.prefixlen // 8 + 1) * 8
+    parts = list(net.subnets(new_prefix=up))
+    if len(parts) <= WILDCARDS_PER_RANGE_MAX or net.prefixlen < 8:
+        return [text(p) for p in parts], None
+    down = net.supernet(new_prefix=(net.prefixlen // 8) * 8)
+    return [text(down)], f"range {cidr} is widened to {down} in the odd-network alarm (IAM enforces {cidr} exactly)"
+
+
+def expected_networks(s: StackSettings, fleet: Fleet) -> ExpectedNetworks:
+    endpoints: set[str] = set()
+    ranges: set[str] = set()
+    notes: list[str] = []
+    for a in fleet.agents:
+        if a.network is not None:
+            endpoints.update(a.network.vpc_endpoints)
+            ranges.update(a.network.source_cidrs)
+    for item in s.expected_networks:
+        (endpoints if item.startswith("vpce-") else ranges).add(item)
+    patterns: set[str] = set()
+    for cidr in sorted(ranges):
+        if ipaddress.ip_network(cidr).version == 6:
+            notes.append(f"IPv6 range {cidr}: the odd-network alarm cannot express it; reads from it alarm (IAM admits them)")
+            continue
+        found, note = ipv4_patterns(cidr)
+        patterns.update(found)
+        if note:
+            notes.append(note)
+    return ExpectedNetworks(tuple(sorted(endpoints)), tuple(sorted(patterns)), tuple(notes))
+
+
+def odd_network_filter(s: StackSettings, fleet: Fleet) -> MetricFilterSpec | None:
+    """The environment's one odd-network filter; None when nothing is expected yet (then every read
+    would alarm: declare scopes or configure `expectedNetworks` first)."""
+    expected = expected_networks(s, fleet)
+    if expected.empty:
+        return None
+    reads = " || ".join(f'$.eventName = "{e}"' for e in CREDENTIAL_READ_EVENTS)
+    clauses = [f"({reads})", f'({ROLE_SELECTOR} = "{naming.environment_role_prefix(s)}*")']
+    if expected.vpc_endpoints:
+        others = " && ".join(f'$.vpcEndpointId != "{e}"' for e in expected.vpc_endpoints)
+        clauses.append(f"($.vpcEndpointId NOT EXISTS || ({others}))")
+    if expected.ip_patterns:
+        clauses.append("(" + " && ".join(f'$.sourceIPAddress != "{p}"' for p in expected.ip_patterns) + ")")
+    clauses.append('($.sourceIPAddress != "*.amazonaws.com")')  # a service calling on the role's behalf
+    pattern = "{ " + " && ".join(clauses) + " }"
+    if len(pattern) > FILTER_PATTERN_MAX:
+        raise FilterTooLong(
+            f"the odd-network filter pattern would be {len(pattern)} characters (CloudWatch allows"
+            f" {FILTER_PATTERN_MAX}): {len(expected.vpc_endpoints)} endpoints and {len(expected.ip_patterns)}"
+            " address patterns; share endpoints between agents, merge ranges, or align them on octets"
+        )
+    return MetricFilterSpec(
+        "odd-network-reads", pattern, naming.audit_environment_namespace(s), ODD_NETWORK_METRIC,
+        dimensions={ROLE_DIMENSION: ROLE_SELECTOR},
+    )
+
+
+def odd_network_alarm(s: StackSettings, agent: ResolvedAgent) -> AlarmSpec:
+    scope = f"its network ({agent.network.words()})" if agent.network else "the sources the stack expects"
+    return AlarmSpec(
+        name=naming.alarm_name(s, agent.name, "odd-network"),
+        description=(
+            f"A credential of agent {agent.name} was read (or a read was attempted) from outside {scope}."
+            " Check CloudTrail for its role (sourceIPAddress, vpcEndpointId): a leaked session is used"
+            f" elsewhere, or a new legitimate source must be declared. To cut it off: `paused: true` for"
+            f" {agent.name} and `pulumi up`. Runbook: docs/operations.md#odd-network-reads"
+        ),
+        namespace=naming.audit_environment_namespace(s), metric_name=ODD_NETWORK_METRIC, threshold=1.0,
+        comparison="GreaterThanOrEqualToThreshold",
+        dimensions={ROLE_DIMENSION: naming.role_name(s, agent.name)},
+    )
+
+
+def odd_network_alarms(s: StackSettings, fleet: Fleet) -> list[AlarmSpec]:
+    """One alarm per agent, only where the filter exists (and alarms are on)."""
+    if not s.alarms or odd_network_filter(s, fleet) is None:
+        return []
+    return [odd_network_alarm(s, a) for a in sorted(fleet.agents, key=lambda a: a.name)]
+
+
+def learn_sources_query(s: StackSettings) -> str:
+    """CloudWatch Logs Insights query listing where the environment's credential reads came from:
+    run it over the trail's log group (e.g. 30 days), review, and put the legitimate sources into
+    `agentfleet:expectedNetworks` (or into the agents' `network:` scopes)."""
+    events = ", ".join(f'"{e}"' for e in CREDENTIAL_READ_EVENTS)
+    return (
+        "fields userIdentity.sessionContext.sessionIssuer.userName as role, vpcEndpointId, sourceIPAddress"
+        f" | filter eventName in [{events}] and role like /^{naming.environment_role_prefix(s)}/"
+        " | stats count(*) as reads, earliest(@timestamp) as first, latest(@timestamp) as last"
+        " by role, vpcEndpointId, sourceIPAddress | sort reads desc"
+    )

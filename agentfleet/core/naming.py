@@ -60,6 +60,32 @@ def secret_arn_pattern(s: StackSettings, agent: str, credential: str) -> str:
     )
 
 
+def ssm_parameter_name(s: StackSettings, agent: str, credential: str) -> str:
+    """SSM Parameter Store name: `/<prefix>/<env>/<agent>/<credential>` (a hierarchy, so the
+    agent's folder is its own and `GetParametersByPath` on another agent's folder finds nothing)."""
+    return f"/{s.secret_prefix}/{s.environment}/{agent}/{credential}"
+
+
+def ssm_parameter_arn(s: StackSettings, agent: str, credential: str) -> str:
+    """Exact ARN (no wildcard): parameters have no random suffix. The name's leading `/` is the
+    one after `parameter`."""
+    return (
+        f"arn:{s.partition}:ssm:{s.aws_region}:{s.aws_account_id}:parameter"
+        f"{ssm_parameter_name(s, agent, credential)}"
+    )
+
+
+def ssm_agent_parameters_pattern(s: StackSettings, agent: str) -> str:
+    """Every parameter of the agent's folder; the `/` after the name keeps `bill` from `billing`."""
+    return f"arn:{s.partition}:ssm:{s.aws_region}:{s.aws_account_id}:parameter/{s.secret_prefix}/{s.environment}/{agent}/*"
+
+
+SSM_UNSET_VALUE = "agentfleet:unset"
+"""Value of an SSM parameter whose credential a human has not written yet. AWS requires a value at
+creation; this marker is not a secret, the program never writes anything else for an external
+credential, and it ignores the value afterwards so a human's write is never undone."""
+
+
 def vault_path(s: StackSettings, agent: str, credential: str) -> str:
     """Path under the KV v2 mount (the API adds `data/` or `metadata/` after the mount)."""
     return f"{s.environment}/{agent}/{credential}"
@@ -83,6 +109,8 @@ class Locations:
     vault_mount: str | None
     vault_path: str | None
     """Path under the mount."""
+    ssm_parameter: str | None = None
+    """SSM Parameter Store name (`ssm_parameter_name`)."""
 
     @property
     def vault_location(self) -> str | None:
@@ -96,6 +124,7 @@ def credential_locations(s: StackSettings, agent: str, credential: str, stores: 
         secret_name=secret_name(s, agent, credential) if "aws" in kept else None,
         vault_mount=s.vault_mount if "vault" in kept else None,
         vault_path=vault_path(s, agent, credential) if "vault" in kept else None,
+        ssm_parameter=ssm_parameter_name(s, agent, credential) if "ssm" in kept else None,
     )
 
 
@@ -153,6 +182,17 @@ def tags(
 def audit_namespace(s: StackSettings, agent: str) -> str:
     """CloudTrail-derived metrics of one agent; agents cannot write here (only to their own)."""
     return f"AgentFleetAudit/{s.environment}/{agent}"
+
+
+def audit_environment_namespace(s: StackSettings) -> str:
+    """CloudTrail-derived metrics of the whole environment, one dimension value per role (the
+    odd-network signal: one filter per environment, not one per agent)."""
+    return f"AgentFleetAudit/{s.environment}"
+
+
+def environment_role_prefix(s: StackSettings) -> str:
+    """Every IAM role of the environment starts with this (shortened names keep it too)."""
+    return f"{s.secret_prefix}-{s.environment}-"
 
 
 def alarm_name(s: StackSettings, agent: str, kind: str) -> str:

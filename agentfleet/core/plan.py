@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
@@ -42,19 +42,45 @@ def vault_credentials(agent: ResolvedAgent) -> tuple[ResolvedCredential, ...]:
     return tuple(c for c in agent.credentials if "vault" in c.stores)
 
 
+def ssm_credentials(agent: ResolvedAgent) -> tuple[ResolvedCredential, ...]:
+    return tuple(c for c in agent.credentials if "ssm" in c.stores)
+
+
 def agent_secret_arns(s: StackSettings, agent: ResolvedAgent) -> list[str]:
     return sorted(naming.secret_arn_pattern(s, agent.name, c.name) for c in aws_credentials(agent))
 
 
+def agent_parameter_arns(s: StackSettings, agent: ResolvedAgent) -> list[str]:
+    return sorted(naming.ssm_parameter_arn(s, agent.name, c.name) for c in ssm_credentials(agent))
+
+
+def outside_network(agent: ResolvedAgent) -> dict[str, dict[str, str | Sequence[str]]] | None:
+    """The condition "this read comes from outside the agent's network"; None without a scope."""
+    n = agent.network
+    return None if n is None else iam.outside_network(n.vpc_endpoints, n.vpcs, n.source_cidrs)
+
+
 def agent_iam_policy(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -> dict[str, Any]:
-    """Least privilege: read its own secrets, decrypt only via Secrets Manager, own metrics."""
+    """Least privilege: read its own secrets and parameters, decrypt only via those services,
+    own metrics; with a network scope, every read from elsewhere is denied."""
     statements: list[iam.Statement] = []
     if agent.paused:
         statements.append(iam.deny_everything("AgentPaused"))
     arns = agent_secret_arns(s, agent)
+    params = agent_parameter_arns(s, agent)
+    outside = outside_network(agent)
+    if outside is not None and (arns or params):
+        # On `*`: a deny only takes away, and listing every ARN again would double the policy's
+        # size (inline policies share 10,240 characters per role).
+        actions = (iam.SECRET_READ_ACTIONS if arns else ()) + (iam.SSM_READ_ACTIONS if params else ()) + ("kms:Decrypt",)
+        statements.append(iam.deny_outside_network("DenyReadsOutsideNetwork", actions, ["*"], outside))
     if arns:
         statements.append(iam.secret_read("ReadOwnSecrets", arns))
         statements.append(iam.kms_decrypt_via_secretsmanager("DecryptOwnSecretsViaSecretsManager", kms_key_arn, s.aws_region))
+    if params:
+        statements.append(iam.parameter_read("ReadOwnParameters", params))
+        statements.append(iam.kms_decrypt_via_ssm(
+            "DecryptOwnParametersViaSsm", kms_key_arn, s.aws_region, naming.ssm_agent_parameters_pattern(s, agent.name)))
     if s.usage_metrics:
         statements.append(iam.put_own_metrics("PublishOwnUsageMetrics", naming.metrics_namespace(s, agent.name)))
     return iam.Document(tuple(statements)).to_dict()
@@ -80,7 +106,36 @@ def secret_readers(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredent
 
 
 def secret_resource_policy(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -> dict[str, Any]:
-    return iam.Document((iam.deny_read_except("DenyReadExceptOwner", secret_readers(s, agent, cred)),)).to_dict()
+    """Nobody but the readers; and the agent's own role only from its network (when scoped)."""
+    statements = [iam.deny_read_except("DenyReadExceptOwner", secret_readers(s, agent, cred))]
+    outside = outside_network(agent)
+    if outside is not None:
+        role = naming.role_arn(s, naming.role_name(s, agent.name))
+        statements.append(iam.deny_outside_network(
+            "DenyAgentReadsOutsideNetwork", ("secretsmanager:GetSecretValue",), ("*",), outside, principal_arn=role,
+        ))
+    return iam.Document(tuple(statements)).to_dict()
+
+
+def vault_bound_cidrs(agent: ResolvedAgent) -> list[str]:
+    """`token_bound_cidrs` of the agent's Vault login roles (any auth method): the ranges Vault
+    sees its logins from (`network.vault_cidrs`, default `source_cidrs`); empty = unbound.
+    VPC endpoints and VPC ids mean nothing to Vault, so a private-only scope binds nothing."""
+    n = agent.network
+    if n is None:
+        return []
+    return sorted(n.vault_cidrs if n.vault_cidrs is not None else n.source_cidrs)
+
+
+def network_plan(agent: ResolvedAgent) -> dict[str, Any] | None:
+    """The scope as the plan contract shows it (`None`: reads allowed from anywhere)."""
+    n = agent.network
+    if n is None:
+        return None
+    return {
+        "vpc_endpoints": sorted(n.vpc_endpoints), "vpcs": sorted(n.vpcs), "source_cidrs": sorted(n.source_cidrs),
+        "vault_bound_cidrs": vault_bound_cidrs(agent), "summary": n.words(),
+    }
 
 
 def vault_policy(s: StackSettings, agent: ResolvedAgent) -> str:
@@ -101,6 +156,8 @@ class CredentialPlan:
     vault_path: str | None
     vault_location: str | None
     """`<mount>/<path>` (naming.vault_location)."""
+    ssm_parameter: str | None = None
+    """SSM parameter name, when stored in Parameter Store."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +172,8 @@ class AgentPlan:
     vault_policy_name: str
     vault_policy: str
     credentials: list[CredentialPlan]
+    network: dict[str, Any] | None = None
+    """Where its credentials may be read from (`network_plan`); None = anywhere."""
 
 
 def credential_plan(s: StackSettings, agent: ResolvedAgent, c: ResolvedCredential) -> CredentialPlan:
@@ -123,7 +182,7 @@ def credential_plan(s: StackSettings, agent: ResolvedAgent, c: ResolvedCredentia
         name=c.name, service=c.service, type=c.type, classification=c.classification,
         rotation_strategy=c.rotation_strategy, rotation_days=c.rotation_days, stores=list(c.stores),
         secret_name=where.secret_name, vault_mount=where.vault_mount, vault_path=where.vault_path,
-        vault_location=where.vault_location,
+        vault_location=where.vault_location, ssm_parameter=where.ssm_parameter,
     )
 
 
@@ -137,6 +196,7 @@ def agent_plan(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -> Agen
         vault_policy_name=naming.vault_policy_name(s, agent.name),
         vault_policy=vault_policy(s, agent),
         credentials=[credential_plan(s, agent, c) for c in agent.credentials],
+        network=network_plan(agent),
     )
 
 

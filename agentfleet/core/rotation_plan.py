@@ -394,6 +394,8 @@ def runbook(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) ->
     steps = [f"Mint a new {cred.service} {cred.type} for agent {agent.name} in the provider's console."]
     stores = " and ".join(x for x in (
         f"Secrets Manager {naming.secret_name(s, agent.name, cred.name)}" if "aws" in cred.stores else "",
+        # Parameter Store has no rotation protocol: this write is the rotation
+        f"Parameter Store {naming.ssm_parameter_name(s, agent.name, cred.name)}" if "ssm" in cred.stores else "",
         f"Vault {s.vault_mount}/{naming.vault_path(s, agent.name, cred.name)}" if "vault" in cred.stores else "",
     ) if x)
     steps.append(
@@ -419,6 +421,7 @@ def reminder(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -
         "classification": cred.classification,
         "secret_name": where.secret_name,
         "vault_path": where.vault_location,
+        "ssm_parameter": where.ssm_parameter,
         "rotate_every_days": cred.rotation_days,
         "max_age_days": cred.max_rotation_days,
         "reminder_time": "<aws.scheduler.scheduled-time>",

@@ -7,6 +7,7 @@ Stack files hold environment settings only; a plaintext secret there is refused.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from agentfleet.core.model import ROLE_ARN_RE
+from agentfleet.core.model import ROLE_ARN_RE, VPC_ENDPOINT_RE
 from agentfleet.core.secretlike import looks_like_secret
 
 PROJECT = "agentfleet"
@@ -100,6 +101,9 @@ class StackSettings(BaseModel):
     """`agentfleet:cloudtrailLogGroup`: an existing trail's log group (else a trail is created)."""
     alarm_subscriptions: tuple[dict[str, str], ...] = ()
     """`agentfleet:alarmSubscriptions`: [{protocol: email|https|lambda|sqs, endpoint: ...}]."""
+    expected_networks: tuple[str, ...] = ()
+    """`agentfleet:expectedNetworks`: VPC endpoint ids and IPv4 CIDRs credential reads normally come
+    from, beside the agents' declared scopes (the odd-network alarm; docs/operations.md)."""
 
     @field_validator("recovery_window_days")
     @classmethod
@@ -117,6 +121,22 @@ class StackSettings(BaseModel):
                     "alarmSubscriptions entries are {protocol: email|https|lambda|sqs, endpoint: ...}"
                 )
         return v
+
+    @field_validator("expected_networks")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for item in v:
+            if VPC_ENDPOINT_RE.match(item):
+                continue
+            try:
+                if "/" not in item:
+                    raise ValueError(item)
+                net = ipaddress.ip_network(item, strict=True)
+            except ValueError:
+                raise ValueError(f"expectedNetworks entries are vpce-... ids or IPv4 CIDRs, got {item!r}") from None
+            if net.version != 4 or net.prefixlen == 0:
+                raise ValueError(f"expectedNetworks entries are vpce-... ids or IPv4 CIDRs (not /0), got {item!r}")
+        return tuple(sorted(set(v)))
 
     @field_validator("admin_principals")
     @classmethod
@@ -158,6 +178,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "accessDeniedThreshold": ("access_denied_threshold", "int"),
     "cloudtrailLogGroup": ("cloudtrail_log_group", "str"),
     "alarmSubscriptions": ("alarm_subscriptions", "list"),
+    "expectedNetworks": ("expected_networks", "list"),
 }
 CONFIG_KEYS = tuple(f"{PROJECT}:{k}" for k in _KEYS) + ("aws:region",)
 

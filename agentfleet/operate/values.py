@@ -48,6 +48,9 @@ class ValueTarget:
     secret_name: str | None = None
     vault_mount: str | None = None
     vault_path: str | None = None
+    ssm_parameter: str | None = None
+    kms_key_alias: str | None = None
+    """The environment key: an SSM SecureString is encrypted with it (never the AWS-managed key)."""
     plan: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
     """The credential's whole plan entry: a new store's writer reads its own location from it."""
 
@@ -72,7 +75,8 @@ def value_targets(plan: Mapping[str, Any]) -> list[ValueTarget]:
             out.append(ValueTarget(
                 agent=a["name"], credential=c["name"], service=c["service"], strategy=c["rotation_strategy"],
                 stores=stores, secret_name=c.get("secret_name"), vault_mount=c.get("vault_mount"),
-                vault_path=c.get("vault_path"), plan=dict(c),
+                vault_path=c.get("vault_path"), ssm_parameter=c.get("ssm_parameter"),
+                kms_key_alias=plan.get("kms_key_alias"), plan=dict(c),
             ))
     return out
 
@@ -201,6 +205,16 @@ def _vault_read(client: Any, t: ValueTarget) -> Credential | None:
     return {KEY_FIELD: value} if isinstance(value, str) else None
 
 
+def _ssm_write(client: Any, t: ValueTarget, cred: Credential) -> None:
+    client.put_parameter(Name=t.ssm_parameter, Value=cred[KEY_FIELD], Type="SecureString", KeyId=t.kms_key_alias,
+                         Overwrite=True)
+
+
+def _ssm_read(client: Any, t: ValueTarget) -> Credential | None:
+    value = client.get_parameter(Name=t.ssm_parameter, WithDecryption=True)["Parameter"].get("Value")
+    return {KEY_FIELD: value} if isinstance(value, str) else None
+
+
 @dataclass(frozen=True)
 class StoreWriter:
     write: Callable[[Any, ValueTarget, Credential], None]
@@ -216,6 +230,9 @@ STORE_WRITERS: dict[str, StoreWriter] = {
     # Vault holds the key alone under `value`, as the rotation's Vault sync writes it.
     "vault": StoreWriter(_vault_write, _vault_read, lambda want, got: got is not None and got.get(KEY_FIELD) == want[KEY_FIELD],
                          lambda t: f"Vault {t.vault_mount}/{t.vault_path}"),
+    # Parameter Store holds the key alone, a SecureString under the environment key.
+    "ssm": StoreWriter(_ssm_write, _ssm_read, lambda want, got: got is not None and got.get(KEY_FIELD) == want[KEY_FIELD],
+                       lambda t: f"Parameter Store {t.ssm_parameter}"),
 }
 
 

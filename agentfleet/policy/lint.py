@@ -19,6 +19,7 @@ import json
 from typing import Any, Iterable
 
 import parliament
+import parliament.statement
 from pulumi_policy import PolicyConfigSchema
 
 from agentfleet.policy.base import Resource, resource_policy
@@ -26,6 +27,13 @@ from agentfleet.policy.iamdoc import IDENTITY_POLICY_TYPES, ROLE, SECRET_POLICY,
 from agentfleet.policy.layout import LAYOUT_SCHEMA, Layout
 from agentfleet.policy.stackgraph import SECRET
 from agentfleet.policy.values import BadDocument, document, get
+
+# Global condition keys AWS documents (IAM User Guide, "AWS global condition context keys") that
+# parliament 1.6.4's table lacks, so it reports them as UNKNOWN_CONDITION_FOR_ACTION. The network
+# scope's deny (issue 15) needs aws:ViaAWSService to exempt KMS calls a service makes for the caller.
+MISSING_GLOBAL_KEYS = {"aws:ViaAWSService": "Bool"}
+for _key, _kind in MISSING_GLOBAL_KEYS.items():
+    parliament.statement.GLOBAL_CONDITION_KEYS.setdefault(_key, _kind)
 
 FAIL_SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM")
 FAIL_ISSUES = ("UNKNOWN_ACTION", "UNKNOWN_PREFIX", "NO_VERSION")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from agentfleet.policy import iam, lint, rotation, secretsmanager, tagging, vault
+from agentfleet.policy import iam, lint, rotation, secretsmanager, ssm, tagging, vault
 
 PACK_NAME = "agentfleet-credential-hygiene"
-DOMAIN_MODULES = (rotation, iam, secretsmanager, vault, tagging, lint)
+DOMAIN_MODULES = (rotation, iam, secretsmanager, ssm, vault, tagging, lint)
 
 ALL_POLICIES: tuple[Policy, ...] = tuple(p for m in DOMAIN_MODULES for p in m.POLICIES)
 

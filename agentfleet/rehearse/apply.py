@@ -36,6 +36,7 @@ class Deferred(Exception):
     """The emulator cannot apply this yet (a known moto gap); the rehearsal applies it later."""
 
 SECRET_BEARING = frozenset({"aws:secretsmanager/secretVersion:SecretVersion", "vault:kv/secretV2:SecretV2",
+                            "aws:ssm/parameter:Parameter",
                             "random:index/randomPassword:RandomPassword"})
 """Failures of these types report the error code only: a message could quote the value."""
 
@@ -190,6 +191,18 @@ def _secret_rotation(c: Clients, i: dict[str, Any], name: str) -> Result:
             if "AWSPENDING" in ver.get("VersionStages", []) and "AWSCURRENT" not in ver["VersionStages"]:
                 sm.update_secret_version_stage(SecretId=i["secretId"], VersionStage="AWSPENDING", RemoveFromVersionId=ver["VersionId"])
     return i["secretId"], {"rotationEnabled": True}
+
+
+def _ssm_parameter(c: Clients, i: dict[str, Any], name: str) -> Result:
+    ssm = c.aws("ssm")
+    value = i.get("valueWo") if i.get("valueWo") is not None else i.get("value")
+    ssm.put_parameter(**_drop_none({
+        "Name": i.get("name") or name, "Type": i.get("type"), "Value": value, "KeyId": i.get("keyId"),
+        "Description": i.get("description"), "Tier": i.get("tier"), "AllowedPattern": i.get("allowedPattern"),
+        "DataType": i.get("dataType"), "Tags": _tags(i),
+    }))
+    p = ssm.get_parameter(Name=i.get("name") or name)["Parameter"]
+    return p["Name"], {"arn": p["ARN"], "name": p["Name"], "version": p["Version"]}
 
 
 def _lambda_function(c: Clients, i: dict[str, Any], name: str) -> Result:
@@ -399,6 +412,7 @@ APPLIERS: dict[str, Applier] = {
     "aws:secretsmanager/secretVersion:SecretVersion": _secret_version,
     "aws:secretsmanager/secretRotation:SecretRotation": _secret_rotation,
     "aws:lambda/function:Function": _lambda_function,
+    "aws:ssm/parameter:Parameter": _ssm_parameter,
     "aws:lambda/permission:Permission": _lambda_permission,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:cloudwatch/logMetricFilter:LogMetricFilter": _metric_filter,

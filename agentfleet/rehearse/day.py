@@ -137,12 +137,38 @@ class Day:
                 out.append({"name": sec["Name"], "arn": sec["ARN"], "policy": json.loads(pol) if pol else None, "owner": owner})
         return sorted(out, key=lambda x: x["name"])
 
-    def may_read(self, role_arn: str, secret: dict[str, Any]) -> bool:
+    def origin(self, agent: str) -> dict[str, str]:
+        """The request context of a call from the agent's own declared network (none: anywhere)."""
+        a = next((x for x in self.fleet.agents if x.name == agent), None)
+        net = a.network if a is not None else None
+        if net is None:
+            return {}
+        if net.vpc_endpoints:
+            return {"aws:SourceVpce": str(net.vpc_endpoints[0]), "aws:SourceVpc": str(net.vpcs[0]) if net.vpcs else "vpc-rehearsal"}
+        if net.vpcs:
+            return {"aws:SourceVpc": str(net.vpcs[0]), "aws:SourceVpce": "vpce-rehearsal"}
+        import ipaddress
+
+        return {"aws:SourceIp": str(next(ipaddress.ip_network(str(net.source_cidrs[0]), strict=False).hosts()))}
+
+    def may_read(self, role_arn: str, secret: dict[str, Any], agent: str = "") -> bool:
         docs = self.identity_docs(role_arn.split(":role/")[-1])
-        ident = evaluate(docs, Request(GET, secret["arn"])) if docs else "ImplicitDeny"
-        res = evaluate(secret["policy"], Request(GET, secret["arn"], {"aws:PrincipalArn": role_arn}, {"AWS": role_arn})) \
+        ctx = {"aws:PrincipalArn": role_arn, **self.origin(agent)}
+        ident = evaluate(docs, Request(GET, secret["arn"], ctx)) if docs else "ImplicitDeny"
+        res = evaluate(secret["policy"], Request(GET, secret["arn"], ctx, {"AWS": role_arn})) \
             if secret["policy"] else "ImplicitDeny"
         return ident == "Allow" and res != "Deny"
+
+    def parameters(self) -> list[dict[str, str]]:
+        ssm = self.c.aws("ssm")
+        prefix = f"/{naming.secret_env_prefix(self.s)}"
+        out = []
+        for page in ssm.get_paginator("describe_parameters").paginate():
+            for p in page["Parameters"]:
+                if p["Name"].startswith(prefix):
+                    arn = ssm.get_parameter(Name=p["Name"])["Parameter"]["ARN"]
+                    out.append({"name": p["Name"], "arn": arn, "owner": p["Name"][len(prefix):].split("/", 1)[0]})
+        return sorted(out, key=lambda x: x["name"])
 
     def sm_as(self, creds: dict[str, str], recorder: list[tuple[str, str]] | None = None) -> Any:
         client = self.c.aws("secretsmanager", aws_access_key_id=creds["AccessKeyId"],
@@ -255,11 +281,22 @@ class Day:
         for name, ag in sorted(self.agents.items()):
             for sec in secrets_:
                 want = sec["owner"] == name and name not in paused
-                got = self.may_read(ag.role_arn, sec)
+                got = self.may_read(ag.role_arn, sec, name)
                 allowed += got
                 st.expect(got == want, f"{name} {'may' if got else 'may not'} read {sec['name']}")
         st.note(f"{len(self.agents)} agents x {len(secrets_)} secrets: {allowed} reads allowed, all by their owner"
                 + (f"; paused: {', '.join(sorted(paused))}" if paused else ""))
+        params = self.parameters()
+        if params:
+            allowed = 0
+            for name, ag in sorted(self.agents.items()):
+                docs = self.identity_docs(ag.role_arn.split(":role/")[-1])
+                for p in params:
+                    want = p["owner"] == name and name not in paused
+                    got = bool(docs) and evaluate(docs, Request("ssm:GetParameter", p["arn"], {"aws:PrincipalArn": ag.role_arn, **self.origin(name)})) == "Allow"
+                    allowed += got
+                    st.expect(got == want, f"{name} {'may' if got else 'may not'} read parameter {p['name']}")
+            st.note(f"{len(self.agents)} agents x {len(params)} SSM parameters: {allowed} reads allowed, all by their owner")
 
     def isolation(self, st: Step) -> None:
         self._matrix(st, {a for a, v_ in self.agents.items() if v_.paused})
@@ -275,7 +312,7 @@ class Day:
     def write_values(self, st: Step) -> None:
         self.values: dict[str, dict[str, Any]] = {}
         targets = v.value_targets(self.plan)
-        clients = v.Clients({"aws": lambda: self.sm, "vault": lambda: self.c.vault()})
+        clients = v.Clients({"aws": lambda: self.sm, "vault": lambda: self.c.vault(), "ssm": lambda: self.c.aws("ssm")})
         for t in targets:
             raw = json.dumps(self.fake.mint_initial()) if t.strategy == "openai" else "rehearsal-" + secrets.token_hex(16)
             cred, _ = v.shape_value(t.strategy, raw)

@@ -12,8 +12,15 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-STORE_WORDS = {"aws": "Secrets Manager", "vault": "Vault"}
-"""How a store is named to a reader (the fleet file says `aws` / `vault`)."""
+STORE_WORDS = {"aws": "Secrets Manager", "vault": "Vault", "ssm": "Parameter Store"}
+"""How a store is named to a reader (the fleet file says `aws` / `vault` / `ssm`)."""
+ANYWHERE = "anywhere"
+"""The network column of an agent without a `network:` scope (any network may read)."""
+
+
+def network_words(network: dict[str, Any] | None) -> str:
+    """An agent's network scope in one line (the plan's `network.summary`), or `anywhere`."""
+    return ANYWHERE if network is None else str(network["summary"])
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,10 @@ class AuditRow:
     vault_path: str | None
     vault_location: str | None
     """Path under the KV v2 mount, when stored in Vault."""
+    ssm_parameter: str | None
+    """SSM parameter name, when stored in Parameter Store."""
+    network: str
+    """Where the credential may be read from: the agent's scope, or `anywhere`."""
     rotation_strategy: str
     rotation_days: int
     paused: bool
@@ -48,6 +59,7 @@ def audit_rows(plan: dict[str, Any]) -> list[AuditRow]:
             type=c["type"], classification=c["classification"], stores=tuple(sorted(c["stores"])),
             secret_name=c["secret_name"], vault_mount=c["vault_mount"], vault_path=c["vault_path"],
             vault_location=c["vault_location"],
+            ssm_parameter=c.get("ssm_parameter"), network=network_words(a.get("network")),
             rotation_strategy=c["rotation_strategy"], rotation_days=c["rotation_days"],
             paused=a["paused"],
         )
@@ -64,6 +76,8 @@ def locations(row: AuditRow) -> list[str]:
         out.append(f"{STORE_WORDS['aws']} {row.secret_name}")
     if row.vault_path is not None:
         out.append(f"{STORE_WORDS['vault']} {row.vault_location}")
+    if row.ssm_parameter is not None:
+        out.append(f"{STORE_WORDS['ssm']} {row.ssm_parameter}")
     return out
 
 
@@ -74,7 +88,7 @@ def _md_cell(text: str) -> str:
 def audit_markdown(plan: dict[str, Any]) -> str:
     rows = audit_rows(plan)
     head = ["Agent", "Owner", "Credential", "Service", "Type", "Classification", "Stores",
-            "Location", "Rotation", "Max age (days)", "Paused"]
+            "Location", "Network", "Rotation", "Max age (days)", "Paused"]
     lines = [
         f"### Credential audit: stack `{plan['stack']}` (environment `{plan['environment']}`,"
         f" account {plan['aws_account_id']}, {plan['aws_region']})",
@@ -87,6 +101,7 @@ def audit_markdown(plan: dict[str, Any]) -> str:
             f"`{r.agent}`", r.owner, f"`{r.credential}`", r.service, r.type, r.classification,
             ", ".join(STORE_WORDS[s] for s in r.stores),
             "<br>".join(f"`{loc}`" for loc in locations(r)),
+            r.network,
             r.rotation_strategy, str(r.rotation_days), "**yes**" if r.paused else "no",
         ]
         lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")

@@ -8,6 +8,7 @@ that grants something gets an explicit review. Pure: no Pulumi, no I/O.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
@@ -22,11 +23,11 @@ COMMENT_MARKER = "<!-- agentfleet:access-diff -->"
 # as an unexplained change (an escalation, to be safe) instead of being silently ignored.
 _AGENT_FIELDS = frozenset({
     "name", "owner", "paused", "iam_role_name", "iam_role_arn", "trust_policy", "iam_policy",
-    "vault_policy_name", "vault_policy", "credentials",
+    "vault_policy_name", "vault_policy", "credentials", "network",
 })
 _CREDENTIAL_FIELDS = frozenset({
     "name", "service", "type", "classification", "rotation_strategy", "rotation_days", "stores",
-    "secret_name", "vault_mount", "vault_path", "vault_location",
+    "secret_name", "vault_mount", "vault_path", "vault_location", "ssm_parameter",
 })
 
 
@@ -44,7 +45,8 @@ class Change:
     """agent-added, agent-removed, agent-paused, agent-unpaused, owner-changed, trust-changed,
     credential-granted, credential-revoked, store-added, store-removed, classification-changed,
     rotation-loosened, rotation-tightened, rotation-changed, service-changed, type-changed,
-    plan-changed."""
+    network-scoped, network-unscoped, network-widened, network-narrowed, network-changed,
+    network-restated, plan-changed."""
     escalation: bool
     text: str
     credential: str | None = None
@@ -110,12 +112,73 @@ def _principal_words(ptype: str, value: str, conds: list[tuple[str, str, str]]) 
     return words
 
 
+# ---- network scope: where an agent's credentials may be read from ----
+
+_SCOPE_KINDS = (("vpc_endpoints", "endpoint"), ("vpcs", "VPC"), ("source_cidrs", "range"), ("vault_bound_cidrs", "Vault login range"))
+
+
+def _admitted(network: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(kind, str(v)) for kind, _ in _SCOPE_KINDS for v in network.get(kind, [])]
+
+
+def _covered(item: tuple[str, str], by: Mapping[str, Any]) -> bool:
+    """Does scope `by` admit everything `item` admits? A range is covered by any range containing it."""
+    kind, value = item
+    if kind == "vault_bound_cidrs" and not by.get(kind):
+        return True  # no bound ranges: Vault accepts logins from anywhere
+    if kind not in ("source_cidrs", "vault_bound_cidrs"):
+        return value in by.get(kind, [])
+    net = ipaddress.ip_network(value)
+    ranges = [ipaddress.ip_network(o) for o in by.get(kind, [])]
+    v4 = list(ipaddress.collapse_addresses(r for r in ranges if isinstance(r, ipaddress.IPv4Network)))
+    v6 = list(ipaddress.collapse_addresses(r for r in ranges if isinstance(r, ipaddress.IPv6Network)))
+    if isinstance(net, ipaddress.IPv4Network):
+        return any(net.subnet_of(r) for r in v4)
+    return any(net.subnet_of(r) for r in v6)
+
+
+def _network_change(agent: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> Change | None:
+    """Removing a scope or admitting a new endpoint/VPC/range is an escalation; adding or narrowing one is not.
+    (An empty Vault range list means unbound: dropping the last one widens Vault logins.)"""
+    words = {kind: w for kind, w in _SCOPE_KINDS}
+    before = old["summary"] if old else "anywhere"
+    after = new["summary"] if new else "anywhere"
+    if old is None and new is None:
+        return None
+    if old is None:
+        return Change(agent, "network-scoped", False, f"network scope added: reads only {after}", before=before, after=after)
+    if new is None:
+        return Change(agent, "network-unscoped", True, f"network scope removed: reads were only {before}, now from anywhere", before=before, after=after)
+    gained = [i for i in _admitted(new) if not _covered(i, old)]
+    lost = [i for i in _admitted(old) if not _covered(i, new)]
+    if old.get("vault_bound_cidrs") and not new.get("vault_bound_cidrs"):
+        gained.append(("vault_bound_cidrs", "anywhere"))
+    if new.get("vault_bound_cidrs") and not old.get("vault_bound_cidrs"):
+        lost.append(("vault_bound_cidrs", "anywhere"))
+    if not gained and not lost:
+        if before == after:
+            return None
+        # The same addresses, written differently (a range split in two): the documents change, access does not.
+        return Change(agent, "network-restated", False, f"network scope restated, same reach: {after}", before=before, after=after)
+    parts = []
+    if gained:
+        parts.append("now admits " + ", ".join(f"{words[k]} {v}" for k, v in gained))
+    if lost:
+        parts.append("no longer " + ", ".join(f"{words[k]} {v}" for k, v in lost))
+    kind = "network-changed" if gained and lost else ("network-widened" if gained else "network-narrowed")
+    label = {"network-changed": "network scope changed", "network-widened": "network scope widened",
+             "network-narrowed": "network scope narrowed"}[kind]
+    return Change(agent, kind, bool(gained), f"{label}: {'; '.join(parts)}", before=before, after=after)
+
+
 # ---- the diff ----
 
 
 def _where(cred: Mapping[str, Any], store: str) -> str:
     if store == "aws":
         return f"{STORE_WORDS['aws']} `{cred['secret_name']}`"
+    if store == "ssm":
+        return f"{STORE_WORDS['ssm']} `{cred['ssm_parameter']}`"
     return f"{STORE_WORDS['vault']} `{cred['vault_location']}`"
 
 
@@ -201,7 +264,8 @@ def _agent_changes(
         name = new["name"]
         who = ", ".join(sorted(trust_principals(new["trust_policy"])))
         state = " (paused: no access until unpaused)" if new["paused"] else ""
-        out = [Change(name, "agent-added", True, f"agent added{state}: owner {new['owner']}, role `{new['iam_role_name']}` assumable by {who}", after=new["owner"])]
+        scope = (new.get("network") or {}).get("summary", "anywhere")
+        out = [Change(name, "agent-added", True, f"agent added{state}: owner {new['owner']}, role `{new['iam_role_name']}` assumable by {who}, credentials readable {scope}", after=new["owner"])]
         return out + [_granted(name, c) for c in sorted(new["credentials"], key=lambda c: str(c["name"]))]
     if new is None and old is not None:
         name = old["name"]
@@ -228,6 +292,9 @@ def _agent_changes(
         label = "trust changed" if gained and lost else ("trust widened" if gained else "trust narrowed")
         out.append(Change(name, "trust-changed", bool(gained), f"{label}: {'; '.join(parts)}",
                           before=", ".join(sorted(before_trust)), after=", ".join(sorted(after_trust))))
+    network = _network_change(name, old.get("network"), new.get("network"))
+    if network is not None:
+        out.append(network)
     old_creds = {c["name"]: c for c in old["credentials"]}
     new_creds = {c["name"]: c for c in new["credentials"]}
     for cname in sorted(set(old_creds) | set(new_creds)):

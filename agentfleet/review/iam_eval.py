@@ -1,11 +1,12 @@
-"""A small evaluator of IAM policy documents with AWS's matching rules, for isolation tests.
+"""A small evaluator of IAM policy documents with AWS's matching rules (isolation tests and the rehearsal).
 
 What it models (enough to decide "may principal P call action A on resource R"):
 - `*` matches any sequence of characters including none (also `/` and `:`), `?` exactly one;
   every other character is literal (unlike `fnmatch`, `[` is not special).
 - Action names match case-insensitively, resource ARNs case-sensitively.
 - Action/NotAction, Resource/NotResource, Principal/NotPrincipal, and the condition operators
-  the project uses (String*, Arn*, Bool, with `...IfExists`); values of one key are OR-ed, keys
+  the project uses (String*, Arn*, Bool, IpAddress/NotIpAddress with CIDR matching, with
+  `...IfExists`); values of one key are OR-ed, keys
   and operators are AND-ed; a missing key fails a positive operator and satisfies a negated one.
 - An explicit Deny wins over any Allow; no matching Allow is an implicit deny.
 Anything else (an unknown operator, an unknown statement key) raises, so a document the evaluator
@@ -14,6 +15,7 @@ does not understand fails the test instead of being judged wrongly.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
@@ -94,8 +96,18 @@ def _lookup(context: Mapping[str, str | Sequence[str]], key: str) -> list[str] |
     return None
 
 
+def ip_in(cidr: str, address: str) -> bool:
+    """IpAddress: the request's address lies in the policy's range (a bare address = /32 or /128).
+    A malformed value on either side raises: a test must not pass on a typo."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    ip = ipaddress.ip_address(address)
+    return ip.version == net.version and ip in net
+
+
 def _value_test(base: str) -> tuple[bool, Any]:
     """(negated, predicate(policy_value, request_value)) for an operator without IfExists."""
+    if base in ("IpAddress", "NotIpAddress"):
+        return base == "NotIpAddress", ip_in
     tests: dict[str, Any] = {
         "StringEquals": lambda p, r: p == r,
         "StringEqualsIgnoreCase": lambda p, r: p.lower() == r.lower(),
