@@ -73,6 +73,9 @@ def test_rehearse_verb_on_another_fleet_with_shared_rotation(tmp_path: Path) -> 
     assert code == 0, out.getvalue() + err.getvalue()
     text = out.getvalue()
     assert "agents-local-rotation-openai's sweep" in text  # the shared function rotated both openai keys
+    assert "3 agents x 1 SSM parameters: 1 reads allowed, all by their owner" in text  # Parameter Store too
+    assert "network-scoped agents (billing2): their own reads from another network are denied" in text
+    assert "aws:ssm/parameter:Parameter                             1 applied" in text
     assert '"SecretIds": ["agents/local/bill/openai", "agents/local/billing/openai"]' in text
     assert "3 agents x " in text and "PASSED in" in text and "Terraform" not in text
     assert text.count("  PASS  ") == len(STEPS) and "  FAIL  " not in text

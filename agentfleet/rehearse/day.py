@@ -151,9 +151,9 @@ class Day:
 
         return {"aws:SourceIp": str(next(ipaddress.ip_network(str(net.source_cidrs[0]), strict=False).hosts()))}
 
-    def may_read(self, role_arn: str, secret: dict[str, Any], agent: str = "") -> bool:
+    def may_read(self, role_arn: str, secret: dict[str, Any], agent: str = "", origin: dict[str, str] | None = None) -> bool:
         docs = self.identity_docs(role_arn.split(":role/")[-1])
-        ctx = {"aws:PrincipalArn": role_arn, **self.origin(agent)}
+        ctx = {"aws:PrincipalArn": role_arn, **(self.origin(agent) if origin is None else origin)}
         ident = evaluate(docs, Request(GET, secret["arn"], ctx)) if docs else "ImplicitDeny"
         res = evaluate(secret["policy"], Request(GET, secret["arn"], ctx, {"AWS": role_arn})) \
             if secret["policy"] else "ImplicitDeny"
@@ -300,14 +300,23 @@ class Day:
 
     def isolation(self, st: Step) -> None:
         self._matrix(st, {a for a, v_ in self.agents.items() if v_.paused})
+        elsewhere = {"aws:SourceIp": "198.51.100.7", "aws:SourceVpc": "vpc-0elsewhere", "aws:SourceVpce": "vpce-0elsewhere"}
+        scoped = [n for n in self.agents if self.origin(n)]
+        for sec in self.secrets():
+            if sec["owner"] in scoped:
+                st.expect(not self.may_read(self.agents[sec["owner"]].role_arn, sec, sec["owner"], elsewhere),
+                          f"{sec['owner']} may read {sec['name']} from outside its declared network")
+        if scoped:
+            st.note(f"network-scoped agents ({', '.join(sorted(scoped))}): their own reads from another network are denied")
         key = self.c.aws("kms").describe_key(KeyId=naming.kms_alias(self.s))["KeyMetadata"]["Arn"]
-        via = {"kms:ViaService": f"secretsmanager.{self.s.aws_region}.amazonaws.com"}
         for a in self.plan["agents"]:
             if a["paused"] or not any(c["secret_name"] for c in a["credentials"]):
                 continue
+            here = {"aws:PrincipalArn": self.agents[a["name"]].role_arn, **self.origin(a["name"])}
+            via = {"kms:ViaService": f"secretsmanager.{self.s.aws_region}.amazonaws.com", **here}
             docs = self.identity_docs(a["iam_role_name"])
             st.expect(evaluate(docs, Request("kms:Decrypt", key, via)) == "Allow", f"{a['name']}: cannot decrypt via Secrets Manager")
-            st.expect(evaluate(docs, Request("kms:Decrypt", key)) != "Allow", f"{a['name']}: may decrypt directly, not only via Secrets Manager")
+            st.expect(evaluate(docs, Request("kms:Decrypt", key, here)) != "Allow", f"{a['name']}: may decrypt directly, not only via Secrets Manager")
 
     def write_values(self, st: Step) -> None:
         self.values: dict[str, dict[str, Any]] = {}
