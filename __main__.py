@@ -17,7 +17,8 @@ project_dir = Path(pulumi.get_root_directory())  # where Pulumi.yaml is, as `pul
 fleet = AgentFleet(
     naming.FLEET_COMPONENT,
     AgentFleetArgs(
-        fleet=load_fleet(fleet_file_path(project_dir, pulumi.Config(PROJECT).get(FLEET_FILE_KEY))),
+        # The stack's fleet: its environment's overrides applied, the stack's rules checked.
+        fleet=load_fleet(fleet_file_path(project_dir, pulumi.Config(PROJECT).get(FLEET_FILE_KEY)), settings),
         settings=settings,
         providers=providers_from_config(settings),
     ),

@@ -93,6 +93,10 @@ class AgentAccessArgs:
     """Explicit providers; every resource names one."""
     secrets: Sequence[SecretSpec] = field(default_factory=tuple)
     """The agent's credentials."""
+    renamed_from: str | None = None
+    """The agent's previous name: the component is aliased to it (children named `<agent>/...`
+    inherit the alias), and its AWS secrets are retained on delete, so the rename's replacement
+    of a secret never deletes the old one (its value is copied by hand, docs/review.md)."""
     vault_token_bound_cidrs: Sequence[str] = ()
     """Ranges the agent's Vault logins must come from (`plan.vault_bound_cidrs`); empty = unbound."""
 
@@ -119,9 +123,10 @@ class AgentAccess(pulumi.ComponentResource):
         extend: Callable[["AgentAccess"], None] | None = None,
     ) -> None:
         """`extend`, if given, adds more children (rotation, monitoring) before outputs are registered."""
+        aliases: list[pulumi.Input[str | pulumi.Alias]] | None = [pulumi.Alias(name=args.renamed_from)] if args.renamed_from else None
         super().__init__(
             TOKEN, name, None,
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=args.providers.as_list())),
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=args.providers.as_list(), aliases=aliases)),
         )
         self.args, self.logical = args, name
         p, a = args.providers, name  # children derive from this component's (fleet-scoped) name
@@ -215,7 +220,8 @@ class AgentAccess(pulumi.ComponentResource):
                 kms_key_id=args.kms_key_arn,
                 recovery_window_in_days=args.recovery_window_days,
                 tags=tags,
-                opts=self._child(p.aws, protect=args.protect),
+                opts=pulumi.ResourceOptions.merge(self._child(p.aws, protect=args.protect),
+                                                  pulumi.ResourceOptions(retain_on_delete=bool(args.renamed_from) or None)),
             )
             self.secrets[c] = secret
             if spec.aws_secret_policy is not None:

@@ -19,6 +19,7 @@ in `fleet.extra_outputs` becomes a stack output. Name children with `fleet.child
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import weakref
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ def agent_access_args(
         protect=s.protect,
         providers=providers,
         secrets=tuple(_secret_spec(s, agent, c) for c in agent.credentials),
+        renamed_from=agent.renamed_from,
         vault_token_bound_cidrs=plan.vault_bound_cidrs(agent),
     )
 
@@ -196,8 +198,11 @@ class AgentFleet(pulumi.ComponentResource):
                 for hook in hooks:
                     hook(ctx)
 
+            access_args = agent_access_args(s, agent, self.environment, args.providers)
+            if agent.renamed_from:  # alias the old agent's (fleet-scoped) logical name
+                access_args = dataclasses.replace(access_args, renamed_from=self.child(agent.renamed_from))
             self.agents[agent.name] = AgentAccess(
-                access_name, agent_access_args(s, agent, self.environment, args.providers),
+                access_name, access_args,
                 opts=pulumi.ResourceOptions(parent=self), extend=extend if hooks else None,
             )
         for m in extensions:

@@ -65,7 +65,11 @@ def _runtime(i: int, name: str) -> list[str]:
     if kind == 0:
         return ["    runtime: {service: ecs-tasks.amazonaws.com}"]
     if kind == 1:
-        return [f'    runtime: {{role_arns: ["arn:aws:iam::123456789012:role/runner-{name}"]}}']
+        # Each account runs the agent with its own role (tests/project: dev, prod, local accounts).
+        return [f'    runtime: {{role_arns: ["arn:aws:iam::123456789012:role/runner-{name}"]}}',
+                "    environments:",
+                f'      prod: {{runtime: {{role_arns: ["arn:aws:iam::210987654321:role/runner-{name}"]}}}}',
+                f'      local: {{runtime: {{role_arns: ["arn:aws:iam::000000000000:role/runner-{name}"]}}}}']
     return [f'    runtime: {{github_oidc: {{repository: "example-org/{name}", ref: refs/heads/main}}}}']
 
 

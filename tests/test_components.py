@@ -49,6 +49,9 @@ EXTRA_AGENTS: list[dict[str, Any]] = [
         "name": "frozen",
         "paused": True,
         "runtime": {"role_arns": ["arn:aws:iam::123456789012:role/runner-frozen"]},
+        # Each stack's account runs it with its own role (a prod stack never trusts dev's).
+        "environments": {"prod": {"runtime": {"role_arns": ["arn:aws:iam::210987654321:role/runner-frozen"]}},
+                         "local": {"runtime": {"role_arns": ["arn:aws:iam::000000000000:role/runner-frozen"]}}},
         "credentials": [{"name": "key", "service": "openai", "type": "api_key", "rotation": {"strategy": "openai"}}],
     },
 ]
@@ -534,12 +537,14 @@ def test_unique_names_and_urns(full: tuple[ProgramRun, Fleet]) -> None:
 
 
 def test_lookalike_names_do_not_collide(core: None, tmp_path: Path) -> None:
-    """`a` + credential `b-c` and `a-b` + credential `c` would both be `a-b-c-secret` with dashes."""
+    """`a` + credential `b-c` and `a-b` + credential `c` would both be `a-b-c-secret` with dashes.
+    (Generated credentials: manual ones would also share the physical reminder and overdue-alarm
+    names, which the loader refuses: tests/test_names.py.)"""
     doc = {"version": 1, "agents": [
         {"name": "aa", "runtime": {"service": "lambda.amazonaws.com"},
-         "credentials": [{"name": "bb-cc", "service": "x", "type": "token"}]},
+         "credentials": [{"name": "bb-cc", "service": "x", "type": "token", "rotation": {"strategy": "generated"}}]},
         {"name": "aa-bb", "runtime": {"service": "lambda.amazonaws.com"},
-         "credentials": [{"name": "cc", "service": "x", "type": "token"}]},
+         "credentials": [{"name": "cc", "service": "x", "type": "token", "rotation": {"strategy": "generated"}}]},
     ]}
     run = run_fleet(tmp_path, doc)
     secrets = sorted(r.name for r in run.of_type(SECRET))

@@ -299,6 +299,8 @@ def _type_words(tp: typing.Any, meta: list[typing.Any]) -> str:
         if pattern == NAME_RE.pattern:
             return "name (naming rule)"
         return f"string matching `{pattern}`" if pattern else "string"
+    if tp is typing.Any:
+        return "fields of the agent (see Environments)"
     raise AssertionError(f"no words for {tp!r}")
 
 

@@ -653,7 +653,7 @@ def sigv4_valid(method: str, url: str, headers: dict[str, str], body: bytes, sec
     return hmac.compare_digest(hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest(), signature)
 
 
-AKID, SECRET_KEY, SESSION = "ASIATESTROTATION0001", "test-secret-key-for-sigv4-only", "test-session-token"
+AKID, SECRET_KEY, SESSION = "ASIATESTROTATION0001", "test-secret-key-for-sigv4-only", "test-session-token"  # pragma: allowlist secret
 
 
 class FakeVaultAwsAuth:

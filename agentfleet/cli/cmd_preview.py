@@ -164,8 +164,9 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if fleet is not None:
         try:
             plan = build_plan(fleet, settings)
-        except NameCollision as exc:
-            print(f"{fleet_path}:0: {exc}", file=err)
+        except NameCollision as exc:  # program_inputs checked the names already; kept as a guard
+            for line, message in exc.problems:
+                print(f"{fleet_path}:{line}: {message}", file=err)
             return EXIT_INVALID
 
     try:

@@ -52,5 +52,5 @@ def program_inputs(args: argparse.Namespace, err: TextIO) -> ProgramInputs:
     config = stack_config(args.stack, root)
     fleet_path = Path(args.fleet).resolve() if args.fleet else fleet_file_path(root, config.get(f"{PROJECT}:{FLEET_FILE_KEY}"))
     # A program may build its fleet in code (`build_fleet`): then there is no file to check first.
-    fleet = read_fleet(str(fleet_path), err) if args.fleet or fleet_path.exists() else None
+    fleet = read_fleet(str(fleet_path), err, settings) if args.fleet or fleet_path.exists() else None
     return ProgramInputs(root, args.stack, fleet_path, fleet, settings)

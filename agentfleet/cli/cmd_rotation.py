@@ -30,8 +30,8 @@ def lambda_client(settings: StackSettings) -> Any:
 
 
 def _emergency(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    fleet = read_fleet(args.file, err)
     settings = read_settings(project_dir(args), args.stack, err)
+    fleet = read_fleet(args.file, err, settings)
     try:
         plan = rp.emergency_rotation(settings, fleet, args.agent, args.credential)
     except LookupError as exc:

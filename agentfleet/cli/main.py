@@ -32,10 +32,13 @@ class CliExit(Exception):
         self.code = code
 
 
-def read_fleet(path: str, err: TextIO) -> Fleet:
-    """Load or exit: 1 with every problem for an invalid file, 2 when it cannot be read."""
+def read_fleet(path: str, err: TextIO, settings: StackSettings | None = None, *, names_only: bool = False) -> Fleet:
+    """Load or exit: 1 with every problem for an invalid file, 2 when it cannot be read.
+
+    With `settings`, the stack's fleet: its environment's overrides applied and the stack's
+    rules checked (unique derived names, principals only in trusted accounts)."""
     try:
-        return load_fleet(path)
+        return load_fleet(path, settings, names_only=names_only)
     except FleetError as exc:
         for p in exc.problems:
             print(p, file=err)
@@ -70,19 +73,36 @@ def read_settings(project: Path, stack: str, err: TextIO) -> StackSettings:
 
 
 def read_plan(fleet_path: str, project: Path, stack: str, err: TextIO) -> dict[str, Any]:
-    fleet = read_fleet(fleet_path, err)
     settings = read_settings(project, stack, err)
+    fleet = read_fleet(fleet_path, err, settings)
     try:
         return build_plan(fleet, settings)
-    except NameCollision as exc:
-        print(f"{fleet_path}:0: {exc}", file=err)
+    except NameCollision as exc:  # read_fleet checked the names already; kept as a guard
+        for line, message in exc.problems:
+            print(f"{fleet_path}:{line}: {message}", file=err)
         raise CliExit(EXIT_INVALID) from None
 
 
+PLACEHOLDER_STACK = {"aws:region": "us-east-1", "agentfleet:awsAccountId": "000000000000"}
+"""Settings `validate` checks derived names with when no `--stack` is given: every name is
+`<prefix>-<env>-...` on both sides of a clash, so the clashes do not depend on the values."""
+
+
 def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """The file (every environment's overrides too) and the uniqueness of every derived name;
+    with `--stack`, the fleet of that stack and all of its rules (trusted accounts too)."""
     fleet = read_fleet(args.file, err)
+    if args.stack:
+        read_fleet(args.file, err, read_settings(project_dir(args), args.stack, err))
+    else:
+        from agentfleet.core.settings import settings_from_config
+
+        placeholder = settings_from_config("dev", PLACEHOLDER_STACK.get)
+        for env in sorted({placeholder.environment, *fleet.environments}):
+            read_fleet(args.file, err, placeholder.model_copy(update={"environment": env}), names_only=True)
     creds = sum(len(a.credentials) for a in fleet.agents)
-    print(f"{args.file}: ok ({len(fleet.agents)} agents, {creds} credentials)", file=out)
+    where = f"; checked on stack {args.stack}" if args.stack else ""
+    print(f"{args.file}: ok ({len(fleet.agents)} agents, {creds} credentials){where}", file=out)
     return EXIT_OK
 
 
@@ -143,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("validate", help="check a fleet file; one FILE:LINE: message per problem")
     p.add_argument("file", metavar="FILE")
+    p.add_argument("--stack", default=None, help="also check the fleet of this stack with all its rules (trusted accounts ...)")
+    add_project_arg(p)
     p.set_defaults(func=_validate)
     p = sub.add_parser("plan", help="print every name, path and policy the fleet gets on a stack")
     p.add_argument("file", metavar="FILE")

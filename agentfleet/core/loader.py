@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -21,6 +22,7 @@ from agentfleet.core.model import (
     BUILTIN_CLASSIFICATIONS,
     FORMAT_VERSION,
     NAME_RULE,
+    NOT_OVERRIDABLE,
     ROLE_ARN_RE,
     ROTATION_STRATEGIES,
     SERVICE_RE,
@@ -38,6 +40,7 @@ from agentfleet.core.model import (
     Runtime,
 )
 from agentfleet.core.secretlike import find_secrets, looks_like_secret, mask
+from agentfleet.core.settings import StackSettings
 
 Loc = tuple[str | int, ...]
 
@@ -108,6 +111,10 @@ class _Positions:
         self.key_line: dict[Loc, int] = {}
         self.value_line: dict[Loc, int] = {}
 
+    def orig(self, loc: Loc) -> Loc:
+        """Where `loc` was written (environment views map merged values to their override)."""
+        return loc
+
     def line(self, loc: Loc, *, key: bool = False) -> int:
         """Line of the deepest known prefix of `loc` (a missing key points at its parent)."""
         table = self.key_line if key else self.value_line
@@ -120,60 +127,167 @@ class _Positions:
 # libyaml's C parser when the wheel has it (about 10x faster than pure Python on large fleets).
 _YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# Bounds on hostile input, each with its own message. A real fleet is far inside all of them
+# (5,000 agents with two credentials each: about 2 MB, depth 10, no aliases).
+MAX_FILE_BYTES = 8 * 1024 * 1024
+"""Larger files are refused before parsing."""
+MAX_DEPTH = 32
+"""Nesting of mappings/lists (the format needs about 10); deeper input crashes libyaml's composer."""
+MAX_VALUES = 2_000_000
+"""Values built from the file in total, aliases expanded."""
+MAX_ALIAS_VALUES = 100_000
+"""Values reached again through an alias or merge key (`*a`, `<<: *a`): caps alias bombs."""
+
+_STANDARD_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq", "merge")
+)
+_SCALAR_WORDS = {
+    "tag:yaml.org,2002:int": "an integer", "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:timestamp": "a date or time", "tag:yaml.org,2002:bool": "a boolean",
+    "tag:yaml.org,2002:null": "null",
+}
+MAX_INT_DIGITS = 18
+"""Integers beyond this are refused where they are read (no field takes more than 4 digits)."""
+
+
+class _Abort(Exception):
+    """Stops building at a bound; carries the one problem that explains it."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+
 
 class _Builder:
     """YAML node tree -> JSON-able builtins, recording every key's and item's line on the way.
 
     Composing nodes (not constructing objects) keeps the marks; duplicate keys, which plain
-    YAML loading silently collapses, are reported instead.
+    YAML loading silently collapses, are reported instead. Depth, the number of values and the
+    values reached through aliases are bounded (an alias can even point at its own ancestor).
     """
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.pos = _Positions()
         self.problems: list[Problem] = []
+        self.bad_locs: set[Loc] = set()
+        """Values already reported here (bad tag, unreadable scalar): no schema error on top."""
         self._scalars = yaml.constructor.SafeConstructor()
+        self._seen: set[int] = set()
+        self._values = 0
+        self._aliased = 0
 
-    def build(self, node: yaml.Node, loc: Loc = ()) -> Any:
+    def _count(self, node: yaml.Node, depth: int) -> None:
+        line = node.start_mark.line + 1
+        if depth > MAX_DEPTH:
+            raise _Abort(Problem(self.source, line, f"nested more than {MAX_DEPTH} levels deep (through aliases); a fleet file needs about 10"))
+        self._values += 1
+        if id(node) in self._seen:
+            self._aliased += 1
+        else:
+            self._seen.add(id(node))
+        if self._aliased > MAX_ALIAS_VALUES:
+            raise _Abort(Problem(self.source, line, f"aliases expand to more than {MAX_ALIAS_VALUES:,} values (an alias bomb?); write the values out instead of `*alias` / `<<:`"))
+        if self._values > MAX_VALUES:
+            raise _Abort(Problem(self.source, line, f"more than {MAX_VALUES:,} values; split the fleet"))
+
+    def _bad_tag(self, node: yaml.Node, loc: Loc) -> bool:
+        if node.tag in _STANDARD_TAGS:
+            return False
+        self.bad_locs.add(loc)
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        self.problems.append(Problem(
+            self.source, node.start_mark.line + 1,
+            f"{_where(loc)}: YAML tag `{_clip(tag)}` is not allowed; a fleet file holds plain strings,"
+            " numbers, booleans, lists and mappings",
+        ))
+        return True
+
+    def build(self, node: yaml.Node, loc: Loc = (), depth: int = 1) -> Any:
+        self._count(node, depth)
+        if self._bad_tag(node, loc):
+            return None
         if isinstance(node, yaml.MappingNode):
-            self._scalars.flatten_mapping(node)  # `<<: *anchor` merge keys
             out: dict[str, Any] = {}
+            merged: dict[str, Any] = {}
             for knode, vnode in node.value:
-                key = str(self._scalar(knode)) if isinstance(knode, yaml.ScalarNode) else "<complex key>"
+                if knode.tag == "tag:yaml.org,2002:merge":
+                    merged.update(self._merge(vnode, loc, depth))
+                    continue
+                key = self._key(knode, loc)
                 kloc, kline = loc + (key,), knode.start_mark.line + 1
                 if key in out:
                     first = self.pos.key_line[kloc]
                     self.problems.append(Problem(
                         self.source, kline,
-                        f'{_where(loc)}: found duplicate key "{key}" (first on line {first});'
+                        f'{_where(loc)}: found duplicate key "{_clip(key)}" (first on line {first});'
                         " YAML would silently keep only one",
                     ))
                     continue
-                value = self.build(vnode, kloc)
+                value = self.build(vnode, kloc, depth + 1)
                 self.pos.key_line[kloc] = kline
                 # A block mapping/list "starts" on its first child's line and a missing value
                 # after the last key "starts" past the end of the file: point at the key instead.
                 container = value is None or isinstance(vnode, (yaml.MappingNode, yaml.SequenceNode))
                 self.pos.value_line[kloc] = kline if container else vnode.start_mark.line + 1
                 out[key] = value
-            return out
+            return {**merged, **out}
         if isinstance(node, yaml.SequenceNode):
             items = []
             for i, item in enumerate(node.value):
                 line = item.start_mark.line + 1
                 self.pos.key_line[loc + (i,)] = self.pos.value_line[loc + (i,)] = line
-                items.append(self.build(item, loc + (i,)))
+                items.append(self.build(item, loc + (i,), depth + 1))
             return items
-        return self._scalar(node)
+        return self._scalar(node, loc)
 
-    def _scalar(self, node: yaml.Node) -> Any:
+    def _key(self, knode: yaml.Node, loc: Loc) -> str:
+        if not isinstance(knode, yaml.ScalarNode):
+            return "<complex key>"
+        if knode.tag not in _STANDARD_TAGS:
+            self._bad_tag(knode, loc)
+            return str(knode.value)
+        return str(self._scalar(knode, loc))
+
+    def _merge(self, vnode: yaml.Node, loc: Loc, depth: int) -> dict[str, Any]:
+        """`<<: *a` / `<<: [*a, *b]`: earlier mappings win, explicit keys win over all (YAML 1.1)."""
+        sources = vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]
+        out: dict[str, Any] = {}
+        for src in reversed(sources):
+            if not isinstance(src, yaml.MappingNode):
+                self.problems.append(Problem(self.source, src.start_mark.line + 1, f"{_where(loc)}: `<<:` merges mappings only"))
+                continue
+            built = self.build(src, loc, depth)
+            if isinstance(built, dict):
+                out.update(built)
+        return out
+
+    def _scalar(self, node: yaml.Node, loc: Loc = ()) -> Any:
         # YAML 1.2 booleans only: `yes`/`no`/`on`/`off` stay strings (the "Norway problem").
         if node.tag == "tag:yaml.org,2002:bool" and str(node.value).lower() not in ("true", "false"):
             return str(node.value)
-        value = self._scalars.construct_object(node)
+        text = str(node.value)
+        if node.tag == "tag:yaml.org,2002:int" and len(text.lstrip("+-").replace("_", "")) > MAX_INT_DIGITS:
+            self.bad_locs.add(loc)
+            self.problems.append(Problem(self.source, node.start_mark.line + 1, f"{_where(loc)}: integer of {len(text)} digits is too large (at most {MAX_INT_DIGITS})"))
+            return None
+        try:
+            value = self._scalars.construct_object(node)
+        except Exception:  # noqa: BLE001 - PyYAML raises ValueError/AttributeError/ConstructorError for bad scalars
+            self.bad_locs.add(loc)
+            words = _SCALAR_WORDS.get(node.tag, "a value")
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self.problems.append(Problem(self.source, node.start_mark.line + 1, f"{_where(loc)}: `{tag} {_clip(text)}` cannot be read as {words}"))
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return text  # .nan / .inf: the schema says what it expected, JSON cannot carry them
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
-        return str(value)  # dates, timestamps, binary: the schema will say what it expected
+        return str(value)  # dates, timestamps: the schema will say what it expected
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """Echo at most `limit` characters of the input in a message."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
 def _where(loc: Loc) -> str:
@@ -271,6 +385,10 @@ class _Checker:
         self.problems: list[Problem] = []
         self.default_stores: Any = []
 
+    def where(self, loc: Loc) -> str:
+        """The path as written (an environment's override, not the merged view)."""
+        return _where(self.pos.orig(loc))
+
     def add(self, loc: Loc, message: str, *, key: bool = False) -> None:
         self.problems.append(Problem(self.file, self.pos.line(loc, key=key), message))
 
@@ -281,11 +399,11 @@ class _Checker:
                 key_hit = looks_like_secret(k)
                 if key_hit:
                     shown = mask(_secret_token(k, key_hit.secret))
-                    self.add(loc + (k,), f"{_where(loc)}: a key looks like a real credential ({key_hit.kind}, {shown}); {SECRET_FIX}", key=True)
+                    self.add(loc + (k,), f"{self.where(loc)}: a key looks like a real credential ({key_hit.kind}, {shown}); {SECRET_FIX}", key=True)
                     yield loc + (k,)
                     continue
                 if k.lower() in SECRET_KEYS:
-                    self.add(loc + (k,), f"{_where(loc + (k,))}: a `{k}` field looks like a secret value; {SECRET_FIX}", key=True)
+                    self.add(loc + (k,), f"{self.where(loc + (k,))}: a `{k}` field looks like a secret value; {SECRET_FIX}", key=True)
                     yield loc + (k,)
                     continue
                 yield from self.secrets(v, loc + (k,))
@@ -296,7 +414,7 @@ class _Checker:
             hit = looks_like_secret(node)
             if hit:
                 shown = mask(_secret_token(node, hit.secret))
-                self.add(loc, f"{_where(loc)}: value looks like a real credential ({hit.kind}, {shown}); {SECRET_FIX}")
+                self.add(loc, f"{self.where(loc)}: value looks like a real credential ({hit.kind}, {shown}); {SECRET_FIX}")
 
     def rules(self, data: dict[str, Any]) -> None:
         classes = dict(BUILTIN_CLASSIFICATIONS)
@@ -316,9 +434,20 @@ class _Checker:
         if not isinstance(agents, list):
             return
         seen: dict[str, int] = {}
+        names = {a["name"] for a in agents if isinstance(a, dict) and isinstance(a.get("name"), str)}
+        renamed: dict[str, int] = {}
         for i, agent in enumerate(agents):
             if not isinstance(agent, dict):
                 continue
+            prev = agent.get("renamed_from")
+            if isinstance(prev, str):
+                here = ("agents", i, "renamed_from")
+                if prev in names:
+                    self.add(here, f"{self.where(here)}: agent {prev!r} still exists; `renamed_from` names an agent that is gone (remove it, or the old agent)")
+                elif prev in renamed:
+                    self.add(here, f"{self.where(here)}: {prev!r} is already renamed on line {renamed[prev]}; one agent takes over an old name")
+                else:
+                    renamed[prev] = self.pos.line(here)
             name = agent.get("name")
             if isinstance(name, str):
                 if name in seen:
@@ -336,10 +465,10 @@ class _Checker:
         kinds = [k for k in ("service", "role_arns", "github_oidc") if rt.get(k) is not None]
         if len(kinds) != 1:
             found = ", ".join(kinds) if kinds else "none"
-            self.add(loc, f"{_where(loc)}: declare exactly one of service, role_arns, github_oidc (found: {found})", key=True)
+            self.add(loc, f"{self.where(loc)}: declare exactly one of service, role_arns, github_oidc (found: {found})", key=True)
         svc = rt.get("service")
         if isinstance(svc, str) and not SERVICE_RE.match(svc):
-            self.add(loc + ("service",), f"{_where(loc + ('service',))}: {svc!r} is not an AWS service principal (e.g. ecs-tasks.amazonaws.com); wildcards are never allowed")
+            self.add(loc + ("service",), f"{self.where(loc + ('service',))}: {svc!r} is not an AWS service principal (e.g. ecs-tasks.amazonaws.com); wildcards are never allowed")
         arns = rt.get("role_arns")
         if isinstance(arns, list):
             for j, arn in enumerate(arns):
@@ -347,11 +476,11 @@ class _Checker:
                     continue
                 where = loc + ("role_arns", j)
                 if "*" in arn or "?" in arn:
-                    self.add(where, f"{_where(where)}: wildcard principal {arn!r}; name the exact role ARN that runs the agent")
+                    self.add(where, f"{self.where(where)}: wildcard principal {arn!r}; name the exact role ARN that runs the agent")
                 elif arn.isdigit() or arn.endswith(":root"):
-                    self.add(where, f"{_where(where)}: {arn!r} trusts a whole account; name the exact role ARN that runs the agent")
+                    self.add(where, f"{self.where(where)}: {arn!r} trusts a whole account; name the exact role ARN that runs the agent")
                 elif not ROLE_ARN_RE.match(arn):
-                    self.add(where, f"{_where(where)}: {arn!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")
+                    self.add(where, f"{self.where(where)}: {arn!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")
 
     def credentials(self, creds: list[Any], loc: Loc, classes: dict[str, int]) -> None:
         seen: dict[str, int] = {}
@@ -362,24 +491,24 @@ class _Checker:
             name = cred.get("name")
             if isinstance(name, str):
                 if name in seen:
-                    self.add(here + ("name",), f"{_where(here + ('name',))}: duplicate credential name {name!r} in this agent (first on line {seen[name]})")
+                    self.add(here + ("name",), f"{self.where(here + ('name',))}: duplicate credential name {name!r} in this agent (first on line {seen[name]})")
                 else:
                     seen[name] = self.pos.line(here + ("name",))
             cls = cred.get("classification", "internal")
             max_days = classes.get(cls) if isinstance(cls, str) else None
             if isinstance(cls, str) and max_days is None:
                 known = ", ".join(sorted(classes))
-                self.add(here + ("classification",), f"{_where(here + ('classification',))}: unknown classification {cls!r} (known: {known}; add custom ones under `classifications:`)")
+                self.add(here + ("classification",), f"{self.where(here + ('classification',))}: unknown classification {cls!r} (known: {known}; add custom ones under `classifications:`)")
             rot = cred.get("rotation")
             self.ssm_rotation(cred, rot, here)
             if not isinstance(rot, dict):
                 continue
             strategy = rot.get("strategy", "manual")
             if isinstance(strategy, str) and strategy not in ROTATION_STRATEGIES:
-                self.add(here + ("rotation", "strategy"), f"{_where(here + ('rotation', 'strategy'))}: unknown rotation strategy {strategy!r} (expected one of: {', '.join(ROTATION_STRATEGIES)})")
+                self.add(here + ("rotation", "strategy"), f"{self.where(here + ('rotation', 'strategy'))}: unknown rotation strategy {strategy!r} (expected one of: {', '.join(ROTATION_STRATEGIES)})")
             days = rot.get("days")
             if isinstance(days, int) and not isinstance(days, bool) and max_days is not None and days > max_days:
-                self.add(here + ("rotation", "days"), f"{_where(here + ('rotation', 'days'))}: {days} days exceeds the {max_days}-day maximum of classification {cls!r}")
+                self.add(here + ("rotation", "days"), f"{self.where(here + ('rotation', 'days'))}: {days} days exceeds the {max_days}-day maximum of classification {cls!r}")
 
 
     def ssm_rotation(self, cred: dict[str, Any], rot: Any, here: Loc) -> None:
@@ -387,10 +516,10 @@ class _Checker:
         stores = cred.get("stores", self.default_stores)
         strategy = rot.get("strategy", "manual") if isinstance(rot, dict) else "manual"
         if isinstance(stores, list) and "ssm" in stores and isinstance(strategy, str) and strategy != "manual":
-            self.add(here + ("stores",) if "stores" in cred else here, f"{_where(here)}: stores include `ssm` but rotation strategy is {strategy!r}; Parameter Store has no rotation protocol, so an automated rotation would leave its copy stale: use `rotation: {{strategy: manual}}` for it (a reminder asks a human to rotate), or drop `ssm` from its stores", key="stores" in cred)
+            self.add(here + ("stores",) if "stores" in cred else here, f"{self.where(here)}: stores include `ssm` but rotation strategy is {strategy!r}; Parameter Store has no rotation protocol, so an automated rotation would leave its copy stale: use `rotation: {{strategy: manual}}` for it (a reminder asks a human to rotate), or drop `ssm` from its stores", key="stores" in cred)
 
 
-def _resolve(raw: FleetFile, source: str) -> Fleet:
+def _resolve(raw: FleetFile, source: str, pos: _Positions | None = None) -> Fleet:
     classes = dict(BUILTIN_CLASSIFICATIONS)
     classes.update({k: v.max_rotation_days for k, v in raw.classifications.items()})
     agents = []
@@ -414,22 +543,81 @@ def _resolve(raw: FleetFile, source: str) -> Fleet:
             ResolvedAgent(
                 name=a.name, owner=owner or "unowned", description=a.description,
                 runtime=a.runtime, paused=a.paused, credentials=creds, network=a.network,
+                renamed_from=a.renamed_from,
             )
         )
-    return Fleet(source=source, classifications=classes, agents=tuple(agents))
+    lines: dict[str, int] = {}
+    if pos is not None:
+        for i, a in enumerate(raw.agents):
+            lines[a.name] = pos.line(("agents", i, "name"))
+            lines[f"{a.name}#runtime"] = pos.line(("agents", i, "runtime"), key=True)
+            for j, c in enumerate(a.credentials):
+                lines[f"{a.name}/{c.name}"] = pos.line(("agents", i, "credentials", j, "name"))
+    return Fleet(source=source, classifications=classes, agents=tuple(agents), lines=lines)
 
 
-def parse_fleet(text: str, source: str) -> Fleet:
-    """Validate fleet text; raise FleetError listing every problem, each with its line."""
+def decode_fleet(data: bytes, source: str) -> str:
+    """The file's text, or FleetError: too large, UTF-16/32, NUL bytes or not UTF-8 (with the line)."""
+    if len(data) > MAX_FILE_BYTES:
+        raise FleetError([Problem(source, 0, f"the file is {len(data):,} bytes; fleet files are at most {MAX_FILE_BYTES:,} bytes")])
+    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if data.startswith(bom):
+            raise FleetError([Problem(source, 1, f"the file is {name}-encoded; save it as UTF-8")])
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        hint = " (is it UTF-16 without a byte-order mark?)" if data[:2].count(b"\x00") == 1 else ""
+        raise FleetError([Problem(source, line, f"NUL byte in the file{hint}; fleet files are UTF-8 text")])
     try:
-        root = yaml.compose(text, Loader=_YamlLoader)
-    except yaml.MarkedYAMLError as exc:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FleetError([Problem(source, line, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save the file as UTF-8")]) from None
+
+
+def _check_depth(text: str, source: str) -> None:
+    """libyaml's composer recurses once per level and segfaults on deep input: count the levels
+    on its (iterative) event stream first and stop at the bound."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_YamlLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                raise FleetError([Problem(source, line, f"nested more than {MAX_DEPTH} levels deep; a fleet file needs about 10")])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _yaml_problem(exc: yaml.YAMLError, source: str) -> Problem:
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         detail = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        raise FleetError([Problem(source, line, f"YAML syntax error: {detail}")]) from None
+        return Problem(source, line, f"YAML syntax error: {detail}")
+    return Problem(source, 1, f"YAML error: {_clip(str(exc), 200)}")
+
+
+def parse_fleet(text: str | bytes, source: str, settings: StackSettings | None = None, *, rules: bool = True,
+                names_only: bool = False) -> Fleet:
+    """Validate fleet text; raise FleetError listing every problem, each with its line.
+
+    With `settings`, the fleet of that stack: its environment's overrides applied, and the
+    stack's rules checked (every derived name unique, principals only in trusted accounts).
+    `rules=False` resolves the environment only (the base side of a diff, which a PR may fix).
+    Any input ends in a Fleet or a FleetError, in bounded time and memory (MAX_* above)."""
+    if isinstance(text, bytes):
+        text = decode_fleet(text, source)
+    elif len(text) > MAX_FILE_BYTES:
+        raise FleetError([Problem(source, 0, f"the text is {len(text):,} characters; fleet files are at most {MAX_FILE_BYTES:,} bytes")])
+    elif "\x00" in text:
+        raise FleetError([Problem(source, text.count("\n", 0, text.index("\x00")) + 1, "NUL character in the file; fleet files are UTF-8 text")])
+    try:
+        _check_depth(text, source)
+        root = yaml.compose(text, Loader=_YamlLoader)
     except yaml.YAMLError as exc:
-        raise FleetError([Problem(source, 1, f"YAML error: {exc}")]) from None
+        raise FleetError([_yaml_problem(exc, source)]) from None
+    except UnicodeError:  # lone surrogates in a str built in code
+        raise FleetError([Problem(source, 1, "the text is not valid Unicode")]) from None
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
         raise FleetError([Problem(source, 1, f"empty fleet file: start with `version: {FORMAT_VERSION}` and an `agents:` list")])
     if not isinstance(root, yaml.MappingNode):
@@ -438,18 +626,42 @@ def parse_fleet(text: str, source: str) -> Fleet:
     builder = _Builder(source)
     try:
         data = builder.build(root)
-    except yaml.YAMLError as exc:  # e.g. a bad merge key
-        mark = getattr(exc, "problem_mark", None)
-        raise FleetError([Problem(source, mark.line + 1 if mark else 1, f"YAML error: {exc}")]) from None
-    return _validated(data, source, builder.pos, builder.problems)
+    except _Abort as exc:
+        raise FleetError([exc.problem]) from None
+    except yaml.YAMLError as exc:
+        raise FleetError([_yaml_problem(exc, source)]) from None
+    if not isinstance(data, dict):  # the root mapping carried a bad tag
+        raise FleetError(builder.problems)
+    fleet = _validated(data, source, builder.pos, builder.problems + _comment_secrets(text, source), builder.bad_locs,
+                       settings.environment if settings else None)
+    return for_stack(fleet, settings, names_only=names_only) if settings and rules else fleet
 
 
-def _validated(data: Any, source: str, pos: _Positions, problems: list[Problem]) -> Fleet:
-    """The one validation every fleet goes through, from a file or built in code."""
+def _comment_secrets(text: str, source: str) -> list[Problem]:
+    """A key pasted into a comment is as exposed as one in a value (it is in git either way)."""
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        at = line.find("#")
+        if at < 0:
+            continue
+        for hit in find_secrets(line[at:]):
+            shown = mask(_secret_token(line[at:], hit.secret))
+            out.append(Problem(source, number, f"a comment looks like it holds a real credential ({hit.kind}, {shown}); {SECRET_FIX}"))
+            break
+    return out
+
+
+def _check_document(
+    data: Any, source: str, pos: _Positions, reported: set[Loc], *, secrets: bool = True,
+) -> tuple[list[Problem], FleetFile | None]:
+    """Cross-field rules and the strict schema over one fleet document (the base or one
+    environment's merged view); the problems found and the parsed file (None if invalid)."""
     checker = _Checker(source, pos)
-    secret_locs = set(checker.secrets(data))
+    secret_locs = set(checker.secrets(data)) if secrets else set()
+    if not secrets:
+        checker.problems.clear()
     checker.rules(data)
-    problems = problems + checker.problems
+    problems = list(checker.problems)
 
     raw: FleetFile | None = None
     try:
@@ -457,11 +669,14 @@ def _validated(data: Any, source: str, pos: _Positions, problems: list[Problem])
     except ValidationError as exc:
         for err in exc.errors():
             loc: Loc = tuple(err["loc"])
+            orig = pos.orig(loc)
+            if any(orig[: len(b)] == b for b in reported):
+                continue  # the builder already said why this value is unreadable
             if err["type"] == "extra_forbidden":
-                if loc in secret_locs:
+                if loc in secret_locs or (not secrets and looks_like_secret(str(loc[-1]))):
                     continue
                 key = str(loc[-1])
-                problems.append(Problem(source, pos.line(loc, key=True), f"{_where(loc)}: unknown key `{key}`{_suggest(key, loc[:-1])}"))
+                problems.append(Problem(source, pos.line(loc, key=True), f"{_where(orig)}: unknown key `{key}`{_suggest(key, loc[:-1])}"))
                 continue
             if err["type"] == "too_short" and len(err["input"]) > 0:
                 continue  # pydantic counts only valid items; their own errors are reported
@@ -469,27 +684,241 @@ def _validated(data: Any, source: str, pos: _Positions, problems: list[Problem])
                 problems.append(Problem(source, pos.line(loc, key=True), "agents: the fleet is empty; declare at least one agent"))
                 continue
             if loc and loc[-1] == "[key]":
-                problems.append(Problem(source, pos.line(loc[:-1], key=True), _message(err, loc)))
+                problems.append(Problem(source, pos.line(loc[:-1], key=True), _message(err, orig)))
                 continue
-            problems.append(Problem(source, pos.line(loc, key=err["type"] == "missing"), _message(err, loc)))
-    if problems or raw is None:
+            problems.append(Problem(source, pos.line(loc, key=err["type"] == "missing"), _message(err, orig)))
+    return problems, raw
+
+
+# ---- environments: one fleet file, a resolved fleet per environment ----
+
+
+class _Remapped(_Positions):
+    """Positions of an environment's merged document: a value taken from an override points at
+    the override's line, everything else at the base's."""
+
+    def __init__(self, base: _Positions, remap: dict[Loc, Loc]) -> None:
+        super().__init__()
+        self.base, self.remap = base, remap
+
+    def orig(self, loc: Loc) -> Loc:
+        for end in range(len(loc), 0, -1):
+            if loc[:end] in self.remap:
+                return self.remap[loc[:end]] + loc[end:]
+        return loc
+
+    def line(self, loc: Loc, *, key: bool = False) -> int:
+        return self.base.line(self.orig(loc), key=key)
+
+
+def environments_named(data: Mapping[str, Any]) -> list[str]:
+    """Every environment a fleet document names in `only_in` or `environments:`."""
+    names: set[str] = set()
+    agents = data.get("agents")
+    for agent in agents if isinstance(agents, list) else []:
+        if not isinstance(agent, dict):
+            continue
+        creds = agent.get("credentials")
+        items = [agent] + ([c for c in creds if isinstance(c, dict)] if isinstance(creds, list) else [])
+        for item in items:
+            only = item.get("only_in")
+            if isinstance(only, list):
+                names.update(e for e in only if isinstance(e, str))
+        envs = agent.get("environments")
+        if isinstance(envs, dict):
+            names.update(str(e) for e in envs)
+    return sorted(names)
+
+
+def _present(item: Mapping[str, Any], env: str) -> bool:
+    only = item.get("only_in")
+    return not isinstance(only, list) or env in only
+
+
+@dataclass
+class _EnvironmentView:
+    """One environment's merged document, where its values came from, and what is absent."""
+
+    data: dict[str, Any]
+    pos: _Remapped
+    absent: set[tuple[str, ...]]
+    """("agent",) or ("agent", "credential") not in this environment."""
+    problems: list[Problem]
+    """Misuse of the override syntax itself (a key that cannot be overridden, an unknown credential)."""
+
+
+def _environment_view(data: dict[str, Any], env: str, source: str, pos: _Positions) -> _EnvironmentView:
+    """Apply every agent's `environments: {env: ...}` override: values replace the base's,
+    `credentials` merges per credential name and `rotation` key by key. Agents and credentials
+    keep their index, so inherited values report exactly as in the base."""
+    remap: dict[Loc, Loc] = {}
+    absent: set[tuple[str, ...]] = set()
+    problems: list[Problem] = []
+    agents_out: list[Any] = []
+    agents = data.get("agents")
+    for i, agent in enumerate(agents if isinstance(agents, list) else []):
+        if not isinstance(agent, dict):
+            agents_out.append(agent)
+            continue
+        name = str(agent.get("name"))
+        here: Loc = ("agents", i)
+        merged = {k: v for k, v in agent.items() if k not in ("environments", "only_in")}
+        envs = agent.get("environments")
+        override = envs.get(env) if isinstance(envs, dict) else None
+        if not _present(agent, env):
+            absent.add((name,))
+            if override is not None:
+                problems.append(Problem(source, pos.line(here + ("environments", env), key=True),
+                                        f"{_where(here)}.environments.{env}: agent {name!r} does not exist in environment {env!r} (`only_in`)"))
+        creds = agent.get("credentials")
+        cred_list = [dict(c) if isinstance(c, dict) else c for c in creds] if isinstance(creds, list) else creds
+        if isinstance(cred_list, list):
+            for c in cred_list:
+                if isinstance(c, dict):
+                    if not _present(c, env):
+                        absent.add((name, str(c.get("name"))))
+                    c.pop("only_in", None)
+        if isinstance(override, dict):
+            oloc = here + ("environments", env)
+            for key, value in override.items():
+                if key in NOT_OVERRIDABLE:
+                    problems.append(Problem(source, pos.line(oloc + (key,), key=True), f"{_where(oloc)}: `{key}` cannot be overridden per environment"))
+                    continue
+                if key != "credentials":
+                    merged[key] = value
+                    remap[here + (key,)] = oloc + (key,)
+                    continue
+                if not isinstance(value, dict):
+                    problems.append(Problem(source, pos.line(oloc + (key,)), f"{_where(oloc + (key,))}: expected a mapping of credential name -> overridden fields"))
+                    continue
+                by_name = {str(c.get("name")): j for j, c in enumerate(cred_list) if isinstance(c, dict)} if isinstance(cred_list, list) else {}
+                for cname, cover in value.items():
+                    cloc = oloc + ("credentials", cname)
+                    if cname not in by_name or not isinstance(cred_list, list):
+                        problems.append(Problem(source, pos.line(cloc, key=True), f"{_where(oloc)}.credentials: agent {name!r} has no credential {cname!r} to override"))
+                        continue
+                    if not isinstance(cover, dict):
+                        problems.append(Problem(source, pos.line(cloc), f"{_where(cloc)}: expected a mapping of overridden credential fields"))
+                        continue
+                    j = by_name[cname]
+                    cred = cred_list[j]
+                    for ckey, cvalue in cover.items():
+                        target: Loc = here + ("credentials", j, ckey)
+                        if ckey in NOT_OVERRIDABLE:
+                            problems.append(Problem(source, pos.line(cloc + (ckey,), key=True), f"{_where(cloc)}: `{ckey}` cannot be overridden per environment"))
+                        elif ckey == "rotation" and isinstance(cvalue, dict) and isinstance(cred.get("rotation"), dict):
+                            cred["rotation"] = {**cred["rotation"], **cvalue}
+                            for rkey in cvalue:
+                                remap[target + (rkey,)] = cloc + (ckey, rkey)
+                        else:
+                            cred[ckey] = cvalue
+                            remap[target] = cloc + (ckey,)
+        if cred_list is not None:
+            merged["credentials"] = cred_list
+        agents_out.append(merged)
+    view = {**data, "agents": agents_out}
+    return _EnvironmentView(view, _Remapped(pos, remap), absent, problems)
+
+
+def _only_present(fleet: Fleet, absent: set[tuple[str, ...]], environment: str, named: tuple[str, ...]) -> Fleet:
+    agents = tuple(
+        a.model_copy(update={"credentials": tuple(c for c in a.credentials if (a.name, c.name) not in absent)})
+        for a in fleet.agents if (a.name,) not in absent
+    )
+    return fleet.model_copy(update={"agents": agents, "environment": environment, "environments": named})
+
+
+def _tightened_only(base: Fleet, env: Fleet, data: dict[str, Any], pos: _Positions, source: str, name: str) -> list[Problem]:
+    """An environment may tighten rotation (fewer days, automatic instead of manual, a stricter
+    class), never loosen it: prod must not rotate less often than the file's base says."""
+    out: list[Problem] = []
+    index = {str(a.get("name")): i for i, a in enumerate(data.get("agents") or []) if isinstance(a, dict)}
+    for a in env.agents:
+        try:
+            b = base.agent(a.name)
+        except KeyError:
+            continue
+        before = {c.name: c for c in b.credentials}
+        for c in a.credentials:
+            old = before.get(c.name)
+            if old is None:
+                continue
+            oloc: Loc = ("agents", index.get(a.name, 0), "environments", name, "credentials", c.name)
+            if c.rotation_days > old.rotation_days:
+                out.append(Problem(source, pos.line(oloc + ("rotation", "days")), f"{_where(oloc)}: rotation every {c.rotation_days} days loosens the base's {old.rotation_days}; an environment may tighten rotation, never loosen it"))
+            if c.rotation_strategy == "manual" and old.rotation_strategy != "manual":
+                out.append(Problem(source, pos.line(oloc + ("rotation", "strategy")), f"{_where(oloc)}: rotation strategy manual loosens the base's automatic {old.rotation_strategy!r}; an environment may tighten rotation, never loosen it"))
+            if c.max_rotation_days > old.max_rotation_days:
+                out.append(Problem(source, pos.line(oloc + ("classification",)), f"{_where(oloc)}: classification {c.classification!r} (max {c.max_rotation_days} days) loosens the base's {old.classification!r} (max {old.max_rotation_days} days)"))
+    return out
+
+
+def _validated(
+    data: Any, source: str, pos: _Positions, problems: list[Problem], bad_locs: set[Loc] | None = None,
+    environment: str | None = None,
+) -> Fleet:
+    """The one validation every fleet goes through, from a file or built in code: the base
+    document, then the merged view of every environment it names (and of `environment`)."""
+    reported = bad_locs or set()
+    found, raw = _check_document(data, source, pos, reported)
+    problems = problems + found
+    base = _resolve(raw, source, pos) if raw is not None and not problems else None
+    named = environments_named(data)
+    wanted = sorted(set(named) | ({environment} if environment else set()))
+    seen = {(p.line, p.message) for p in problems}
+    resolved: Fleet | None = None
+    for env in wanted:
+        view = _environment_view(data, env, source, pos)
+        env_problems, env_raw = _check_document(view.data, source, view.pos, reported, secrets=False)
+        env_fleet = _resolve(env_raw, source, view.pos) if env_raw is not None and not env_problems else None
+        if base is not None and env_fleet is not None:
+            env_problems += _tightened_only(base, env_fleet, data, pos, source, env)
+        for p in view.problems + env_problems:
+            if (p.line, p.message) not in seen:
+                seen.add((p.line, p.message))
+                problems.append(Problem(p.file, p.line, f"{p.message} (environment {env})"))
+        if env == environment and env_fleet is not None:
+            resolved = _only_present(env_fleet, view.absent, env, tuple(named))
+    if problems or base is None:
         raise FleetError(problems)
-    return _resolve(raw, source)
+    if environment is None:
+        return base.model_copy(update={"environments": tuple(named)})
+    assert resolved is not None
+    if not resolved.agents:
+        raise FleetError([Problem(source, pos.line(("agents",), key=True), f"agents: no agent exists in environment {environment!r} (`only_in`)")])
+    return resolved
 
 
-def build_fleet(data: Mapping[str, Any], source: str = "<code>") -> Fleet:
+def for_stack(fleet: Fleet, settings: StackSettings, *, names_only: bool = False) -> Fleet:
+    """The stack's rules over a resolved fleet: FleetError with the fleet-file lines, or the fleet.
+    `names_only`: just the collision check (validate without a stack uses placeholder settings)."""
+    from agentfleet.core import stack_rules  # the builders; only needed once a stack is known
+
+    found = stack_rules.problems(fleet, settings, accounts=not names_only)
+    if found:
+        raise FleetError([Problem(fleet.source, line, message) for line, message in found])
+    return fleet
+
+
+def build_fleet(data: Mapping[str, Any], source: str = "<code>", settings: StackSettings | None = None) -> Fleet:
     """Validate a fleet built in code (the same document `agents.yaml` holds, as plain data):
     the same checks and messages as a file, with `source` in place of the file name."""
     try:
         plain = json.loads(json.dumps(data))
+    except RecursionError:
+        raise FleetError([Problem(source, 1, f"the fleet is nested more than {MAX_DEPTH} levels deep")]) from None
     except (TypeError, ValueError) as exc:
         raise FleetError([Problem(source, 1, f"the fleet must be plain data (dicts, lists, strings, numbers): {exc}")]) from None
     if not isinstance(plain, dict):
         raise FleetError([Problem(source, 1, "the fleet must be a mapping with `version:` and `agents:` at the top level")])
-    return _validated(plain, source, _Positions(), [])
+    fleet = _validated(plain, source, _Positions(), [], environment=settings.environment if settings else None)
+    return for_stack(fleet, settings) if settings else fleet
 
 
-def load_fleet(path: str | Path) -> Fleet:
-    """Read and validate a fleet file. OSError propagates (the caller decides: usage error)."""
+def load_fleet(path: str | Path, settings: StackSettings | None = None, *, names_only: bool = False) -> Fleet:
+    """Read and validate a fleet file (for the stack of `settings` when given: see parse_fleet).
+    OSError propagates (the caller decides: usage error)."""
     p = Path(path)
-    return parse_fleet(p.read_text(encoding="utf-8"), str(path))
+    with p.open("rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)  # never more than the bound into memory
+    return parse_fleet(data, str(path), settings, names_only=names_only)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -34,6 +34,9 @@ NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])$")
 NAME_RULE = "2-40 characters of a-z, 0-9 and '-', starting and ending with a letter or digit"
 
 Name = Annotated[str, StringConstraints(pattern=NAME_RE.pattern)]
+ENVIRONMENT_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+EnvironmentName = Annotated[str, StringConstraints(pattern=ENVIRONMENT_RE.pattern)]
+"""An environment (`agentfleet:environment` of a stack, e.g. dev, prod)."""
 Days = Annotated[int, Field(ge=1, le=1000)]
 
 
@@ -65,6 +68,8 @@ class Credential(_Strict):
     rotation: Rotation = Rotation()
     stores: tuple[Store, ...] | None = Field(default=None, min_length=1)
     description: str | None = None
+    only_in: tuple[EnvironmentName, ...] | None = Field(default=None, min_length=1)
+    """The environments this credential exists in (default: every environment of its agent)."""
 
 
 class GithubOidc(_Strict):
@@ -224,6 +229,17 @@ class Agent(_Strict):
     network: Network | None = None
     """Where the agent's credentials may be read from; None = anywhere (the IAM role is the only bound)."""
     credentials: tuple[Credential, ...] = Field(min_length=1)
+    only_in: tuple[EnvironmentName, ...] | None = Field(default=None, min_length=1)
+    """The environments this agent exists in (default: every environment)."""
+    renamed_from: Name | None = None
+    """The agent's previous name, for one deployment: its Pulumi resources are aliased (no
+    remove + add), the old secrets are kept for the value copy (docs/review.md#renaming-an-agent)."""
+    environments: dict[EnvironmentName, dict[str, Any]] = {}
+    """Per-environment overrides, e.g. `{prod: {runtime: ..., credentials: {key: {rotation: {days: 30}}}}}`.
+    Any agent field may be overridden (the value replaces the base one) except `name`,
+    `only_in` and `environments`; `credentials` is a mapping credential name -> overridden
+    credential fields, where `rotation` merges key by key. Overrides may tighten rotation,
+    never loosen it (checked by the loader)."""
 
     @model_validator(mode="after")
     def _network_admits_runtime(self) -> "Agent":
@@ -232,6 +248,10 @@ class Agent(_Strict):
             if why:
                 raise ValueError(why)
         return self
+
+
+NOT_OVERRIDABLE = frozenset({"name", "only_in", "environments", "renamed_from"})
+"""Agent and credential fields an environment cannot override (identity and presence)."""
 
 
 class Defaults(_Strict):
@@ -281,6 +301,7 @@ class ResolvedAgent(BaseModel):
     runtime: Runtime
     paused: bool
     credentials: tuple[ResolvedCredential, ...]
+    renamed_from: str | None = None
     network: Network | None = None
 
 
@@ -292,6 +313,23 @@ class Fleet(BaseModel):
     source: str
     classifications: dict[str, int]
     agents: tuple[ResolvedAgent, ...]
+    lines: dict[str, int] = {}
+    """Fleet-file line of each agent (`name`), credential (`agent/credential`) and runtime
+    (`agent#runtime`: the override's line when an environment replaced it), for messages."""
+    environment: str | None = None
+    """The environment the fleet was resolved for (None: the file's base, every agent)."""
+    environments: tuple[str, ...] = ()
+    """Every environment the file names (in `only_in` or `environments:`)."""
+
+    def __eq__(self, other: object) -> bool:
+        """Where a fleet was written (`lines`) is not what it is: a fleet built in code equals the
+        same fleet loaded from a file."""
+        if not isinstance(other, Fleet):
+            return NotImplemented
+        return self.model_dump(exclude={"lines"}) == other.model_dump(exclude={"lines"})
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.environment, tuple(a.name for a in self.agents)))
 
     def agent(self, name: str) -> ResolvedAgent:
         for a in self.agents:

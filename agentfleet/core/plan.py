@@ -172,6 +172,7 @@ class AgentPlan:
     vault_policy_name: str
     vault_policy: str
     credentials: list[CredentialPlan]
+    renamed_from: str | None = None
     network: dict[str, Any] | None = None
     """Where its credentials may be read from (`network_plan`); None = anywhere."""
 
@@ -196,32 +197,25 @@ def agent_plan(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -> Agen
         vault_policy_name=naming.vault_policy_name(s, agent.name),
         vault_policy=vault_policy(s, agent),
         credentials=[credential_plan(s, agent, c) for c in agent.credentials],
+        renamed_from=agent.renamed_from,
         network=network_plan(agent),
     )
 
 
 class NameCollision(ValueError):
-    pass
+    """Two owners map to one derived name; `problems` = (fleet-file line, message) per clash."""
+
+    def __init__(self, message: str, problems: tuple[tuple[int, str], ...] = ()):
+        super().__init__(message)
+        self.problems = problems or ((0, message),)
 
 
 def check_unique_names(s: StackSettings, fleet: Fleet) -> None:
-    """Role names must stay unique, shortened or not, across agent roles, per-agent rotation
-    roles and shared rotation roles (agent `rotation-openai` vs the shared `openai` rotator):
-    a collision would merge two principals' access."""
-    seen: dict[str, str] = {}
+    """Every derived name (roles, policies, alarms, filters, functions, schedules, log groups,
+    secrets, Vault paths) unique per namespace: `agentfleet.core.names.check_names`, the one check."""
+    from agentfleet.core import names  # names builds on this module's agent_plan
 
-    def claim(name: str, owner: str) -> None:
-        if name in seen and seen[name] != owner:
-            raise NameCollision(f"{seen[name]} and {owner} both map to IAM role {name!r}; rename one")
-        seen[name] = owner
-
-    if s.rotation_isolation == "shared":
-        for strategy in ROTATION_STRATEGIES:
-            if strategy != "manual":
-                claim(naming.shared_rotation_role_name(s, strategy), f"the shared {strategy!r} rotation role")
-    for a in fleet.agents:
-        claim(naming.role_name(s, a.name), f"agent {a.name!r}")
-        claim(naming.rotation_role_name(s, a.name), f"the rotation role of agent {a.name!r}")
+    names.check_names(fleet, s)
 
 
 def build_plan(fleet: Fleet, s: StackSettings, kms_key_arn: str | None = None) -> dict[str, Any]:

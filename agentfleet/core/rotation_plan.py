@@ -535,14 +535,10 @@ def needs_age_reporter(s: StackSettings, agents: Iterable[ResolvedAgent]) -> boo
 
 
 def check_names(s: StackSettings, fleet: Fleet) -> None:
-    """Environment-level rotation roles must not collide with an agent's role (e.g. agent `rotation-openai`)."""
-    env_roles = {naming.scheduler_role_name(s): "scheduler", naming.age_reporter_name(s): "age reporter"}
-    if s.rotation_isolation == "shared":
-        env_roles.update({r.role_name: f"shared {r.owner} rotation" for r in shared_rotators(s, fleet.agents)})
-    for a in fleet.agents:
-        for role in (naming.role_name(s, a.name), naming.rotation_role_name(s, a.name)):
-            if role in env_roles:
-                raise NameCollision(f"agent {a.name!r} maps to IAM role {role!r}, which the {env_roles[role]} role uses; rename the agent")
+    """The one collision check (`agentfleet.core.names`), which covers the rotation roles too."""
+    from agentfleet.core import names  # names reads this module's builders
+
+    names.check_names(fleet, s)
 
 
 def role_count(s: StackSettings, fleet: Fleet) -> dict[str, int]:

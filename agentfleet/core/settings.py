@@ -20,6 +20,7 @@ from ruamel.yaml.error import YAMLError
 from agentfleet.core.model import ROLE_ARN_RE, VPC_ENDPOINT_RE
 from agentfleet.core.secretlike import looks_like_secret
 
+TRUSTED_ACCOUNTS_KEY = "trustedAccounts"
 PROJECT = "agentfleet"
 """Pulumi project name; also the namespace of the project's config keys (`agentfleet:...`)."""
 
@@ -74,6 +75,11 @@ class StackSettings(BaseModel):
     """`agentfleet:protect`: protect secrets, KMS key and KV mount from `pulumi destroy`."""
     admin_principals: tuple[str, ...] = ()
     """`agentfleet:adminPrincipals`: role ARNs (break-glass, the deployer) that may still read."""
+    trusted_accounts: tuple[str, ...] = ()
+    """`agentfleet:trustedAccounts`: other AWS accounts whose roles may run agents or be admins; a
+    principal in any other account (or partition) than the stack's is refused."""
+    fleet_file: str = "agents.yaml"
+    """`agentfleet:fleetFile`: the fleet file, relative to the project directory."""
     max_session_seconds: int = Field(default=3600, ge=3600, le=43200)
     """`agentfleet:maxSessionSeconds`: the agent roles' maximum session duration."""
     rotation_isolation: Literal["per-agent", "shared"] = "per-agent"
@@ -146,6 +152,14 @@ class StackSettings(BaseModel):
             raise ValueError(f"adminPrincipals must be exact IAM role ARNs, got {bad}")
         return tuple(sorted(set(v)))
 
+    @field_validator("trusted_accounts")
+    @classmethod
+    def _trusted(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [a for a in v if not (isinstance(a, str) and re.fullmatch(r"\d{12}", a))]
+        if bad:
+            raise ValueError(f"trustedAccounts must be 12-digit AWS account ids (quoted), got {bad}")
+        return tuple(sorted(set(v)))
+
     @property
     def partition(self) -> str:
         return partition_of(self.aws_region)
@@ -165,6 +179,8 @@ _KEYS: dict[str, tuple[str, str]] = {
     "recoveryWindowDays": ("recovery_window_days", "int"),
     "protect": ("protect", "bool"),
     "adminPrincipals": ("admin_principals", "list"),
+    TRUSTED_ACCOUNTS_KEY: ("trusted_accounts", "list"),
+    "fleetFile": ("fleet_file", "str"),
     "maxSessionSeconds": ("max_session_seconds", "int"),
     "rotationIsolation": ("rotation_isolation", "str"),
     "rotationGraceHours": ("rotation_grace_hours", "int"),
@@ -181,6 +197,13 @@ _KEYS: dict[str, tuple[str, str]] = {
     "expectedNetworks": ("expected_networks", "list"),
 }
 CONFIG_KEYS = tuple(f"{PROJECT}:{k}" for k in _KEYS) + ("aws:region",)
+
+
+def config_key(field: str) -> str:
+    """The stack-file key of a StackSettings field (`admin_principals` -> `agentfleet:adminPrincipals`)."""
+    if field == "aws_region":
+        return "aws:region"
+    return next((f"{PROJECT}:{k}" for k, (f, _) in _KEYS.items() if f == field), field)
 
 
 def _coerce(value: Any, kind: str) -> Any:
@@ -227,26 +250,46 @@ def load_stack_settings(path: str | Path, stack: str) -> StackSettings:
     """Read `Pulumi.<stack>.yaml` for the offline CLI; refuse plaintext secrets in it."""
     p = Path(path)
     try:
-        doc = YAML(typ="safe").load(p.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise SettingsError([f"{p}: cannot read stack settings ({exc.strerror}); create it or pass --stack"]) from None
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise SettingsError([f"{p}: cannot read stack settings ({why}); create it or pass --stack"]) from None
+    return parse_stack_settings(text, str(p), stack)
+
+
+def stack_config_of(text: str, label: str) -> dict[str, Any]:
+    """The `config:` mapping of a stack file's text (SettingsError when it is not one)."""
+    try:
+        doc = YAML(typ="safe").load(text) or {}
     except YAMLError as exc:
-        raise SettingsError([f"{p}: YAML syntax error: {exc}"]) from None
+        raise SettingsError([f"{label}: YAML syntax error: {exc}"]) from None
+    except Exception as exc:  # noqa: BLE001 - ruamel raises assorted errors on hostile input
+        raise SettingsError([f"{label}: cannot read stack settings: {type(exc).__name__}"]) from None
+    if not isinstance(doc, dict):
+        raise SettingsError([f"{label}: a stack file is a mapping with a `config:` key"])
     config = doc.get("config") or {}
     if not isinstance(config, dict):
-        raise SettingsError([f"{p}: `config:` must be a mapping"])
+        raise SettingsError([f"{label}: `config:` must be a mapping"])
+    return config
+
+
+def parse_stack_settings(text: str, label: str, stack: str) -> StackSettings:
+    """Settings from a stack file's text (the working tree's, or one read from git at a revision)."""
+    config = stack_config_of(text, label)
     problems = []
     for key, value in config.items():
         if key in SECRET_CONFIG_KEYS and not (isinstance(value, dict) and "secure" in value):
-            problems.append(f"{p}: `{key}` is stored in plain text; use `pulumi config set --secret {key}`")
+            problems.append(f"{label}: `{key}` is stored in plain text; use `pulumi config set --secret {key}`")
         elif isinstance(value, str) and looks_like_secret(value):
-            problems.append(f"{p}: `{key}` looks like a credential value; stack files hold settings only")
+            problems.append(f"{label}: `{key}` looks like a credential value; stack files hold settings only")
     if problems:
         raise SettingsError(problems)
     try:
         return settings_from_config(stack, config.get)
     except SettingsError as exc:
-        raise SettingsError([f"{p}: {m}" for m in exc.problems]) from None
+        raise SettingsError([f"{label}: {m}" for m in exc.problems]) from None
+    except (TypeError, ValueError) as exc:  # e.g. a list value that is not JSON
+        raise SettingsError([f"{label}: stack {stack}: {exc}"]) from None
 
 
 def settings_markdown() -> str:

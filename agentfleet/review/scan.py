@@ -9,8 +9,11 @@ only the masked value, so nothing downstream can print the secret by mistake.
 
 from __future__ import annotations
 
+import fnmatch
+import math
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -21,13 +24,19 @@ from detect_secrets.settings import default_settings
 from detect_secrets.util.code_snippet import get_code_snippet
 
 from agentfleet.review.audit import AuditRow, audit_rows, locations
-from agentfleet.core.secretlike import KNOWN_SERVICES, find_secrets, mask, service_of_type
+from agentfleet.core.secretlike import KNOWN_SERVICES, find_secrets, is_placeholder, mask, service_of_type
 
 SKIP_DIRS = frozenset({".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
                        ".pytest_cache", ".tox", ".ruff_cache"})
 # `.env.example` and friends document variable names; they are scanned but not flagged as files.
 ENV_TEMPLATE_SUFFIXES = frozenset({"example", "sample", "template", "dist", "defaults"})
 MAX_BYTES = 2_000_000
+"""Above this, only the line scan of `secretlike` runs (detect-secrets reads whole files)."""
+MAX_SCAN_BYTES = 64 * 1024 * 1024
+"""Larger files are reported as not scanned."""
+IGNORE_FILE = ".agentfleet-scan-ignore"
+"""Glob patterns (one a line, relative to the scanned folder; `dir/` = everything under it) of
+files holding deliberate test fakes; they are listed as not scanned, never silently dropped."""
 
 # detect-secrets types that say nothing about the service; their values keep no visible prefix.
 _GENERIC_TYPES = frozenset({"Secret Keyword", "Base64 High Entropy String", "Hex High Entropy String",
@@ -94,14 +103,83 @@ def iter_files(paths: Iterable[str]) -> Iterator[Path]:
                 yield Path(dirpath) / f
 
 
-def _read_text(path: Path) -> list[str] | None:
+def ignore_patterns(folder: Path) -> list[str]:
+    f = folder / IGNORE_FILE
+    if not f.is_file():
+        return []
+    return [ln.strip() for ln in f.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def _ignored(rel: str, patterns: list[str]) -> str | None:
+    for pat in patterns:
+        if (pat.endswith("/") and rel.startswith(pat)) or fnmatch.fnmatch(rel, pat):
+            return pat
+    return None
+
+
+@dataclass(frozen=True)
+class _Text:
+    lines: list[str] | None
+    """None: not scanned (see `reason`)."""
+    reason: str = ""
+    whole: bool = True
+    """False: decoded here (UTF-16, NUL-padded, large): detect-secrets cannot read it itself."""
+
+
+def _read_text(path: Path) -> _Text:
+    """The file as lines of text, or why it cannot be scanned. UTF-16/32 text is decoded, NUL
+    padding is dropped, large files are line-scanned: a key cannot hide by encoding or size."""
     try:
+        size = path.stat().st_size
+        if size > MAX_SCAN_BYTES:
+            return _Text(None, f"larger than {MAX_SCAN_BYTES // (1024 * 1024)} MB")
         data = path.read_bytes()
-    except OSError:
-        return None
-    if len(data) > MAX_BYTES or b"\0" in data[:8192]:
-        return None
-    return data.decode("utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        return _Text(None, f"cannot read: {exc.strerror}")
+    for bom, codec in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            return _Text(data.decode(codec, errors="replace").splitlines(), whole=False)
+    if b"\0" in data[:8192]:
+        head = data[:8192]
+        odd, even = head[1::2], head[0::2]
+        if odd and odd.count(0) > 0.9 * len(odd):
+            return _Text(data.decode("utf-16-le", errors="replace").splitlines(), whole=False)
+        if even and even.count(0) > 0.9 * len(even):
+            return _Text(data.decode("utf-16-be", errors="replace").splitlines(), whole=False)
+        stripped = data.replace(b"\0", b"")
+        printable = sum(1 for b in stripped[:8192] if b in b"\t\n\r" or 32 <= b < 127)
+        if stripped and printable > 0.95 * min(len(stripped), 8192):
+            return _Text(stripped.decode("utf-8", errors="replace").splitlines(), whole=False)
+        return _Text(None, "binary")
+    return _Text(data.decode("utf-8", errors="replace").splitlines(), whole=size <= MAX_BYTES)
+
+
+def _entropy(text: str) -> float:
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+def conventional_fake(value: str) -> bool:
+    """An ellipsis or a conventional test value (`0123456...`, `abcdefg...`, EXAMPLE)."""
+    return "..." in value or bool(re.search(r"0123456|abcdefg|xxxxxx|example|placeholder|changeme|redacted", value, re.I))
+
+
+def plausible_secret(value: str) -> bool:
+    """Whether a value next to a secret-ish keyword (`secret = "..."`) could be one: not a word
+    or identifier (`SecretReads`, `_rotation`), a sentence, a template, a path or an ARN."""
+    v = value.strip("'\"` ")
+    if len(v) < 6 or any(c.isspace() for c in v) or re.search(r"[{}$%<>()\[\]]", v):
+        return False
+    if re.fullmatch(r"[A-Za-z_]+", v) or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_.]+", v):
+        return False  # a word, an identifier, a dotted name
+    segments = [x for x in re.split(r"[-_.:/]+", v) if x]
+    if len(segments) >= 2 and all(re.fullmatch(r"[A-Za-z]+\d{0,2}|\d+", x) for x in segments):
+        return False  # words joined: agents-dev-rotation, kv/dev, aws:secretsmanager/secret:Secret
+    if conventional_fake(v):
+        return False
+    if v.startswith(("arn:", "http://", "https://", "/", "./", "../", "agentfleet", "AgentFleet")):
+        return False
+    return _entropy(v) >= 2.5
 
 
 def _service_from_words(text: str, services: Iterable[str]) -> str | None:
@@ -123,14 +201,21 @@ class _Raw:
     generic: bool
 
 
-def _detect(path: Path, lines: list[str]) -> list[_Raw]:
+def _detect(path: Path, lines: list[str], whole: bool = True) -> list[_Raw]:
     """detect-secrets' findings plus secretlike's extra shapes, one per value and line."""
     found: list[_Raw] = []
     collection = SecretsCollection()
-    collection.scan_file(str(path))
+    if whole:
+        collection.scan_file(str(path))
     for secret in sorted(collection.data.get(str(path), ()), key=lambda s: (s.line_number, s.type)):
         value = secret.secret_value
         if not value:
+            continue
+        if secret.type == "Secret Keyword" and not plausible_secret(value):
+            continue
+        if secret.type in _GENERIC_TYPES and conventional_fake(value):
+            continue
+        if secret.type == "Basic Auth Credentials" and is_placeholder(value):
             continue
         generic = secret.type in _GENERIC_TYPES
         shape = next(find_secrets(value), None)
@@ -139,9 +224,10 @@ def _detect(path: Path, lines: list[str]) -> list[_Raw]:
         else:
             found.append(_Raw(secret.line_number, str(secret.type), service_of_type(str(secret.type)), value, generic))
     for number, text in enumerate(lines, start=1):
-        if is_line_allowlisted(str(path), text, get_code_snippet(lines, number)):
+        hits = list(find_secrets(text))
+        if not hits or is_line_allowlisted(str(path), text, get_code_snippet(lines, number)):
             continue  # `# pragma: allowlist secret`, honoured as detect-secrets does
-        for hit in find_secrets(text):
+        for hit in hits:
             found.append(_Raw(number, hit.kind, hit.service, hit.secret, False))
     # Merge: a value found by several detectors (or found whole by one and in part by another).
     merged: list[_Raw] = []
@@ -175,20 +261,41 @@ def _advice(service: str, agent: str | None, homes: list[Home] | None, fleet_sou
     return f"no agent in {fleet_source} declares service {service}: declare the credential there, then store the key where `plan` says"
 
 
-def scan_paths(paths: Iterable[str], plan: dict[str, Any] | None = None, fleet_source: str | None = None) -> list[Finding]:
-    """Findings for every file under `paths`; `plan` (from build_plan) maps them to the fleet."""
+@dataclass(frozen=True, order=True)
+class NotScanned:
+    file: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:0: not scanned: {self.reason}"
+
+
+def scan_paths(paths: Iterable[str], plan: dict[str, Any] | None = None, fleet_source: str | None = None,
+               not_scanned: list[NotScanned] | None = None) -> list[Finding]:
+    """Findings for every file under `paths`; `plan` (from build_plan) maps them to the fleet.
+    Files that could not be scanned (binary, too large, listed in IGNORE_FILE) are appended to
+    `not_scanned`, so the report can say so instead of skipping them silently."""
     homes = homes_from_plan(plan) if plan is not None else None
     agents = {h.agent for h in homes or []}
     services = KNOWN_SERVICES | {h.service for h in homes or []}
     findings: list[Finding] = []
+    skipped = not_scanned if not_scanned is not None else []
     with default_settings():  # every detect-secrets plugin and its default false-positive filters
-        for path in iter_files(paths):
-            findings.extend(_scan_file(path, agents, services, homes, fleet_source))
+        for raw in paths:
+            base = Path(raw)
+            patterns = ignore_patterns(base) if base.is_dir() else []
+            for path in iter_files([raw]):
+                rel = path.relative_to(base).as_posix() if base.is_dir() else path.name
+                pat = _ignored(rel, patterns)
+                if pat is not None:
+                    skipped.append(NotScanned(str(path), f"listed in {base / IGNORE_FILE} ({pat})"))
+                    continue
+                findings.extend(_scan_file(path, agents, services, homes, fleet_source, skipped))
     return sorted(set(findings))
 
 
 def _scan_file(path: Path, agents: set[str], services: Iterable[str], homes: list[Home] | None,
-               fleet_source: str | None) -> list[Finding]:
+               fleet_source: str | None, skipped: list[NotScanned]) -> list[Finding]:
     """The file's findings; an agent named by a folder of its path narrows the advice to it."""
     findings: list[Finding] = []
     agent = next((part for part in reversed(path.parts) if part in agents), None)
@@ -199,10 +306,12 @@ def _scan_file(path: Path, agents: set[str], services: Iterable[str], homes: lis
             "delete it from the repository, rotate every key it held, add it to .gitignore and load"
             " the keys from the agent's secret store",
         ))
-    lines = _read_text(path)
-    if lines is None:
+    content = _read_text(path)
+    if content.lines is None:
+        skipped.append(NotScanned(shown, content.reason))
         return findings
-    for raw in _detect(path, lines):
+    lines = content.lines
+    for raw in _detect(path, lines, content.whole):
         service = raw.service
         if service == "unknown":
             text = lines[raw.line - 1].replace(raw.secret, " ") if 0 < raw.line <= len(lines) else ""
@@ -216,10 +325,14 @@ def _scan_file(path: Path, agents: set[str], services: Iterable[str], homes: lis
     return findings
 
 
-def scan_report(findings: list[Finding]) -> str:
+def scan_report(findings: list[Finding], not_scanned: list[NotScanned] | None = None) -> str:
+    skipped = sorted(set(not_scanned or []))
+    tail = [str(n) for n in skipped]
+    if skipped:
+        tail.append(f"{len(skipped)} file(s) not scanned (listed above): check them by hand")
     if not findings:
-        return "no hard-coded credentials found\n"
+        return "\n".join(tail + ["no hard-coded credentials found"]) + "\n"
     files = len({f.file for f in findings})
-    lines = [str(f) for f in findings]
+    lines = [str(f) for f in findings] + tail
     lines.append(f"{len(findings)} finding(s) in {files} file(s); every exposed key must also be rotated")
     return "\n".join(lines) + "\n"
