@@ -519,7 +519,7 @@ class Day:
             yaml.dump(doc, f)
         from agentfleet.core.loader import load_fleet
 
-        paused_fleet = load_fleet(paused_file)
+        paused_fleet = load_fleet(paused_file, self.s)
         mocks2 = ApplyMocks(self.c, prior=self.mocks.applied)
         self.rerun(paused_fleet, paused_file, mocks2)
         self._docs.clear()

@@ -68,7 +68,7 @@ def rehearse(project: Path, stack: str = "local", fleet_path: Path | None = None
     started = time.monotonic()
     settings = load_stack_settings(stack_file(project, stack), stack)
     fleet_path = (fleet_path or project / "agents.yaml").resolve()
-    fleet = load_fleet(fleet_path)
+    fleet = load_fleet(fleet_path, settings)  # the fleet of this stack: its environment's overrides applied
     plan = build_plan(fleet, settings)
     result = Rehearsal(stack, fleet_path)
     workdir = Path(tempfile.mkdtemp(prefix="agentfleet-rehearsal-"))
