@@ -53,6 +53,10 @@ mount = vault.Mount("kv-mount", path=s.vault_mount, type="kv", options={"version
                     description="agentfleet: per-agent credentials (KV v2)", opts=o(p.vault, protect=s.protect))
 auth = vault.AuthBackend("aws-auth", type="aws", path=s.vault_aws_auth_path,
                          description="agentfleet: agents log in with their IAM role", opts=o(p.vault, protect=s.protect))
+# The OIDC providers agents' trusts name (the sample's GitHub Actions agent), created by the stack.
+oidc = {spec.issuer_host: aws.iam.OpenIdConnectProvider(
+    f"oidc-provider/{spec.issuer_host}", url=spec.url, client_id_lists=list(spec.client_ids), tags=naming.tags(s),
+    opts=o(p.aws)) for spec in plan.oidc_providers(s, fleet)}
 
 agent_outputs: dict[str, Any] = {}
 for a in sorted(fleet.agents, key=lambda a: a.name):
@@ -60,7 +64,8 @@ for a in sorted(fleet.agents, key=lambda a: a.name):
     secret_arns: dict[str, Any] = {}
     role = aws.iam.Role(naming.logical_agent(a.name, "role"), name=naming.role_name(s, a.name),
                         assume_role_policy=iam.to_json(plan.trust_policy(s, a)),
-                        max_session_duration=s.max_session_seconds, tags=tags, opts=o(p.aws))
+                        max_session_duration=s.max_session_seconds, tags=tags,
+                        opts=o(p.aws, depends_on=[oidc[h]] if (h := plan.trust_provider_host(a)) in oidc else None))
     aws.iam.RolePolicy(naming.logical_agent(a.name, "policy"), role=role.name, name=naming.INLINE_POLICY_NAME,
                        policy=inline_policy(a), opts=o(p.aws))
     for c in a.credentials:

@@ -22,6 +22,7 @@ import pulumi_random as random
 import pulumi_vault as vault
 
 from agentfleet.core import naming
+from agentfleet.core.vault_logins import VaultLogin
 from agentfleet.components.providers import ProviderSet
 
 TOKEN = "agentfleet:index:AgentAccess"
@@ -99,6 +100,14 @@ class AgentAccessArgs:
     of a secret never deletes the old one (its value is copied by hand, docs/review.md)."""
     vault_token_bound_cidrs: Sequence[str] = ()
     """Ranges the agent's Vault logins must come from (`plan.vault_bound_cidrs`); empty = unbound."""
+    vault_login: VaultLogin | None = None
+    """JWT or Kubernetes login (`vault_logins.vault_login`); AWS logins use `vault_auth_backend`."""
+    vault_login_backend: pulumi.Input[str] | None = None
+    """Path output of the JWT/Kubernetes backend `vault_login` names (waits for the backend)."""
+    pod_identity: tuple[str, str, str] | None = None
+    """(cluster, namespace, service account): create the EKS Pod Identity association."""
+    role_depends_on: Sequence[pulumi.Resource] = ()
+    """Resources the role's trust names (IAM refuses a trust naming a missing OIDC provider)."""
 
 
 class AgentAccess(pulumi.ComponentResource):
@@ -138,8 +147,17 @@ class AgentAccess(pulumi.ComponentResource):
             assume_role_policy=args.trust_policy,
             max_session_duration=args.max_session_seconds,
             tags=tags,
-            opts=self._child(p.aws),
+            opts=pulumi.ResourceOptions.merge(self._child(p.aws), pulumi.ResourceOptions(
+                depends_on=list(args.role_depends_on) or None)),
         )
+        if args.pod_identity is not None:
+            cluster, namespace, service_account = args.pod_identity
+            aws.eks.PodIdentityAssociation(
+                naming.logical_agent(a, "pod-identity"),
+                cluster_name=cluster, namespace=namespace, service_account=service_account,
+                role_arn=self.role.arn, tags=tags,
+                opts=self._child(p.aws),
+            )
         if args.inline_policy is not None:
             aws.iam.RolePolicy(
                 naming.logical_agent(a, "policy"),
@@ -177,6 +195,9 @@ class AgentAccess(pulumi.ComponentResource):
                 opts=self._child(p.vault),
             )
 
+        if args.vault_login is not None and args.vault_login_backend is not None:
+            self._login(args.vault_login, args.vault_login_backend, token_policies)
+
         self.role_arn = self.role.arn
         self.role_name = self.role.name
         self.vault_policy_name = vault_policy.name
@@ -192,6 +213,33 @@ class AgentAccess(pulumi.ComponentResource):
             "vaultPaths": {sp.credential: sp.vault_path for sp in args.secrets if sp.vault_path},
             "ssmParameters": {sp.credential: sp.ssm_parameter_name for sp in args.secrets if sp.ssm_parameter_name},
         })
+
+    def _login(self, login: VaultLogin, backend: pulumi.Input[str], token_policies: Sequence[pulumi.Input[str]]) -> None:
+        """A login role bound to exactly this agent's identity; short TTLs; never `default`."""
+        p, name = self.args.providers, naming.logical_agent(self.logical, "vault-login")
+        cidrs = list(self.args.vault_token_bound_cidrs) or None
+        if login.method == "jwt":
+            vault.jwt.AuthBackendRole(
+                name, backend=backend, role_name=login.role_name, role_type="jwt",
+                bound_audiences=list(login.bound_audiences), bound_subject=login.bound_subject,
+                bound_claims=dict(login.bound_claims) or None, bound_claims_type="string",
+                user_claim="sub", token_policies=list(token_policies),
+                token_ttl=login.token_ttl_seconds, token_max_ttl=login.token_max_ttl_seconds,
+                token_no_default_policy=True, token_bound_cidrs=cidrs,
+                opts=self._child(p.vault),
+            )
+        elif login.method == "kubernetes":
+            assert login.service_account is not None and login.namespace is not None
+            vault.kubernetes.AuthBackendRole(
+                name, backend=backend, role_name=login.role_name,
+                bound_service_account_names=[login.service_account],
+                bound_service_account_namespaces=[login.namespace],
+                audience=login.bound_audiences[0] if login.bound_audiences else None,
+                token_policies=list(token_policies),
+                token_ttl=login.token_ttl_seconds, token_max_ttl=login.token_max_ttl_seconds,
+                token_no_default_policy=True, token_bound_cidrs=cidrs,
+                opts=self._child(p.vault),
+            )
 
     def _child(
         self, provider: pulumi.ProviderResource, *, protect: bool = False, ignore_changes: Sequence[str] = ()

@@ -30,6 +30,7 @@ import pulumi
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
 from agentfleet.core import plan
+from agentfleet.core import vault_logins
 from agentfleet.components.agent_access import AgentAccess, AgentAccessArgs, SecretSpec
 from agentfleet.components.environment import EnvironmentBase, EnvironmentBaseArgs
 from agentfleet.core.model import Fleet, ResolvedAgent, ResolvedCredential
@@ -103,7 +104,7 @@ def agent_access_args(
         tags=naming.tags(s, agent=agent.name, owner=agent.owner),
         vault_policy_name=naming.vault_policy_name(s, agent.name),
         vault_policy=plan.vault_policy(s, agent),
-        vault_auth_backend=env.aws_auth_path,
+        vault_auth_backend=env.aws_auth_path if s.vault_login == "aws" else None,
         vault_auth_role_name=naming.vault_auth_role_name(s, agent.name),
         vault_token_policies=plan.vault_token_policies(s, agent),
         vault_token_ttl_seconds=s.vault_token_ttl_seconds,
@@ -113,10 +114,29 @@ def agent_access_args(
         recovery_window_days=s.recovery_window_days,
         protect=s.protect,
         providers=providers,
-        secrets=tuple(_secret_spec(s, agent, c) for c in agent.credentials),
+        secrets=tuple(_secret_spec(s, agent, c) for c in agent.credentials if not c.keyless),
         renamed_from=agent.renamed_from,
         vault_token_bound_cidrs=plan.vault_bound_cidrs(agent),
+        **_runtime_args(s, agent, env),
     )
+
+
+def _runtime_args(s: StackSettings, agent: ResolvedAgent, env: EnvironmentBase) -> dict[str, Any]:
+    """Where the agent runs: its Vault login (JWT/Kubernetes), Pod Identity, the OIDC provider its trust names."""
+    login = vault_logins.vault_login(s, agent)
+    backend: pulumi.Output[str] | None = None
+    if login is not None and login.method == "jwt":
+        backend = env.jwt_paths[login.backend_key]
+    elif login is not None and login.method == "kubernetes":
+        backend = env.kubernetes_paths[login.backend_key]
+    eks = agent.runtime.eks_pod_identity
+    host = plan.trust_provider_host(agent)
+    return {
+        "vault_login": login if backend is not None else None,
+        "vault_login_backend": backend,
+        "pod_identity": (eks.cluster, eks.namespace, eks.service_account) if eks else None,
+        "role_depends_on": [env.oidc_providers[host]] if host in env.oidc_providers else [],
+    }
 
 
 # Physical names derive from (account, region, prefix, environment): two fleets with the same four
@@ -180,7 +200,8 @@ class AgentFleet(pulumi.ComponentResource):
 
         self.environment = EnvironmentBase(
             self.child(naming.ENVIRONMENT_COMPONENT),
-            EnvironmentBaseArgs.from_settings(s, args.providers, args.providers.aws_endpoints, child_prefix=self.scope),
+            EnvironmentBaseArgs.from_settings(s, args.providers, args.providers.aws_endpoints, child_prefix=self.scope,
+                                              fleet=fleet),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.kms_key_arn, self.kms_key_id = self.environment.key_arn, self.environment.key_id

@@ -20,12 +20,13 @@ from tests.conftest import PROJECT, REPO
 
 PKG = REPO / "agentfleet"
 PULUMI_ROOTS = {"pulumi", "pulumi_aws", "pulumi_vault", "pulumi_random", "pulumi_policy"}
-PULUMI_FREE = ("core", "review", "rotation", "operate")
+PULUMI_FREE = ("core", "review", "rotation", "workload", "operate")
 # Which layer may import which (docs/architecture.md). Anything else is a violation.
 ALLOWED = {
     "core": {"core", "rotation"},  # the core reads the rotation function's environment contract
     "review": {"core", "review"},
     "rotation": {"rotation"},
+    "workload": {"workload"},  # runs inside agents: standard library only
     "components": {"core", "components", "rotation"},
     "policy": {"core", "policy"},
     "runner": {"core", "policy", "runner"},

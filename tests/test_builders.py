@@ -159,7 +159,8 @@ def test_trust_service() -> None:
     st = only_statement(json.loads(json.dumps(trust_policy(settings(), runtime_fleet("{service: ecs-tasks.amazonaws.com}").agents[0]))))
     assert st["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
     assert st["Action"] == "sts:AssumeRole"
-    assert "Condition" not in st
+    # Confused-deputy guard: only this account's tasks may make ECS assume the role.
+    assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": settings().aws_account_id}}
 
 
 def test_trust_role_arns() -> None:

@@ -35,6 +35,7 @@ def test_plan_json_is_deterministic_and_matches_contract(root: Path) -> None:
         "rotation_strategy": "openai", "rotation_days": 90, "stores": ["aws", "vault"],
         "secret_name": "agents/dev/research/openai", "vault_mount": "kv",
         "vault_path": "dev/research/openai", "vault_location": "kv/dev/research/openai", "ssm_parameter": None,
+        "audience": None,
     }
 
 

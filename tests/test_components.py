@@ -56,7 +56,8 @@ EXTRA_AGENTS: list[dict[str, Any]] = [
     },
 ]
 
-TAGGABLE = {ROLE, SECRET, KMS_KEY}
+OIDC_PROVIDER = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
+TAGGABLE = {ROLE, SECRET, KMS_KEY, OIDC_PROVIDER}
 NOT_TAGGABLE = {ROLE_POLICY, SECRET_POLICY, SECRET_VERSION, KMS_ALIAS}
 VALUE_PROPS = {SECRET_VERSION: ("secretString", "secretBinary"), VAULT_SECRET: ("dataJson", "data")}
 
@@ -169,7 +170,11 @@ def test_inventory_per_agent_and_store(mixed: tuple[ProgramRun, Fleet]) -> None:
 def test_environment_resources(dev_run: ProgramRun, settings: StackSettings) -> None:
     (env,) = dev_run.of_type(ENVIRONMENT)
     kinds = sorted(r.type for r in dev_run.children(env.urn))
-    assert kinds == sorted([KMS_KEY, KMS_ALIAS, VAULT_MOUNT, VAULT_AUTH])
+    # The sample's release-notes agent runs in GitHub Actions: its trust names the account's GitHub
+    # OIDC provider, which the stack creates (no `githubOidcProviderArn` set).
+    assert kinds == sorted([KMS_KEY, KMS_ALIAS, VAULT_MOUNT, VAULT_AUTH, OIDC_PROVIDER])
+    provider = only(dev_run, OIDC_PROVIDER, "oidc-provider/token.actions.githubusercontent.com")
+    assert provider.props["url"] == "https://token.actions.githubusercontent.com"
     key = only(dev_run, KMS_KEY, "kms-key")
     assert key.props["enableKeyRotation"] is True
     alias = only(dev_run, KMS_ALIAS, "kms-alias")

@@ -102,7 +102,7 @@ def test_preview_prints_the_tree_and_counts(core: None) -> None:
     billing = lines[header + 1].split()
     assert billing[0] == "billing" and billing[1] == "10"  # role, policy, 2 vault, 2x(secret+policy), random, version
     assert billing[2:] == ["2", "2", "1", "0", "2", "0"]  # no extensions in this run
-    assert "5 agents; 54 resources in total" in out
+    assert "5 agents; 55 resources in total" in out  # 54 + the GitHub OIDC provider release-notes trusts
 
 
 def test_preview_counts_extension_resources_apart() -> None:

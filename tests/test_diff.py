@@ -276,7 +276,8 @@ def test_fail_on_escalation(tmp_path: Path, root: Path) -> None:
 def test_trust_principals_reads_every_runtime_kind(dev_settings: StackSettings) -> None:
     fleet = parse_fleet(BASE, "f.yaml")
     plan = {a["name"]: a for a in build_plan(fleet, dev_settings)["agents"]}
-    assert trust_principals(plan["alpha"]["trust_policy"]) == {"AWS service ecs-tasks.amazonaws.com"}
+    assert trust_principals(plan["alpha"]["trust_policy"]) == {
+        "AWS service ecs-tasks.amazonaws.com when aws:SourceAccount StringEquals 123456789012"}
     assert trust_principals(plan["beta"]["trust_policy"]) == {"IAM role arn:aws:iam::123456789012:role/runner-b"}
     (gh,) = trust_principals(plan["gamma"]["trust_policy"])
     assert gh.startswith("GitHub Actions repo:example-org/product:ref:refs/heads/main")

@@ -100,9 +100,22 @@ def test_conditions() -> None:
     assert condition_holds({"StringLike": {"k": ["x*", "y?"]}}, {"k": "yz"})
     assert not condition_holds({"StringEquals": {"a": "1", "b": "2"}}, {"a": "1", "b": "3"})  # keys AND
     with pytest.raises(NotImplementedError):
-        condition_holds({"NumericLessThan": {"k": "1"}}, {"k": "0"})
+        condition_holds({"DateLessThan": {"k": "1"}}, {"k": "0"})
     with pytest.raises(NotImplementedError):
-        condition_holds({"ForAnyValue:StringEquals": {"k": "1"}}, {"k": "1"})
+        condition_holds({"ForAnyValue:StringEqualsIfExists": {"k": "1"}}, {"k": "1"})
+    # Numeric, Null and the set qualifiers (sts:GetWebIdentityToken grants use them).
+    assert condition_holds({"NumericLessThanEquals": {"k": "300"}}, {"k": "300"})
+    assert not condition_holds({"NumericLessThanEquals": {"k": "300"}}, {"k": "301"})
+    assert not condition_holds({"NumericLessThanEquals": {"k": "300"}}, {})
+    assert condition_holds({"Null": {"k": "false"}}, {"k": "x"}) and not condition_holds({"Null": {"k": "false"}}, {})
+    assert condition_holds({"Null": {"k": "true"}}, {}) and not condition_holds({"Null": {"k": "true"}}, {"k": "x"})
+    all_of = {"ForAllValues:StringEquals": {"k": ["a", "b"]}}
+    assert condition_holds(all_of, {"k": ["a"]}) and condition_holds(all_of, {"k": ["a", "b"]})
+    assert not condition_holds(all_of, {"k": ["a", "c"]})
+    assert condition_holds(all_of, {})  # AWS: ForAllValues holds when the key is absent (pair it with Null)
+    any_of = {"ForAnyValue:StringEquals": {"k": ["a"]}}
+    assert condition_holds(any_of, {"k": ["c", "a"]}) and not condition_holds(any_of, {"k": ["c"]})
+    assert not condition_holds(any_of, {})
 
 
 def test_principals() -> None:

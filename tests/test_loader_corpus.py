@@ -89,6 +89,12 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     "empty fleet": ("empty-file", "empty-fleet-no-agents", "empty-fleet-agents-null", "credentials-empty"),
     "loosening a built-in class": ("loosen-builtin-class",),
     "github_oidc without ref": ("github-oidc-without-ref", "github-oidc-wildcard-ref"),
+    "EKS pods as a plain service principal": ("runtime-pods-as-service",),
+    "wildcard Kubernetes namespace": ("runtime-eks-wildcard-namespace",),
+    "IRSA issuer written with its scheme": ("runtime-irsa-with-scheme",),
+    "source_arn without a service": ("runtime-source-arn-without-service",),
+    "keyless credential for a service without federation": ("keyless-unsupported-service",),
+    "keyless credential with stores or rotation": ("keyless-with-stores-and-rotation",),
     "many problems in one run": ("many-problems",),
 }
 

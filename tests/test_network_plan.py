@@ -74,7 +74,7 @@ def test_malformed_scopes_are_refused(network: dict[str, Any], words: str) -> No
     ({"vpcs": [VPC]}, {"service": "lambda.amazonaws.com"}, "lambda.amazonaws.com runs outside any VPC unless attached to one"),
     ({"vpcs": [VPC], "runtime_in_vpc": True}, {"service": "lambda.amazonaws.com"}, None),  # attached: the owner says so
     ({"vpc_endpoints": [EP]}, {"service": "codebuild.amazonaws.com"}, "attach a VpcConfig"),
-    ({"vpc_endpoints": [EP]}, {"service": "pods.eks.amazonaws.com"}, None),  # pods always run in the cluster's VPC
+    ({"vpc_endpoints": [EP]}, {"eks_pod_identity": {"cluster": "c", "namespace": "n", "service_account": "s"}}, None),  # pods always run in the cluster's VPC
     ({"source_cidrs": ["203.0.113.0/24"]}, {"service": "lambda.amazonaws.com"}, None),  # fixed egress (NAT)
     ({"vpc_endpoints": [EP], "runtime_in_vpc": False}, {"service": "lambda.amazonaws.com"}, "attach a VpcConfig"),
     ({"vpc_endpoints": [EP], "runtime_in_vpc": False}, {"role_arns": ["arn:aws:iam::123456789012:role/r"]}, "outside your VPCs"),

@@ -55,6 +55,13 @@ _WHAT = {
     "vault:index/policy:Policy": "Vault policy: read its own KV folder only",
     "vault:aws/authBackendRole:AuthBackendRole": "Vault login with the agent's IAM role (short-lived tokens)",
     "aws:kms/key:Key": "customer-managed key encrypting every secret of the environment",
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "the OIDC issuer (GitHub, an EKS cluster) agents' trusts name",
+    "aws:iam/outboundWebIdentityFederation:OutboundWebIdentityFederation": "lets roles mint identity tokens (keyless APIs, JWT logins)",
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": "binds the agent's Kubernetes service account to its role",
+    "vault:jwt/authBackend:AuthBackend": "Vault JWT login for one token issuer",
+    "vault:jwt/authBackendRole:AuthBackendRole": "Vault login bound to exactly the agent's identity token (no default policy)",
+    "vault:kubernetes/authBackendConfig:AuthBackendConfig": "where Vault reviews the cluster's service-account tokens",
+    "vault:kubernetes/authBackendRole:AuthBackendRole": "Vault login of the agent's service account only (no default policy)",
 }
 
 

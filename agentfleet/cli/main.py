@@ -106,16 +106,10 @@ def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def _runtime_words(trust: dict[str, Any]) -> str:
-    stmt = trust["Statement"][0]
-    principal = stmt["Principal"]
-    if "Service" in principal:
-        return f"service {principal['Service']}"
-    if "AWS" in principal:
-        roles = principal["AWS"] if isinstance(principal["AWS"], list) else [principal["AWS"]]
-        return "roles " + ", ".join(r.split(":role/")[-1] for r in roles)
-    sub = stmt["Condition"]["StringEquals"]
-    return "github " + str(next(v for k, v in sub.items() if k.endswith(":sub")))
+def _runtime_words(agent: dict[str, Any]) -> str:
+    """Who may assume the role (read off its trust document) and how the agent logs in to Vault."""
+    words = "; ".join(agent["trusted_by"]) or "nobody"
+    return words + (f"\n  vault login  {agent['vault_login']}" if agent.get("vault_login") else "")
 
 
 def plan_table(plan: dict[str, Any]) -> str:
@@ -127,7 +121,7 @@ def plan_table(plan: dict[str, Any]) -> str:
     for a in plan["agents"]:
         state = "  [PAUSED: all access denied]" if a["paused"] else ""
         lines.append(f"{a['name']}  (owner {a['owner']}){state}")
-        lines.append(f"  role         {a['iam_role_name']}  <- {_runtime_words(a['trust_policy'])}")
+        lines.append(f"  role         {a['iam_role_name']}  <- {_runtime_words(a)}")
         lines.append(f"  vault policy {a['vault_policy_name']}")
         net = a.get("network")
         lines.append(f"  network      {net['summary'] if net else 'anywhere (no scope)'}")
@@ -139,9 +133,12 @@ def plan_table(plan: dict[str, Any]) -> str:
                 where.append(f"vault:{c['vault_mount']}/{c['vault_path']}")
             if c.get("ssm_parameter"):
                 where.append(f"ssm:{c['ssm_parameter']}")
+            if c.get("audience"):
+                where.append(f"keyless: identity token for {c['audience']}, nothing stored")
+            rotation = "   keyless" if c.get("audience") else f"{c['rotation_strategy']:>9}/{c['rotation_days']}d"
             lines.append(
                 f"  - {c['name']:<16} {c['service']:<11} {c['type']:<11} {c['classification']:<13} "
-                f"{c['rotation_strategy']:>9}/{c['rotation_days']}d  {'  '.join(where)}"
+                f"{rotation}  {'  '.join(where)}"
             )
         lines.append("")
     n = sum(len(a["credentials"]) for a in plan["agents"])

@@ -170,6 +170,22 @@ GRANTS: dict[str, Grant] = {
         "cloudtrail:PutEventSelectors", "cloudtrail:GetEventSelectors", "cloudtrail:AddTags",
         "cloudtrail:RemoveTags", "cloudtrail:ListTags",
     ), lambda s: (naming.trail_arn(s),)),
+    # Runtimes (docs/runtimes.md): the OIDC providers agents' trusts name, EKS Pod Identity
+    # associations, and the account's outbound identity federation (an account-level switch).
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": Grant((
+        "iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider", "iam:GetOpenIDConnectProvider",
+        "iam:TagOpenIDConnectProvider", "iam:UntagOpenIDConnectProvider", "iam:AddClientIDToOpenIDConnectProvider",
+        "iam:RemoveClientIDFromOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint",
+    ), lambda s: (f"arn:{s.partition}:iam::{s.aws_account_id}:oidc-provider/*",)),
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": Grant((
+        "eks:CreatePodIdentityAssociation", "eks:DescribePodIdentityAssociation", "eks:UpdatePodIdentityAssociation",
+        "eks:DeletePodIdentityAssociation", "eks:TagResource", "eks:UntagResource", "eks:ListTagsForResource",
+        "iam:GetRole",
+    ), lambda s: (_arn(s, "eks", "cluster/*"), _arn(s, "eks", "podidentityassociation/*/*"), *roles(s))),
+    "aws:iam/outboundWebIdentityFederation:OutboundWebIdentityFederation": Grant((
+        "iam:EnableOutboundWebIdentityFederation", "iam:DisableOutboundWebIdentityFederation",
+        "iam:GetOutboundWebIdentityFederationInfo",
+    ), lambda s: ("*",)),
 }
 
 # Read-only calls the provider makes that AWS authorizes only on `*`.
@@ -181,6 +197,8 @@ LIST_ACTIONS = (
 # Roles the stack hands to a service (Lambda runs as the rotation roles, Scheduler and CloudTrail
 # assume theirs): iam:PassRole only on the stack's roles, only to those services.
 PASSED_TO = ("lambda.amazonaws.com", "scheduler.amazonaws.com", "cloudtrail.amazonaws.com")
+POD_IDENTITY_SERVICE = "pods.eks.amazonaws.com"
+"""Added to PASSED_TO only when the program declares Pod Identity associations."""
 # Resource types that need no AWS permission (components, providers, Vault, random).
 NOT_AWS_PREFIXES = ("agentfleet:", "pulumi:", "vault:", "random:")
 
@@ -207,7 +225,9 @@ def deployer_policy(s: StackSettings, resource_types: Iterable[str]) -> dict[str
             names.append(t.rsplit(":", 1)[-1])
     for i, ((resources, _), (actions, cond, names)) in enumerate(sorted(merged.items())):
         statements.append(Statement(f"{''.join(names[:3])}{i}", tuple(sorted(actions)), resources, condition=cond))
-    if any(t.startswith(("aws:lambda/function", "aws:scheduler/", "aws:cloudtrail/")) for t in types):
+    pods = "aws:eks/podIdentityAssociation:PodIdentityAssociation" in types
+    if pods or any(t.startswith(("aws:lambda/function", "aws:scheduler/", "aws:cloudtrail/")) for t in types):
+        passed = list(PASSED_TO) + ([POD_IDENTITY_SERVICE] if pods else [])
         statements.append(Statement("PassOnlyTheStacksRoles", ("iam:PassRole",), roles(s),
-                                    condition={"StringEquals": {"iam:PassedToService": list(PASSED_TO)}}))
+                                    condition={"StringEquals": {"iam:PassedToService": passed}}))
     return Document(tuple(statements)).to_dict()

@@ -171,25 +171,72 @@ def assume_by_roles(sid: str, role_arns: Sequence[str]) -> Statement:
 
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+STS_AUDIENCE = "sts.amazonaws.com"
+EKS_POD_IDENTITY_SERVICE = "pods.eks.amazonaws.com"
+# Session tags EKS Pod Identity sets on every AssumeRole it makes for a pod (EKS user guide,
+# "Define permissions for EKS Pod Identities to assume roles based on tags").
+EKS_TAG_CLUSTER, EKS_TAG_NAMESPACE, EKS_TAG_SERVICE_ACCOUNT = (
+    "eks-cluster-name", "kubernetes-namespace", "kubernetes-service-account",
+)
 
 
-def assume_by_github(sid: str, partition: str, account: str, repository: str, subject: str) -> Statement:
-    """GitHub Actions OIDC: audience pinned to STS, subject pinned to one repo ref/environment."""
+def assume_by_oidc(sid: str, provider_arn: str, issuer_host: str, subject: str, audience: str = STS_AUDIENCE) -> Statement:
+    """Web identity (GitHub Actions, an EKS cluster's IRSA issuer): audience pinned to STS and the
+    subject pinned to exactly one identity, both with StringEquals (no wildcard can slip in)."""
     return Statement(
         sid, ("sts:AssumeRoleWithWebIdentity",),
-        principal={"Federated": f"arn:{partition}:iam::{account}:oidc-provider/{GITHUB_OIDC_HOST}"},
+        principal={"Federated": provider_arn},
+        condition={"StringEquals": {f"{issuer_host}:aud": audience, f"{issuer_host}:sub": subject}},
+    )
+
+
+def assume_by_github(sid: str, provider_arn: str, repository: str, subject: str) -> Statement:
+    """GitHub Actions OIDC: audience pinned to STS, subject pinned to one repo ref/environment."""
+    return assume_by_oidc(sid, provider_arn, GITHUB_OIDC_HOST, f"repo:{repository}:{subject}")
+
+
+def irsa_subject(namespace: str, service_account: str) -> str:
+    """The `sub` of a Kubernetes service-account token."""
+    return f"system:serviceaccount:{namespace}:{service_account}"
+
+
+def assume_by_service_in_account(sid: str, service: str, account: str, source_arn: str | None = None) -> Statement:
+    """A service role that only this account's resources (and, when known, only this one
+    function or task: `aws:SourceArn`) may make the service assume: the confused-deputy guard."""
+    condition: dict[str, dict[str, str | Sequence[str]]] = {"StringEquals": {"aws:SourceAccount": account}}
+    if source_arn is not None:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    return Statement(sid, ("sts:AssumeRole",), principal={"Service": service}, condition=condition)
+
+
+def assume_by_eks_pod_identity(sid: str, account: str, cluster: str, namespace: str, service_account: str) -> Statement:
+    """EKS Pod Identity: `sts:TagSession` is required (EKS tags every session), and the tags EKS
+    sets pin the cluster, namespace and service account; without them any pod of any cluster
+    of the account could take the role."""
+    return Statement(
+        sid, ("sts:AssumeRole", "sts:TagSession"),
+        principal={"Service": EKS_POD_IDENTITY_SERVICE},
         condition={"StringEquals": {
-            f"{GITHUB_OIDC_HOST}:aud": "sts.amazonaws.com",
-            f"{GITHUB_OIDC_HOST}:sub": f"repo:{repository}:{subject}",
+            "aws:SourceAccount": account,
+            f"aws:RequestTag/{EKS_TAG_CLUSTER}": cluster,
+            f"aws:RequestTag/{EKS_TAG_NAMESPACE}": namespace,
+            f"aws:RequestTag/{EKS_TAG_SERVICE_ACCOUNT}": service_account,
         }},
     )
 
 
-def assume_by_service_in_account(sid: str, service: str, account: str) -> Statement:
-    """A service role that only this account's resources may make the service assume."""
+def get_web_identity_token(sid: str, audiences: Sequence[str], max_seconds: int) -> Statement:
+    """AWS outbound identity federation: mint identity tokens of this role only for these
+    audiences and at most this long. The action has no resource ARNs (`*`); `Audience` is a
+    list, so every requested audience must be one of ours (ForAllValues) and at least one must be
+    given (`Null` false), and `sts:DurationSeconds` must be present and bounded."""
     return Statement(
-        sid, ("sts:AssumeRole",), principal={"Service": service},
-        condition={"StringEquals": {"aws:SourceAccount": account}},
+        sid, ("sts:GetWebIdentityToken",), ("*",),
+        condition={
+            "ForAllValues:StringEquals": {"sts:IdentityTokenAudience": tuple(audiences)},
+            "Null": {"sts:IdentityTokenAudience": "false", "sts:DurationSeconds": "false"},
+            "NumericLessThanEquals": {"sts:DurationSeconds": str(max_seconds)},
+        },
     )
 
 

@@ -24,15 +24,24 @@ from agentfleet.core.model import (
     NAME_RULE,
     NOT_OVERRIDABLE,
     ROLE_ARN_RE,
+    EKS_POD_IDENTITY_SERVICE,
+    FEDERATED_SERVICES,
+    KEYLESS_STRATEGY,
+    KEYLESS_TYPE,
     ROTATION_STRATEGIES,
+    RUNTIME_KINDS,
     SERVICE_RE,
+    SOURCE_ARN_RE,
     Agent,
     ClassificationSpec,
     Credential,
     Defaults,
+    EksPodIdentity,
+    Federation,
     Fleet,
     FleetFile,
     GithubOidc,
+    Irsa,
     ResolvedAgent,
     ResolvedCredential,
     Rotation,
@@ -313,6 +322,9 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
         ("agents", "runtime"): Runtime,
         ("agents", "network"): Network,
         ("agents", "runtime", "github_oidc"): GithubOidc,
+        ("agents", "runtime", "eks_pod_identity"): EksPodIdentity,
+        ("agents", "runtime", "irsa"): Irsa,
+        ("agents", "credentials", "federation"): Federation,
         ("agents", "credentials"): Credential,
         ("agents", "credentials", "rotation"): Rotation,
     }
@@ -462,13 +474,26 @@ class _Checker:
     def runtime(self, rt: Any, loc: Loc) -> None:
         if not isinstance(rt, dict):
             return
-        kinds = [k for k in ("service", "role_arns", "github_oidc") if rt.get(k) is not None]
+        kinds = [k for k in RUNTIME_KINDS if rt.get(k) is not None]
         if len(kinds) != 1:
             found = ", ".join(kinds) if kinds else "none"
-            self.add(loc, f"{self.where(loc)}: declare exactly one of service, role_arns, github_oidc (found: {found})", key=True)
+            self.add(loc, f"{self.where(loc)}: declare exactly one of {', '.join(RUNTIME_KINDS)} (found: {found})", key=True)
         svc = rt.get("service")
         if isinstance(svc, str) and not SERVICE_RE.match(svc):
             self.add(loc + ("service",), f"{self.where(loc + ('service',))}: {svc!r} is not an AWS service principal (e.g. ecs-tasks.amazonaws.com); wildcards are never allowed")
+        elif svc == EKS_POD_IDENTITY_SERVICE:
+            self.add(loc + ("service",), f"{self.where(loc + ('service',))}: {svc} as a plain service would let any pod of any cluster in the account take the role; declare `eks_pod_identity: {{cluster, namespace, service_account}}` instead")
+        src = rt.get("source_arn")
+        if src is not None:
+            where = loc + ("source_arn",)
+            if svc is None:
+                self.add(where, f"{self.where(where)}: `source_arn` pins the resource that makes a `service` assume the role; it only goes with `service`", key=True)
+            elif not isinstance(src, str) or not SOURCE_ARN_RE.match(src) or src.split(":", 5)[5].startswith("*"):
+                self.add(where, f"{self.where(where)}: {src!r} is not an ARN of one function or task (arn:aws:<service>:<region>:<12-digit account>:<resource>, `*` only inside the resource part)")
+        irsa = rt.get("irsa")
+        if isinstance(irsa, dict) and isinstance(irsa.get("oidc_issuer"), str) and "://" in irsa["oidc_issuer"]:
+            where = loc + ("irsa", "oidc_issuer")
+            self.add(where, f"{self.where(where)}: write the issuer without its scheme (e.g. oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE), as IAM names the provider")
         arns = rt.get("role_arns")
         if isinstance(arns, list):
             for j, arn in enumerate(arns):
@@ -499,6 +524,7 @@ class _Checker:
             if isinstance(cls, str) and max_days is None:
                 known = ", ".join(sorted(classes))
                 self.add(here + ("classification",), f"{self.where(here + ('classification',))}: unknown classification {cls!r} (known: {known}; add custom ones under `classifications:`)")
+            self.federation(cred, here)
             rot = cred.get("rotation")
             self.ssm_rotation(cred, rot, here)
             if not isinstance(rot, dict):
@@ -511,6 +537,18 @@ class _Checker:
                 self.add(here + ("rotation", "days"), f"{self.where(here + ('rotation', 'days'))}: {days} days exceeds the {max_days}-day maximum of classification {cls!r}")
 
 
+    def federation(self, cred: dict[str, Any], here: Loc) -> None:
+        """Keyless credentials: only for services that accept federation; nothing stored or rotated."""
+        if cred.get("type") != KEYLESS_TYPE:
+            if cred.get("federation") is not None:
+                self.add(here + ("federation",), f"{_where(here + ('federation',))}: `federation` only goes with `type: {KEYLESS_TYPE}`", key=True)
+            return
+        svc = cred.get("service")
+        if isinstance(svc, str) and svc not in FEDERATED_SERVICES:
+            self.add(here + ("service",), f"{_where(here + ('service',))}: {svc!r} does not accept workload identity federation (supported: {', '.join(sorted(FEDERATED_SERVICES))}); store a key for it instead")
+        for key, why in (("stores", "nothing is stored"), ("rotation", "nothing rotates")):
+            if cred.get(key) is not None:
+                self.add(here + (key,), f"{_where(here + (key,))}: a `{KEYLESS_TYPE}` credential has no `{key}`: {why} (the agent exchanges a short-lived identity token)", key=True)
     def ssm_rotation(self, cred: dict[str, Any], rot: Any, here: Loc) -> None:
         """Parameter Store has no rotation protocol: only a human (`manual`) rotates an `ssm` copy."""
         stores = cred.get("stores", self.default_stores)
@@ -536,6 +574,11 @@ def _resolve(raw: FleetFile, source: str, pos: _Positions | None = None) -> Flee
                 rotation_days=c.rotation.days or classes[c.classification],
                 stores=tuple(sorted(set(c.stores or raw.defaults.stores))),
                 description=c.description,
+            ) if c.type != KEYLESS_TYPE else ResolvedCredential(
+                name=c.name, service=c.service, type=c.type, classification=c.classification,
+                max_rotation_days=classes[c.classification], rotation_strategy=KEYLESS_STRATEGY,
+                rotation_days=0, stores=(), description=c.description,
+                audience=(c.federation.audience if c.federation else None) or FEDERATED_SERVICES[c.service].default_audience,
             )
             for c in a.credentials
         )

@@ -46,7 +46,30 @@ Days = Annotated[int, Field(ge=1, le=1000)]
 Store = Literal["aws", "vault", "ssm"]
 STORES: tuple[Store, ...] = ("aws", "vault")
 ALL_STORES: tuple[Store, ...] = ("aws", "vault", "ssm")
-CredentialType = Literal["api_key", "oauth_token", "secret_key", "token", "password"]
+CredentialType = Literal["api_key", "oauth_token", "secret_key", "token", "password", "workload_identity"]
+KEYLESS_TYPE = "workload_identity"
+"""A credential with no stored value: the agent exchanges a short-lived identity token of its
+AWS role (`sts:GetWebIdentityToken`) for the service's own short-lived access token."""
+KEYLESS_STRATEGY = "keyless"
+"""Resolved rotation strategy of a keyless credential: nothing is stored, so nothing rotates."""
+
+
+class FederatedService(BaseModel):
+    """A service that accepts workload identity federation, and how (its documented contract)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    default_audience: str
+    """`aud` the service expects in the subject token unless the fleet file names another."""
+    token_url: str
+    """Where the agent exchanges the subject token for the service's access token."""
+
+
+FEDERATED_SERVICES: dict[str, FederatedService] = {
+    # developers.openai.com/api/reference/workload-identity-federation (RFC 8693 token exchange)
+    "openai": FederatedService(default_audience="https://api.openai.com/v1", token_url="https://auth.openai.com/oauth/token"),
+}
+"""Services a `workload_identity` credential may name; validation refuses every other one."""
 
 
 class _Strict(BaseModel):
@@ -57,6 +80,11 @@ class Rotation(_Strict):
     strategy: str = "manual"
     days: Days | None = None
     """Maximum age in days; defaults to the classification's maximum and may not exceed it."""
+
+
+class Federation(_Strict):
+    audience: Annotated[str, StringConstraints(pattern=r"^[!-~]{1,1000}$")] | None = None
+    """`aud` of the agent's identity tokens (default: the service's documented audience)."""
 
 
 class Credential(_Strict):
@@ -70,6 +98,9 @@ class Credential(_Strict):
     description: str | None = None
     only_in: tuple[EnvironmentName, ...] | None = Field(default=None, min_length=1)
     """The environments this credential exists in (default: every environment of its agent)."""
+    federation: Federation | None = None
+    """Only for `type: workload_identity`: the audience the agent may mint identity tokens for."""
+
 
 
 class GithubOidc(_Strict):
@@ -89,22 +120,52 @@ class GithubOidc(_Strict):
 
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
 SERVICE_RE = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com(\.cn)?$")
+SOURCE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:[A-Za-z0-9+=,.@_/:*-]+$")
+EKS_POD_IDENTITY_SERVICE = "pods.eks.amazonaws.com"
+
+# Kubernetes names: namespaces are DNS labels, service accounts DNS subdomains (no wildcards).
+K8sNamespace = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+K8sServiceAccount = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")]
+
+
+class EksPodIdentity(_Strict):
+    """EKS Pod Identity: one service account of one namespace of one cluster of the stack's account."""
+
+    cluster: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")]
+    namespace: K8sNamespace
+    service_account: K8sServiceAccount
+
+
+class Irsa(_Strict):
+    """IAM roles for service accounts: the cluster's OIDC issuer (host/path, no `https://`)."""
+
+    oidc_issuer: Annotated[str, StringConstraints(pattern=r"^[a-z0-9.-]+\.[a-z]{2,}(/[A-Za-z0-9._-]+)*$")]
+    namespace: K8sNamespace
+    service_account: K8sServiceAccount
+
+
+RuntimeKind = Literal["service", "role_arns", "github_oidc", "eks_pod_identity", "irsa"]
+RUNTIME_KINDS: tuple[RuntimeKind, ...] = ("service", "role_arns", "github_oidc", "eks_pod_identity", "irsa")
 
 
 class Runtime(_Strict):
-    """Who may assume the agent's role: exactly one kind."""
+    """Who may assume the agent's role: exactly one kind (a plain model: environments may override it)."""
 
     service: str | None = None
+    source_arn: str | None = None
+    """Only with `service`: the function/task (ARN, `*` allowed after the account) that may make
+    the service assume the role (`aws:SourceArn`); `aws:SourceAccount` is always pinned."""
     role_arns: tuple[str, ...] | None = Field(default=None, min_length=1)
     github_oidc: GithubOidc | None = None
+    eks_pod_identity: EksPodIdentity | None = None
+    irsa: Irsa | None = None
 
     @property
-    def kind(self) -> Literal["service", "role_arns", "github_oidc"]:
-        if self.service is not None:
-            return "service"
-        if self.role_arns is not None:
-            return "role_arns"
-        return "github_oidc"
+    def kind(self) -> RuntimeKind:
+        for k in RUNTIME_KINDS:
+            if getattr(self, k) is not None:
+                return k
+        raise ValueError("runtime declares no kind")
 
 
 VPC_ENDPOINT_RE = re.compile(r"^vpce-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
@@ -290,6 +351,12 @@ class ResolvedCredential(BaseModel):
     rotation_days: int
     stores: tuple[Store, ...]
     description: str | None = None
+    audience: str | None = None
+    """Keyless (`workload_identity`) credentials: the identity-token audience; None otherwise."""
+
+    @property
+    def keyless(self) -> bool:
+        return self.type == KEYLESS_TYPE
 
 
 class ResolvedAgent(BaseModel):

@@ -355,3 +355,35 @@ def age_reporter_name(s: StackSettings) -> str:
 
 def age_report_schedule_name(s: StackSettings) -> str:
     return shorten(f"{s.secret_prefix}-{s.environment}-rotation-age-daily", ROLE_NAME_MAX)
+
+
+# ---- runtimes and logins (agentfleet/core/plan.py trust_policy, agentfleet/core/vault_logins.py) ----
+
+
+def oidc_provider_arn(s: StackSettings, issuer_host: str) -> str:
+    """IAM names an OIDC provider by its issuer without the scheme, so its ARN needs no lookup."""
+    return f"arn:{s.partition}:iam::{s.aws_account_id}:oidc-provider/{issuer_host}"
+
+
+def eks_cluster_arn(s: StackSettings, cluster: str) -> str:
+    return f"arn:{s.partition}:eks:{s.aws_region}:{s.aws_account_id}:cluster/{cluster}"
+
+
+def issuer_key(issuer_host: str) -> str:
+    """A short, path-safe stand-in for an OIDC issuer (IRSA issuers are long URLs)."""
+    return hashlib.sha256(issuer_host.encode()).hexdigest()[:10]
+
+
+def vault_jwt_backend_path(s: StackSettings, key: str) -> str:
+    """One JWT auth backend per issuer (a backend trusts exactly one issuer's keys)."""
+    return f"{s.secret_prefix}-{s.environment}-jwt-{key}"
+
+
+def vault_kubernetes_backend_path(s: StackSettings, key: str) -> str:
+    """One Kubernetes auth backend per cluster (each reviews tokens against its own API server)."""
+    return f"{s.secret_prefix}-{s.environment}-k8s-{key}"
+
+
+def logical_environment(prefix: str, what: str) -> str:
+    """Logical name of an environment-level child (prefix = the fleet's scope)."""
+    return f"{prefix}{what}"

@@ -13,25 +13,91 @@ from typing import Any, Sequence
 
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
+from agentfleet.core import vault_logins
 from agentfleet.core.model import ROTATION_STRATEGIES, Fleet, ResolvedAgent, ResolvedCredential
 from agentfleet.core.settings import StackSettings
+from agentfleet.core.trust_words import trust_words
 from agentfleet.core.vault_policies import agent_policy_hcl
 
 
 def trust_policy(s: StackSettings, agent: ResolvedAgent) -> dict[str, Any]:
-    rt = agent.runtime
-    if rt.kind == "service":
-        assert rt.service is not None
-        stmt = iam.assume_by_service("AgentRuntime", rt.service)
-    elif rt.kind == "role_arns":
-        assert rt.role_arns is not None
-        stmt = iam.assume_by_roles("AgentRuntime", rt.role_arns)
-    else:
+    """Who may assume the agent's role: exactly the runtime the fleet file declares, nobody else."""
+    return iam.Document((trust_statement(s, agent),)).to_dict()
+
+
+def trust_statement(s: StackSettings, agent: ResolvedAgent) -> iam.Statement:
+    rt, sid = agent.runtime, "AgentRuntime"
+    if rt.service is not None:
+        return iam.assume_by_service_in_account(sid, rt.service, s.aws_account_id, rt.source_arn)
+    if rt.role_arns is not None:
+        return iam.assume_by_roles(sid, rt.role_arns)
+    if rt.github_oidc is not None:
         gh = rt.github_oidc
-        assert gh is not None
         subject = f"ref:{gh.ref}" if gh.ref else f"environment:{gh.environment}"
-        stmt = iam.assume_by_github("AgentRuntime", s.partition, s.aws_account_id, gh.repository, subject)
-    return iam.Document((stmt,)).to_dict()
+        return iam.assume_by_github(sid, github_oidc_provider_arn(s), gh.repository, subject)
+    if rt.eks_pod_identity is not None:
+        eks = rt.eks_pod_identity
+        return iam.assume_by_eks_pod_identity(sid, s.aws_account_id, eks.cluster, eks.namespace, eks.service_account)
+    assert rt.irsa is not None
+    ir = rt.irsa
+    return iam.assume_by_oidc(sid, irsa_provider_arn(s, ir.oidc_issuer), ir.oidc_issuer,
+                              iam.irsa_subject(ir.namespace, ir.service_account))
+
+
+def github_oidc_provider_arn(s: StackSettings) -> str:
+    return s.github_oidc_provider_arn or naming.oidc_provider_arn(s, iam.GITHUB_OIDC_HOST)
+
+
+def irsa_provider_arn(s: StackSettings, issuer: str) -> str:
+    return s.irsa_oidc_provider_arns.get(issuer) or naming.oidc_provider_arn(s, issuer)
+
+
+@dataclass(frozen=True)
+class OidcProviderSpec:
+    """An IAM OIDC provider the stack creates because an agent's trust names it and none exists."""
+
+    issuer_host: str
+    url: str
+    client_ids: tuple[str, ...] = (iam.STS_AUDIENCE,)
+
+
+def oidc_providers(s: StackSettings, fleet: Fleet) -> list[OidcProviderSpec]:
+    hosts: set[str] = set()
+    for a in fleet.agents:
+        if a.runtime.github_oidc is not None and s.github_oidc_provider_arn is None:
+            hosts.add(iam.GITHUB_OIDC_HOST)
+        if a.runtime.irsa is not None and a.runtime.irsa.oidc_issuer not in s.irsa_oidc_provider_arns:
+            hosts.add(a.runtime.irsa.oidc_issuer)
+    return [OidcProviderSpec(h, f"https://{h}") for h in sorted(hosts)]
+
+
+def trust_provider_host(agent: ResolvedAgent) -> str | None:
+    """The OIDC issuer host the agent's trust names (its role must wait for that provider)."""
+    if agent.runtime.github_oidc is not None:
+        return iam.GITHUB_OIDC_HOST
+    if agent.runtime.irsa is not None:
+        return agent.runtime.irsa.oidc_issuer
+    return None
+
+
+def identity_token_audiences(s: StackSettings, agent: ResolvedAgent) -> list[str]:
+    """Audiences the agent's role may mint identity tokens for: its keyless credentials' services
+    and, when it logs in to Vault with one, the Vault audience. Empty: no such permission."""
+    auds = {c.audience for c in agent.credentials if c.keyless and c.audience}
+    login = vault_logins.vault_login(s, agent)
+    if login is not None and login.mints_aws_identity_token:
+        auds.update(login.bound_audiences)
+    return sorted(auds)
+
+
+def federation_statements(s: StackSettings, agent: ResolvedAgent) -> list[iam.Statement]:
+    auds = identity_token_audiences(s, agent)
+    return [iam.get_web_identity_token("MintIdentityTokens", auds, s.federation_token_max_seconds)] if auds else []
+
+
+def needs_outbound_federation(s: StackSettings, fleet: Fleet) -> bool:
+    """True: the stack enables the account's outbound identity federation (no issuer configured)."""
+    return s.aws_outbound_issuer is None and any(identity_token_audiences(s, a) for a in fleet.agents)
 
 
 def aws_credentials(agent: ResolvedAgent) -> tuple[ResolvedCredential, ...]:
@@ -83,6 +149,7 @@ def agent_iam_policy(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -
             "DecryptOwnParametersViaSsm", kms_key_arn, s.aws_region, naming.ssm_agent_parameters_pattern(s, agent.name)))
     if s.usage_metrics:
         statements.append(iam.put_own_metrics("PublishOwnUsageMetrics", naming.metrics_namespace(s, agent.name)))
+    statements.extend(federation_statements(s, agent))
     return iam.Document(tuple(statements)).to_dict()
 
 
@@ -156,6 +223,8 @@ class CredentialPlan:
     vault_path: str | None
     vault_location: str | None
     """`<mount>/<path>` (naming.vault_location)."""
+    audience: str | None = None
+    """Keyless credentials: the identity-token audience (nothing stored, nothing rotates)."""
     ssm_parameter: str | None = None
     """SSM parameter name, when stored in Parameter Store."""
 
@@ -172,6 +241,10 @@ class AgentPlan:
     vault_policy_name: str
     vault_policy: str
     credentials: list[CredentialPlan]
+    trusted_by: list[str]
+    """Who may assume the role, in words (read off `trust_policy`)."""
+    vault_login: str | None
+    """How the agent logs in to Vault, in words; None: the stack creates no login."""
     renamed_from: str | None = None
     network: dict[str, Any] | None = None
     """Where its credentials may be read from (`network_plan`); None = anywhere."""
@@ -183,7 +256,7 @@ def credential_plan(s: StackSettings, agent: ResolvedAgent, c: ResolvedCredentia
         name=c.name, service=c.service, type=c.type, classification=c.classification,
         rotation_strategy=c.rotation_strategy, rotation_days=c.rotation_days, stores=list(c.stores),
         secret_name=where.secret_name, vault_mount=where.vault_mount, vault_path=where.vault_path,
-        vault_location=where.vault_location, ssm_parameter=where.ssm_parameter,
+        vault_location=where.vault_location, ssm_parameter=where.ssm_parameter, audience=c.audience,
     )
 
 
@@ -198,6 +271,8 @@ def agent_plan(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -> Agen
         vault_policy=vault_policy(s, agent),
         credentials=[credential_plan(s, agent, c) for c in agent.credentials],
         renamed_from=agent.renamed_from,
+        trusted_by=trust_words(trust_policy(s, agent)),
+        vault_login=login.words() if (login := vault_logins.vault_login(s, agent)) else None,
         network=network_plan(agent),
     )
 
@@ -210,11 +285,20 @@ class NameCollision(ValueError):
         self.problems = problems or ((0, message),)
 
 
+class LoginSettingMissing(NameCollision):
+    """A chosen Vault login method needs a stack setting the stack lacks (reported like a collision)."""
+
+
 def check_unique_names(s: StackSettings, fleet: Fleet) -> None:
     """Every derived name (roles, policies, alarms, filters, functions, schedules, log groups,
     secrets, Vault paths) unique per namespace: `agentfleet.core.names.check_names`, the one check."""
     from agentfleet.core import names  # names builds on this module's agent_plan
 
+    # The login settings first: deriving the names plans every agent, Vault login included.
+    try:
+        vault_logins.check_logins(s, fleet)
+    except vault_logins.LoginConfigError as exc:
+        raise LoginSettingMissing(str(exc)) from None
     names.check_names(fleet, s)
 
 

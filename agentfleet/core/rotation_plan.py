@@ -74,7 +74,7 @@ def is_automatic(cred: ResolvedCredential) -> bool:
 
 
 def needs_reminder(cred: ResolvedCredential) -> bool:
-    return not is_automatic(cred)
+    return not is_automatic(cred) and not cred.keyless  # keyless: nothing to rotate
 
 
 # ---------------------------------------------------------------- rotation functions

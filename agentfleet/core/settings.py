@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -107,6 +107,51 @@ class StackSettings(BaseModel):
     """`agentfleet:cloudtrailLogGroup`: an existing trail's log group (else a trail is created)."""
     alarm_subscriptions: tuple[dict[str, str], ...] = ()
     """`agentfleet:alarmSubscriptions`: [{protocol: email|https|lambda|sqs, endpoint: ...}]."""
+    vault_login: Literal["aws", "jwt", "kubernetes"] = "aws"
+    """`agentfleet:vaultLogin`: how agents log in to Vault: `aws` (IAM auth), `jwt` (each agent's
+    runtime token: GitHub OIDC, its cluster's service-account token, or its AWS role's outbound
+    identity token), `kubernetes` (Kubernetes auth for EKS agents, `jwt` for the others)."""
+    vault_jwt_audience: str = Field(default="vault", pattern=r"^[!-~]{1,200}$")
+    """`agentfleet:vaultJwtAudience`: the `aud` every Vault login token must carry."""
+    aws_outbound_issuer: str | None = Field(default=None, pattern=r"^https://[!-~]+$")
+    """`agentfleet:awsOutboundIssuer`: the account's outbound identity federation issuer URL when it
+    is enabled outside the stack; unset = the stack enables it and uses its issuer."""
+    github_oidc_provider_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$")
+    """`agentfleet:githubOidcProviderArn`: an existing GitHub OIDC provider; unset = the stack creates one when an agent needs it."""
+    irsa_oidc_provider_arns: dict[str, str] = {}
+    """`agentfleet:irsaOidcProviderArns`: {issuer: existing provider ARN}; other IRSA issuers get a provider from the stack."""
+    eks_oidc_issuers: dict[str, str] = {}
+    """`agentfleet:eksOidcIssuers`: {cluster: issuer URL} of EKS Pod Identity clusters, for their agents' JWT logins."""
+    vault_kubernetes_hosts: dict[str, str] = {}
+    """`agentfleet:vaultKubernetesHosts`: {cluster or IRSA issuer: API server URL} for Kubernetes auth logins."""
+    vault_kubernetes_ca_certs: dict[str, str] = {}
+    """`agentfleet:vaultKubernetesCaCerts`: {cluster or IRSA issuer: PEM CA certificate} of API servers Vault reaches from outside the cluster."""
+    federation_token_max_seconds: int = Field(default=300, ge=60, le=3600)
+    """`agentfleet:federationTokenMaxSeconds`: longest identity token an agent may mint (`sts:DurationSeconds`)."""
+
+    @field_validator("irsa_oidc_provider_arns")
+    @classmethod
+    def _irsa_arns(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [i for i, arn in v.items() if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:oidc-provider/" + re.escape(i), arn)]
+        if bad:
+            raise ValueError(f"irsaOidcProviderArns maps each issuer to arn:<partition>:iam::<account>:oidc-provider/<issuer>; wrong for {bad}")
+        return v
+
+    @field_validator("vault_kubernetes_ca_certs")
+    @classmethod
+    def _pem(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [k for k, pem in v.items() if not pem.strip().startswith("-----BEGIN CERTIFICATE-----")]
+        if bad:
+            raise ValueError(f"values must be PEM certificates (public CA data, never a key); wrong for {bad}")
+        return v
+
+    @field_validator("eks_oidc_issuers", "vault_kubernetes_hosts")
+    @classmethod
+    def _https(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [k for k, url in v.items() if not re.fullmatch(r"https://[!-~]+", url)]
+        if bad:
+            raise ValueError(f"values must be https:// URLs; wrong for {bad}")
+        return v
     expected_networks: tuple[str, ...] = ()
     """`agentfleet:expectedNetworks`: VPC endpoint ids and IPv4 CIDRs credential reads normally come
     from, beside the agents' declared scopes (the odd-network alarm; docs/operations.md)."""
@@ -159,6 +204,14 @@ class StackSettings(BaseModel):
         if bad:
             raise ValueError(f"trustedAccounts must be 12-digit AWS account ids (quoted), got {bad}")
         return tuple(sorted(set(v)))
+    @model_validator(mode="after")
+    def _providers_in_this_account(self) -> "StackSettings":
+        """IAM only accepts an OIDC provider of the role's own account in a trust policy."""
+        arns = [a for a in (self.github_oidc_provider_arn, *self.irsa_oidc_provider_arns.values()) if a]
+        bad = [a for a in arns if a.split(":")[4] != self.aws_account_id or a.split(":")[1] != self.partition]
+        if bad:
+            raise ValueError(f"OIDC provider ARNs must be in this stack's account {self.aws_account_id} ({self.partition}): {bad}")
+        return self
 
     @property
     def partition(self) -> str:
@@ -194,6 +247,15 @@ _KEYS: dict[str, tuple[str, str]] = {
     "accessDeniedThreshold": ("access_denied_threshold", "int"),
     "cloudtrailLogGroup": ("cloudtrail_log_group", "str"),
     "alarmSubscriptions": ("alarm_subscriptions", "list"),
+    "vaultLogin": ("vault_login", "str"),
+    "vaultJwtAudience": ("vault_jwt_audience", "str"),
+    "awsOutboundIssuer": ("aws_outbound_issuer", "str"),
+    "githubOidcProviderArn": ("github_oidc_provider_arn", "str"),
+    "irsaOidcProviderArns": ("irsa_oidc_provider_arns", "map"),
+    "eksOidcIssuers": ("eks_oidc_issuers", "map"),
+    "vaultKubernetesHosts": ("vault_kubernetes_hosts", "map"),
+    "vaultKubernetesCaCerts": ("vault_kubernetes_ca_certs", "map"),
+    "federationTokenMaxSeconds": ("federation_token_max_seconds", "int"),
     "expectedNetworks": ("expected_networks", "list"),
 }
 CONFIG_KEYS = tuple(f"{PROJECT}:{k}" for k in _KEYS) + ("aws:region",)

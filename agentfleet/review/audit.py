@@ -45,6 +45,10 @@ class AuditRow:
     rotation_strategy: str
     rotation_days: int
     paused: bool
+    keyless: bool = False
+    """Workload identity: no value stored anywhere, nothing rotates (a short-lived token exchange)."""
+    assumed_by: str = ""
+    """Who may assume the agent's role, in words (`trusted_by` of the plan)."""
 
 
 # Column order of every format; the JSON keys are these same names.
@@ -61,7 +65,8 @@ def audit_rows(plan: dict[str, Any]) -> list[AuditRow]:
             vault_location=c["vault_location"],
             ssm_parameter=c.get("ssm_parameter"), network=network_words(a.get("network")),
             rotation_strategy=c["rotation_strategy"], rotation_days=c["rotation_days"],
-            paused=a["paused"],
+            paused=a["paused"], keyless=c.get("audience") is not None,
+            assumed_by="; ".join(a.get("trusted_by", [])),
         )
         for a in plan["agents"]
         for c in a["credentials"]
@@ -72,6 +77,8 @@ def audit_rows(plan: dict[str, Any]) -> list[AuditRow]:
 def locations(row: AuditRow) -> list[str]:
     """Where the value lives, in words a reader can paste into a console search."""
     out = []
+    if row.keyless:
+        out.append("keyless (identity token exchange, nothing stored)")
     if row.secret_name is not None:
         out.append(f"{STORE_WORDS['aws']} {row.secret_name}")
     if row.vault_path is not None:
@@ -88,7 +95,7 @@ def _md_cell(text: str) -> str:
 def audit_markdown(plan: dict[str, Any]) -> str:
     rows = audit_rows(plan)
     head = ["Agent", "Owner", "Credential", "Service", "Type", "Classification", "Stores",
-            "Location", "Network", "Rotation", "Max age (days)", "Paused"]
+            "Location", "Network", "Rotation", "Max age (days)", "Assumed by", "Paused"]
     lines = [
         f"### Credential audit: stack `{plan['stack']}` (environment `{plan['environment']}`,"
         f" account {plan['aws_account_id']}, {plan['aws_region']})",
@@ -102,7 +109,8 @@ def audit_markdown(plan: dict[str, Any]) -> str:
             ", ".join(STORE_WORDS[s] for s in r.stores),
             "<br>".join(f"`{loc}`" for loc in locations(r)),
             r.network,
-            r.rotation_strategy, str(r.rotation_days), "**yes**" if r.paused else "no",
+            r.rotation_strategy, "—" if r.keyless else str(r.rotation_days), r.assumed_by,
+            "**yes**" if r.paused else "no",
         ]
         lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
     agents = len({r.agent for r in rows})
@@ -119,6 +127,7 @@ def audit_csv(plan: dict[str, Any]) -> str:
         d = asdict(r)
         d["stores"] = " ".join(r.stores)
         d["paused"] = "true" if r.paused else "false"
+        d["keyless"] = "true" if r.keyless else "false"
         writer.writerow(["" if d[c] is None else d[c] for c in COLUMNS])
     return buf.getvalue()
 

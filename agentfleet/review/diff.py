@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from agentfleet.review.audit import STORE_WORDS
-from agentfleet.core.iam_documents import GITHUB_OIDC_HOST
 from agentfleet.core.settings import StackSettings, config_key
+from agentfleet.core.trust_words import trust_principals as trust_principals  # re-exported
 
 COMMENT_MARKER = "<!-- agentfleet:access-diff -->"
 """First line of the markdown, so CI can find and update its own PR comment."""
@@ -29,6 +29,7 @@ SETTINGS = "(stack settings)"
 _AGENT_FIELDS = frozenset({
     "name", "owner", "paused", "iam_role_name", "iam_role_arn", "trust_policy", "iam_policy",
     "vault_policy_name", "vault_policy", "credentials", "renamed_from", "network",
+    "trusted_by",  # words of trust_policy: explained by the trust change
 })
 _CREDENTIAL_FIELDS = frozenset({
     "name", "service", "type", "classification", "rotation_strategy", "rotation_days", "stores",
@@ -80,41 +81,7 @@ class AccessDiff:
 # ---- trust: who can assume the role, read off the trust policy document ----
 
 
-def _as_list(value: Any) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
-
-
-def _conditions(stmt: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    cond = stmt.get("Condition") or {}
-    return sorted((op, key, val) for op, kv in cond.items() for key, vals in kv.items() for val in _as_list(vals))
-
-
-def trust_principals(trust: Mapping[str, Any]) -> frozenset[str]:
-    """Every (principal, condition) that may assume the role, one plain-words string each."""
-    out: set[str] = set()
-    for stmt in trust.get("Statement", []):
-        if stmt.get("Effect") != "Allow":
-            continue
-        conds = _conditions(stmt)
-        for ptype, values in (stmt.get("Principal") or {}).items():
-            for value in _as_list(values):
-                out.add(_principal_words(str(ptype), value, conds))
-    return frozenset(out)
-
-
-def _principal_words(ptype: str, value: str, conds: list[tuple[str, str, str]]) -> str:
-    if value == "*":
-        return f"anyone ({ptype} *)"
-    if ptype == "Federated" and value.endswith(f"oidc-provider/{GITHUB_OIDC_HOST}"):
-        subs = [v for _, k, v in conds if k == f"{GITHUB_OIDC_HOST}:sub"]
-        rest = [f"{k.removeprefix(GITHUB_OIDC_HOST + ':')} {op} {v}" for op, k, v in conds if k != f"{GITHUB_OIDC_HOST}:sub"]
-        words = "GitHub Actions " + (", ".join(subs) if subs else "(any repository)")
-        return words + (f" ({'; '.join(rest)})" if rest else "")
-    aws = f"IAM role {value}" if ":role/" in value else f"AWS principal {value}"
-    words = {"Service": f"AWS service {value}", "AWS": aws}.get(ptype, f"{ptype} {value}")
-    if conds:
-        words += " when " + "; ".join(f"{k} {op} {v}" for op, k, v in conds)
-    return words
+# One reading of trust documents for plan, audit and diff: agentfleet.core.trust_words.
 
 
 # ---- network scope: where an agent's credentials may be read from ----

@@ -5,8 +5,8 @@ What it models (enough to decide "may principal P call action A on resource R"):
   every other character is literal (unlike `fnmatch`, `[` is not special).
 - Action names match case-insensitively, resource ARNs case-sensitively.
 - Action/NotAction, Resource/NotResource, Principal/NotPrincipal, and the condition operators
-  the project uses (String*, Arn*, Bool, IpAddress/NotIpAddress with CIDR matching, with
-  `...IfExists`); values of one key are OR-ed, keys
+  the project uses (String*, Arn*, Bool, Numeric*, IpAddress/NotIpAddress with CIDR matching,
+  with `...IfExists`; Null; ForAllValues: and ForAnyValue: over multi-valued keys); values of one key are OR-ed, keys
   and operators are AND-ed; a missing key fails a positive operator and satisfies a negated one.
 - An explicit Deny wins over any Allow; no matching Allow is an implicit deny.
 Anything else (an unknown operator, an unknown statement key) raises, so a document the evaluator
@@ -115,7 +115,14 @@ def _value_test(base: str) -> tuple[bool, Any]:
         "ArnEquals": lambda p, r: p == r,
         "ArnLike": lambda p, r: wildcard_match(p, r),
         "Bool": lambda p, r: p.lower() == r.lower(),
+        "NumericEquals": lambda p, r: float(r) == float(p),
+        "NumericLessThan": lambda p, r: float(r) < float(p),
+        "NumericLessThanEquals": lambda p, r: float(r) <= float(p),
+        "NumericGreaterThan": lambda p, r: float(r) > float(p),
+        "NumericGreaterThanEquals": lambda p, r: float(r) >= float(p),
     }
+    if base == "NumericNotEquals":
+        return True, tests["NumericEquals"]
     for positive, fn in tests.items():
         if base == positive:
             return False, fn
@@ -127,8 +134,25 @@ def _value_test(base: str) -> tuple[bool, Any]:
 
 def condition_holds(condition: Mapping[str, Mapping[str, str | Sequence[str]]], context: Mapping[str, str | Sequence[str]]) -> bool:
     for operator, pairs in condition.items():
+        if operator == "Null":  # "true": the key must be absent; "false": present
+            for key, wanted in pairs.items():
+                absent = not _lookup(context, key)  # a multi-valued key with no values is absent
+                if any(absent != (w.lower() == "true") for w in as_list(wanted)):
+                    return False
+            continue
         if ":" in operator:
-            raise NotImplementedError(f"set operator {operator!r} is not modelled")
+            qualifier, base = operator.split(":", 1)
+            if qualifier not in ("ForAllValues", "ForAnyValue") or base.endswith("IfExists"):
+                raise NotImplementedError(f"set operator {operator!r} is not modelled")
+            negated, test = _value_test(base)
+            for key, wanted in pairs.items():
+                have = _lookup(context, key)
+                each = [any(test(p, r) for p in as_list(wanted)) != negated for r in (have or [])]
+                # ForAllValues: every request value matches (true when the key is absent);
+                # ForAnyValue: at least one does (false when absent).
+                if not (all(each) if qualifier == "ForAllValues" else any(each)):
+                    return False
+            continue
         if_exists = operator.endswith("IfExists")
         negated, test = _value_test(operator.removesuffix("IfExists"))
         for key, wanted in pairs.items():

@@ -193,6 +193,9 @@ class FleetMocks(pulumi_mocks.Mocks):
             key_id = "-".join(_short_hash(name, str(i), n=n) for i, n in enumerate((8, 4, 4, 4, 12)))
             state.update(arn=self._arn("kms", f"key/{key_id}"), keyId=key_id)
             return key_id, state
+        if t == "aws:iam/outboundWebIdentityFederation:OutboundWebIdentityFederation":
+            state.setdefault("issuerIdentifier", f"https://{_short_hash(self.account, n=32)}.tokens.sts.global.api.aws")
+            return f"{self.account}-outbound", state
         if t == "aws:kms/alias:Alias":
             alias = str(state.get("name") or name)
             state.setdefault("arn", self._arn("kms", alias))
