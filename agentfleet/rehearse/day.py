@@ -249,7 +249,9 @@ class Day:
     def _runtime_request(self, a: ResolvedAgent, role_arn: str) -> Request:
         rt = a.runtime
         if rt.kind == "service":
-            return Request("sts:AssumeRole", role_arn, principal={"Service": str(rt.service)})
+            # a service assumes the role on behalf of a resource in this account (confused-deputy guard)
+            return Request("sts:AssumeRole", role_arn, {"aws:SourceAccount": self.s.aws_account_id},
+                           principal={"Service": str(rt.service)})
         if rt.kind == "role_arns":
             return Request("sts:AssumeRole", role_arn, principal={"AWS": list(rt.role_arns or [])[0]})
         gh = rt.github_oidc
