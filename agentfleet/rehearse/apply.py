@@ -141,6 +141,13 @@ def _iam_role(c: Clients, i: dict[str, Any], name: str) -> Result:
     return role["RoleName"], {"arn": role["Arn"], "uniqueId": role["RoleId"], "name": role["RoleName"]}
 
 
+def _oidc_provider(c: Clients, i: dict[str, Any], name: str) -> Result:
+    r = c.aws("iam").create_open_id_connect_provider(**_drop_none({
+        "Url": i["url"], "ClientIDList": i.get("clientIdLists"), "ThumbprintList": i.get("thumbprintLists"), "Tags": _tags(i),
+    }))
+    return r["OpenIDConnectProviderArn"], {"arn": r["OpenIDConnectProviderArn"]}
+
+
 def _iam_role_policy(c: Clients, i: dict[str, Any], name: str) -> Result:
     role = str(i["role"]).split(":role/")[-1]
     c.aws("iam").put_role_policy(RoleName=role, PolicyName=i.get("name") or name, PolicyDocument=i["policy"])
@@ -407,6 +414,7 @@ APPLIERS: dict[str, Applier] = {
     "aws:kms/alias:Alias": _kms_alias,
     "aws:iam/role:Role": _iam_role,
     "aws:iam/rolePolicy:RolePolicy": _iam_role_policy,
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:secretsmanager/secretPolicy:SecretPolicy": _secret_policy,
     "aws:secretsmanager/secretVersion:SecretVersion": _secret_version,

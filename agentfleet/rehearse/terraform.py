@@ -26,13 +26,15 @@ from agentfleet.core.settings import StackSettings
 TIMEOUT_S = 180
 MIRROR_CANDIDATES = ("/opt/tf-plugins", "~/.terraform.d/plugins", "/usr/share/terraform/plugins")
 
-TYPE_NAMES = {"aws:cloudtrail/trail:Trail": "aws_cloudtrail"}
+TYPE_NAMES = {"aws:cloudtrail/trail:Trail": "aws_cloudtrail",
+              "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "aws_iam_openid_connect_provider"}
 """Type tokens whose Terraform name is not `aws_<module>_<snake class>`."""
 
 RENAMES: dict[str, dict[str, str]] = {
     "aws_lambda_function": {"name": "function_name", "code": "filename"},
     "aws_lambda_permission": {"function": "function_name"},
     "aws_cloudwatch_metric_alarm": {"name": "alarm_name"},
+    "aws_iam_openid_connect_provider": {"clientIdLists": "client_id_list", "thumbprintLists": "thumbprint_list"},
 }
 """Pulumi property names that differ from the provider's (pulumi-aws renames a few)."""
 
