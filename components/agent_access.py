@@ -5,8 +5,9 @@ calls the builders); this module only turns them into resources. Logical names d
 agent and credential names alone (`naming.logical_agent` / `logical_credential`), so adding,
 removing or reordering other agents never touches this agent's resources.
 
-Secret values: external credentials get none from here (a human writes them out of band, see
-`plan.value_commands`; an SSM parameter starts with the non-secret marker `naming.SSM_UNSET_VALUE`). `generated` ones get a first value from pulumi-random; after creation
+Secret values: external credentials get none from here (a human writes them after `pulumi up`
+with `agentfleet put-values`, `agentfleet.operate.values`; an SSM parameter starts with the
+non-secret marker `naming.SSM_UNSET_VALUE`). `generated` ones get a first value from pulumi-random; after creation
 the program ignores that value (`ignore_changes`), so a rotation is never undone.
 """
 

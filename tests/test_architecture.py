@@ -20,7 +20,7 @@ from tests.conftest import PROJECT, REPO
 
 PKG = REPO / "agentfleet"
 PULUMI_ROOTS = {"pulumi", "pulumi_aws", "pulumi_vault", "pulumi_random", "pulumi_policy"}
-PULUMI_FREE = ("core", "review", "rotation", "workload")
+PULUMI_FREE = ("core", "review", "rotation", "workload", "operate")
 # Which layer may import which (docs/architecture.md). Anything else is a violation.
 ALLOWED = {
     "core": {"core", "rotation"},  # the core reads the rotation function's environment contract
@@ -30,7 +30,9 @@ ALLOWED = {
     "components": {"core", "components", "rotation"},
     "policy": {"core", "policy"},
     "runner": {"core", "policy", "runner"},
-    "cli": {"core", "review", "runner", "cli", "policy", "components", "rotation"},
+    "operate": {"core", "rotation", "operate"},  # operator actions against real stores (put-values, emergency rotation)
+    "rehearse": {"core", "review", "runner", "rotation", "operate", "rehearse"},
+    "cli": {"core", "review", "runner", "cli", "policy", "components", "rotation", "operate", "rehearse"},
 }
 
 
@@ -122,6 +124,7 @@ def test_nothing_generic_is_packaged_top_level() -> None:
     ["plan", "agents.yaml", "--stack", "dev"],
     ["audit", "agents.yaml", "--stack", "dev"],
     ["diff", "agents.yaml", "agents.yaml", "--stack", "dev"],
+    ["put-values", "agents.yaml", "--stack", "dev", "--values-from", "/dev/null"],
 ])
 def test_review_verbs_load_no_pulumi_module(verb: list[str]) -> None:
     code = (

@@ -382,28 +382,20 @@ def test_generated_values_flow_from_random_only(mixed: tuple[ProgramRun, Fleet])
         assert any(s.type == RANDOM_PASSWORD for s in sources), v.name
 
 
-def test_value_commands_cover_exactly_external_credentials(mixed: tuple[ProgramRun, Fleet], settings: StackSettings) -> None:
-    import shlex
+def test_value_targets_cover_exactly_external_credentials(mixed: tuple[ProgramRun, Fleet], settings: StackSettings) -> None:
+    from agentfleet.operate.values import value_targets
 
     _, fleet = mixed
-    cmds = plan.value_commands(plan.build_plan(fleet, settings))
-    got = {(c.agent, c.credential, c.store) for c in cmds}
+    targets = value_targets(plan.build_plan(fleet, settings))
+    got = {(t.agent, t.credential, st) for t in targets for st in t.stores}
     want = {(a.name, c.name, st) for a in fleet.agents for c in a.credentials
             for st in c.stores if c.rotation_strategy != "generated"}
     assert got == want
-    for c in cmds:
-        lexer = shlex.shlex(c.command, posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        words = list(lexer)
-        if c.store == "aws":
-            i = words.index("--secret-id")
-            assert words[i + 1] == naming.secret_name(settings, c.agent, c.credential)
-            assert words[words.index("--secret-string") + 1] == "file:///dev/stdin"
-        else:
-            assert f"-mount={settings.vault_mount}" in words
-            assert naming.vault_path(settings, c.agent, c.credential) in words
-            assert f"{naming.VAULT_VALUE_KEY}=-" in words
-        assert words[:2] == ["read", "-rs"]  # hidden prompt: the value never hits argv or history
+    for t in targets:
+        if "aws" in t.stores:
+            assert t.secret_name == naming.secret_name(settings, t.agent, t.credential)
+        if "vault" in t.stores:
+            assert (t.vault_mount, t.vault_path) == (settings.vault_mount, naming.vault_path(settings, t.agent, t.credential))
 
 
 # ---- removal safety by stack ----

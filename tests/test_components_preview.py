@@ -184,15 +184,12 @@ def test_preview_of_a_missing_stack_file_exits_1() -> None:
     assert code == 1 and "Pulumi.nope.yaml" in err
 
 
-def test_value_commands_option() -> None:
-    code, out, _ = cli("preview", "--value-commands")
+def test_preview_points_at_put_values() -> None:
+    code, out, _ = cli("preview")
     assert code == 0
-    commands = [line for line in out.splitlines() if not line.startswith("#")]
-    assert len(commands) == 16  # every external credential in each of its stores; none for generated
-    assert not any("ledger-api" in c for c in commands)
-    assert any("--secret-id agents/dev/billing/webhook-signing " in c for c in commands)  # Stripe issues it
-    assert any(f"--secret-id agents/dev/billing/stripe " in c for c in commands)
-    assert any(f"bao kv put -mount=kv dev/crm/salesforce {naming.VAULT_VALUE_KEY}=-" in c for c in commands)
+    assert "credential value(s) are written by a human after `pulumi up`" in out
+    assert "agentfleet put-values " in out and "--stack dev" in out
+    assert cli("preview", "--value-commands")[0] == 2  # the old option is gone: put-values writes values
 
 
 def test_benchmark_baseline_declares_the_same_resources(core: None) -> None:

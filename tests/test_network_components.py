@@ -95,15 +95,20 @@ def test_vault_logins_are_bound_to_the_agents_ranges(world: tuple[ProgramRun, Fl
     assert "tokenBoundCidrs" not in only(run, VAULT_LOGIN, "open/vault-login").props
 
 
-def test_plan_and_value_commands_name_the_same_parameters(world: tuple[ProgramRun, Fleet, StackSettings]) -> None:
+def test_plan_and_put_values_name_the_same_parameters(world: tuple[ProgramRun, Fleet, StackSettings]) -> None:
+    from agentfleet.operate.values import STORE_WRITERS, value_targets
+
     run, fleet, s = world
     p = plan.build_plan(fleet, s)
-    cmds = [v for v in plan.value_commands(p) if v.store == "ssm"]
+    targets = [t for t in value_targets(p) if "ssm" in t.stores]
     created = sorted(str(r.props["name"]) for r in run.of_type(PARAMETER))
-    assert sorted(c.command.split(" --name ")[1].split()[0] for c in cmds) == created
-    for c in cmds:
-        assert "--type SecureString" in c.command and f"--key-id {naming.kms_alias(s)}" in c.command
-        assert "read -rs V" in c.command and "file:///dev/stdin" in c.command
+    assert sorted(str(t.ssm_parameter) for t in targets) == created
+    calls: list[dict[str, object]] = []
+    fake = type("SSM", (), {"put_parameter": lambda self, **kw: calls.append(kw)})()
+    for t in targets:
+        STORE_WRITERS["ssm"].write(fake, t, {"api_key": "k"})
+    assert all(c["Type"] == "SecureString" and c["KeyId"] == naming.kms_alias(s) and c["Overwrite"] for c in calls)
+    assert sorted(str(c["Name"]) for c in calls) == created
 
 
 FILTER, ALARM = "aws:cloudwatch/logMetricFilter:LogMetricFilter", "aws:cloudwatch/metricAlarm:MetricAlarm"

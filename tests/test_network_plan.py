@@ -11,7 +11,8 @@ import pytest
 from agentfleet.core import naming, rotation_plan
 from agentfleet.core.loader import FleetError, build_fleet
 from agentfleet.core.model import Fleet
-from agentfleet.core.plan import build_plan, value_commands, vault_bound_cidrs
+from agentfleet.core.plan import build_plan, vault_bound_cidrs
+from agentfleet.operate.values import value_targets
 from agentfleet.core.settings import StackSettings
 from agentfleet.review.audit import audit_csv, audit_markdown, audit_rows
 from agentfleet.review.diff import diff_plans
@@ -138,13 +139,15 @@ def test_vault_ranges(s: StackSettings) -> None:
 def test_ssm_value_command_and_reminder(s: StackSettings) -> None:
     fleet = build_fleet(doc(stores=["ssm"]))
     plan = build_plan(fleet, s)
-    (cmd,) = [c for c in value_commands(plan) if c.agent == "agent-a"]
-    assert cmd.store == "ssm" and f"--name {naming.ssm_parameter_name(s, 'agent-a', 'key')} " in cmd.command
+    (target,) = [t for t in value_targets(plan) if t.agent == "agent-a"]
+    assert target.stores == ("ssm",) and target.ssm_parameter == naming.ssm_parameter_name(s, "agent-a", "key")
+    assert target.kms_key_alias == naming.kms_alias(s)  # the SecureString's key: the environment's
     agent = fleet.agent("agent-a")
     (rem,) = rotation_plan.reminders(s, agent)
     assert rem.message["ssm_parameter"] == naming.ssm_parameter_name(s, "agent-a", "key")
     assert rem.secret_name is None and rem.message["vault_path"] is None
-    assert cmd.command in rem.message["runbook"]  # the reminder's runbook is the rotation
+    (write,) = [step for step in rem.message["runbook"] if "put-values" in step]  # the reminder's runbook is the rotation
+    assert "--agent agent-a --credential key" in write and f"Parameter Store {target.ssm_parameter}" in write
 
 
 # ---- audit ----

@@ -238,8 +238,9 @@ def test_reminder_message_says_who_what_when_and_how(sample_fleet: Fleet, dev_se
     assert m["secret_name"] == "agents/dev/billing/stripe" and m["vault_path"] is None
     assert m["reminder_time"] == "<aws.scheduler.scheduled-time>" and m["due_in_days"] == 7
     assert m["rotate_every_days"] == 30 and m["max_age_days"] == 30
-    assert any("aws secretsmanager put-secret-value" in step and "agents/dev/billing/stripe" in step for step in m["runbook"])
-    assert not any("bao kv put" in step for step in m["runbook"])  # not stored in Vault
+    [write] = [step for step in m["runbook"] if "put-values" in step]
+    assert write.startswith("agentfleet put-values agents.yaml --stack dev --agent billing --credential stripe ")
+    assert "Secrets Manager agents/dev/billing/stripe" in write and "Vault" not in write  # not stored in Vault
 
 
 def test_reminders_come_lead_days_before_each_due_date(sample_fleet: Fleet, dev_settings: StackSettings) -> None:
@@ -469,24 +470,29 @@ def test_emergency_command_names_the_function_that_rotates_the_credential(sample
         rp.emergency_rotation(s, sample_fleet, "nobody", "openai")
 
 
-def test_emergency_rotate_verb_prints_the_command(root: Path) -> None:
+def test_emergency_rotate_dry_run_prints_what_it_would_do(root: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
-    assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm", "--credential", "openai"], out, err) == 0
+    assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm", "--credential", "openai", "--dry-run"], out, err) == 0
     dev = load_stack_settings(root / "Pulumi.dev.yaml", "dev")
     plan = rp.emergency_rotation(dev, load_fleet(root / "agents.yaml"), "crm", "openai")
+    assert f"dry run: would invoke {plan.function_name} in us-east-1 with {plan.payload}" in out.getvalue()
     commands = [line for line in out.getvalue().splitlines() if line.startswith("aws lambda invoke")]
     assert commands == [plan.command]
     out = io.StringIO()
     assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm", "--credential", "openai",
-                     "--format", "json"], out, err) == 0
+                     "--format", "json", "--dry-run"], out, err) == 0
     assert json.loads(out.getvalue())["command"] == plan.command
-    err = io.StringIO()
+    out = io.StringIO()
     assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm", "--credential", "salesforce"],
-                    io.StringIO(), err) == 1
-    assert "rotated by a human" in err.getvalue()
+                    out, io.StringIO()) == 0
+    assert "rotated by a human" in out.getvalue()
+    assert "agentfleet put-values " + str(root / "agents.yaml") + " --stack dev --agent crm --credential salesforce" in out.getvalue()
+    assert "Revoke the old key at salesforce NOW" in out.getvalue()
     assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm"], io.StringIO(), io.StringIO()) == 2
+    assert cli.main(["emergency-rotate", str(root / "agents.yaml"), "--agent", "crm", "--credential", "nope"],
+                    io.StringIO(), io.StringIO()) == 1
     ran = subprocess.run([sys.executable, "-m", "agentfleet", "emergency-rotate", str(root / "agents.yaml"),
-                          "--agent", "crm", "--credential", "openai"], capture_output=True, text=True, cwd=root, check=False)
+                          "--agent", "crm", "--credential", "openai", "--dry-run"], capture_output=True, text=True, cwd=root, check=False)
     assert ran.returncode == 0 and plan.command in ran.stdout.splitlines()
 
 

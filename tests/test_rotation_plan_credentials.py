@@ -163,17 +163,22 @@ def test_audit_shows_rotation_mode_and_proof_of_pickup(fleet: Fleet, dev_setting
     assert next(c for c in creds if c["name"] == "openai")["fields"] is None
 
 
-def test_value_commands_check_a_structured_value_before_writing_it(fleet: Fleet, dev_settings: StackSettings,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_put_values_checks_a_structured_value_before_writing_it(fleet: Fleet, dev_settings: StackSettings,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
     from agentfleet.cli.main import main
-    from agentfleet.core.plan import build_plan, value_commands
+    from agentfleet.core.plan import build_plan
+    from agentfleet.operate import values as v
 
-    cmds = {(c.credential, c.store): c.command for c in value_commands(build_plan(fleet, dev_settings))}
-    crm = cmds[("crm", "aws")]
-    assert crm.index("agentfleet check-value --fields client_id,client_secret &&") < crm.index("put-secret-value")
-    assert "check-value" not in cmds[("openai", "aws")]  # a single api_key: unchanged command
+    targets = {t.credential: t for t in v.value_targets(build_plan(fleet, dev_settings))}
+    crm = targets["crm"]
+    doc, _ = v.shape_value(crm.strategy, json.dumps({"client_id": "abc", "client_secret": "s3cr3t-x1"}), crm.plan.get("fields"))
+    assert doc == {"client_id": "abc", "client_secret": "s3cr3t-x1"}
+    with pytest.raises(v.ShapeError) as bad:
+        v.shape_value(crm.strategy, json.dumps({"client_id": "abc", "secret": "s3cr3t-x1"}), crm.plan.get("fields"))
+    assert "client_secret" in str(bad.value) and "s3cr3t" not in str(bad.value)
+    assert v.shape_value(targets["openai"].strategy, "sk-plain-key-value-123", targets["openai"].plan.get("fields"))[0]
 
     def check(value: dict[str, str]) -> tuple[int, str, str]:
         monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(value)))

@@ -3,8 +3,8 @@
 It runs the Pulumi program itself (`__main__.py`, not a re-implementation) under Pulumi's mock
 runtime and prints the resource tree (type, name, parent) with the options that matter for
 safety, then counts per agent. `--format json` lists every resource with its inputs (each
-secret input masked as "[secret]") for reviewers and scripts. `--value-commands` prints instead the commands that write each
-external credential's value out of band after `pulumi up` (values never come from code).
+secret input masked as "[secret]") for reviewers and scripts. External credential values are
+written afterwards by `agentfleet put-values` (values never come from code).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from agentfleet.cli.main import EXIT_INVALID, EXIT_OK
 from agentfleet.cli.cmd_program import add_program_args, program_inputs
-from agentfleet.core.plan import NameCollision, build_plan, value_commands
+from agentfleet.core.plan import NameCollision, build_plan
+from agentfleet.operate.values import value_targets
 from agentfleet.core.settings import PROJECT
 
 if TYPE_CHECKING:  # the runner (Pulumi) loads only when a program runs
@@ -186,16 +187,6 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 print(f"{fleet_path}:{line}: {message}", file=err)
             return EXIT_INVALID
 
-    if args.value_commands and plan is not None:
-        cmds = value_commands(plan)
-        out.write(
-            f"# After `pulumi up -s {args.stack}`: write each external credential's value (hidden prompt, then Enter).\n"
-            f"# Vault commands expect BAO_ADDR/VAULT_ADDR and a token allowed to write {settings.vault_mount}/.\n"
-        )
-        for c in cmds:
-            out.write(f"# {c.agent} / {c.credential} ({c.store})\n{c.command}\n")
-        return EXIT_OK
-
     if fleet is not None:  # preview shows what would be declared; validate --stack / plan are the quota gates
         from agentfleet.core.quotas import problems
 
@@ -232,11 +223,11 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write(_legend(run))
     out.write("\n")
     out.write(counts_table(run))
-    external = len(value_commands(plan)) if plan is not None else 0
+    external = len(value_targets(plan)) if plan is not None else 0
     if external:
         out.write(
             f"\n{external} credential value(s) are written by a human after `pulumi up` (never from code): "
-            f"agentfleet preview --stack {args.stack} --value-commands\n"
+            f"agentfleet put-values {fleet_path} --stack {args.stack}\n"
         )
     if run.invokes:
         out.write(f"\nwarning: the program called {len(run.invokes)} provider function(s): {sorted(set(run.invokes))}\n")
@@ -277,7 +268,5 @@ def register(sub: Any) -> None:
     )
     add_program_args(p)
     p.add_argument("--format", choices=("tree", "json"), default="tree")
-    p.add_argument("--value-commands", action="store_true",
-                   help="print the commands that write external credential values out of band")
     p.set_defaults(func=_preview)
 

@@ -23,7 +23,8 @@ EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 STACK_HELP = "reads Pulumi.<STACK>.yaml of the project (default: dev)"
 
 # Modules that add verbs: each defines `register(subparsers)` and sets `func` on its parser.
-COMMAND_MODULES: tuple[str, ...] = ("agentfleet.cli.cmd_review", "agentfleet.cli.cmd_preview", "agentfleet.cli.cmd_check", "agentfleet.cli.cmd_rotation")
+COMMAND_MODULES: tuple[str, ...] = ("agentfleet.cli.cmd_review", "agentfleet.cli.cmd_preview", "agentfleet.cli.cmd_check", "agentfleet.cli.cmd_rotation",
+                                   "agentfleet.cli.cmd_values", "agentfleet.cli.cmd_rehearse")
 
 
 class CliExit(Exception):

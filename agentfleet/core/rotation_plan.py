@@ -38,7 +38,7 @@ from agentfleet.core import vault_policies as vault_hcl
 from agentfleet.core import credential_rules as rules
 from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet, ResolvedAgent, ResolvedCredential
 from agentfleet.core.monitoring_plan import AlarmSpec
-from agentfleet.core.plan import NameCollision, ssm_write_command
+from agentfleet.core.plan import NameCollision
 from agentfleet.core.settings import StackSettings
 from agentfleet.rotation import age as age_contract
 from agentfleet.rotation import config as handler_config
@@ -484,18 +484,16 @@ def lead_days(rotation_days: int) -> int:
 
 def runbook(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -> list[str]:
     steps = [f"Mint a new {cred.service} {cred.type} for agent {agent.name} in the provider's console."]
-    if "aws" in cred.stores:
-        steps.append(
-            f"read -rs V && printf %s \"$V\" | aws secretsmanager put-secret-value --region {s.aws_region}"
-            f" --secret-id {naming.secret_name(s, agent.name, cred.name)} --secret-string file:///dev/stdin; unset V"
-        )
-    if "ssm" in cred.stores:  # Parameter Store has no rotation protocol: this step is the rotation
-        steps.append(ssm_write_command(s.aws_region, naming.ssm_parameter_name(s, agent.name, cred.name), naming.kms_alias(s)))
-    if "vault" in cred.stores:
-        steps.append(
-            f"read -rs V && printf %s \"$V\" | bao kv put -mount={s.vault_mount}"
-            f" {naming.vault_path(s, agent.name, cred.name)} {naming.VAULT_VALUE_KEY}=-; unset V"
-        )
+    stores = " and ".join(x for x in (
+        f"Secrets Manager {naming.secret_name(s, agent.name, cred.name)}" if "aws" in cred.stores else "",
+        # Parameter Store has no rotation protocol: this write is the rotation
+        f"Parameter Store {naming.ssm_parameter_name(s, agent.name, cred.name)}" if "ssm" in cred.stores else "",
+        f"Vault {s.vault_mount}/{naming.vault_path(s, agent.name, cred.name)}" if "vault" in cred.stores else "",
+    ) if x)
+    steps.append(
+        f"agentfleet put-values agents.yaml --stack {s.stack} --agent {agent.name} --credential {cred.name}"
+        f"  (hidden prompt; writes {stores} and verifies)"
+    )
     steps.append(f"Check that agent {agent.name} works with the new key, then wait "
                  f"{s.rotation_grace_hours} h (agents refresh cached values) and revoke the old key at the provider.")
     steps.append("Runbook: docs/rotation.md#manual-credentials")

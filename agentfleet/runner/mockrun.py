@@ -386,6 +386,7 @@ def run_program(
     stack_traces: bool = False,
     stack_references: Mapping[str, Mapping[str, Any]] | None = None,
     collect_garbage: bool = True,
+    mocks: FleetMocks | None = None,
 ) -> ProgramRun:
     """Evaluate `root/__main__.py` (or `program`) for `stack` under mocks; see the module docstring.
 
@@ -401,7 +402,8 @@ def run_program(
     account = config.get(f"{PROJECT}:awsAccountId", "123456789012")
     from agentfleet.core.settings import partition_of
 
-    mocks = FleetMocks(region, account, partition_of(region), stack_references)
+    if mocks is None:  # the rehearsal passes mocks that apply each resource to local servers
+        mocks = FleetMocks(region, account, partition_of(region), stack_references)
     monitor = RecordingMonitor(mocks)
 
     stack_trace = pulumi_resource._get_stack_trace
