@@ -64,10 +64,13 @@ class FleetAlerts(pulumi.ComponentResource):
         self.topic_arn = topic.arn
         if settings.cloudtrail_log_group:
             self.log_group_name = pulumi.Output.from_input(settings.cloudtrail_log_group)
-        else:
+        elif settings.alarms:
             self.log_group_name = self._trail(name, settings, tags, child)
-        for spec in trail_filters(settings):
-            add_filter(spec, self.log_group_name, f"{name}-filter-{spec.kind}", child)
+        else:  # `agentfleet:alarms: false`: no trail, bucket or filters; the topic carries reminders only
+            self.log_group_name = pulumi.Output.from_input("")
+        if settings.alarms:
+            for spec in trail_filters(settings):
+                add_filter(spec, self.log_group_name, f"{name}-filter-{spec.kind}", child)
         self.register_outputs({"topic_arn": self.topic_arn, "log_group_name": self.log_group_name})
 
     def _trail(
@@ -188,9 +191,12 @@ def extend_environment(fleet: "AgentFleet") -> None:
     """The alert topic, and the environment's one odd-network filter (when anything is expected).
     An agent shard decides the same from the whole fleet (its agents' alarms watch the filter) but
     declares nothing: the environment stack owns the filter."""
-    alerts = alerts_for(fleet)
     s = fleet.settings
-    spec = odd_network_filter(s, fleet.model) if s.alarms else None
+    if not s.alarms:  # nothing to watch; rotation reminders create the topic when they need it
+        fleet.extras[ODD_NETWORK] = None
+        return
+    alerts = alerts_for(fleet)
+    spec = odd_network_filter(s, fleet.model)
     fleet.extras[ODD_NETWORK] = spec
     if spec is not None and isinstance(alerts, FleetAlerts):
         add_filter(spec, alerts.log_group_name, fleet.child(f"{spec.kind}-filter"),

@@ -146,3 +146,19 @@ def test_metric_filters_per_log_group_do_not_grow_with_the_fleet(n: int) -> None
     assert per_group == {"/agents/dev/cloudtrail": 2}
     denied = [a for a in run.of_type(ALARM) if a.props["metricName"] == "AccessDenied"]
     assert len(denied) == n and len({tuple(sorted(a.props["dimensions"].items())) for a in denied}) == n
+
+
+def test_alarms_off_creates_no_trail_bucket_or_filters() -> None:
+    """`agentfleet:alarms: false` (issue 10): only what reminders need (the topic) remains."""
+    from agentfleet.runner.mockrun import run_program
+    from tests.conftest import PROJECT
+
+    on = run_program("dev", root=PROJECT)
+    off = run_program("dev", root=PROJECT, config_overrides={"agentfleet:alarms": "false"})
+    watched = ("aws:cloudtrail/trail:Trail", "aws:s3/bucket:Bucket", "aws:cloudwatch/logMetricFilter:LogMetricFilter",
+               "aws:cloudwatch/metricAlarm:MetricAlarm")
+    for t in watched:
+        assert on.of_type(t), t  # the default stack watches
+    assert not [r.name for t in watched[:2] for r in off.of_type(t)]
+    assert not off.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+    assert not off.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")

@@ -110,7 +110,7 @@ def no_raw(values: dict[str, str], *texts: str) -> None:
 
 def test_targets_are_every_external_credential_in_every_store(targets: list[v.ValueTarget]) -> None:
     keys = {t.key for t in targets}
-    assert "billing/webhook-signing" not in keys  # generated: the program writes it
+    assert "billing/ledger-api" not in keys  # generated: the program writes it
     assert {"research/openai", "crm/salesforce", "billing/stripe", "research/search"} <= keys
     by = {t.key: t for t in targets}
     assert by["crm/salesforce"].stores == ("aws", "vault") and by["research/search"].stores == ("aws",)
@@ -151,13 +151,13 @@ def test_a_bad_shape_writes_nothing(project: Path, env: Env, targets: list[v.Val
 
 def test_unknown_credential_line_writes_nothing(project: Path, env: Env, targets: list[v.ValueTarget]) -> None:
     r, w = os.pipe()
-    os.write(w, b"research/openai=" + (OPENAI % ("a" * 20, "a")).encode() + b"\nbilling/webhook-signing=x\n")
+    os.write(w, b"research/openai=" + (OPENAI % ("a" * 20, "a")).encode() + b"\nbilling/ledger-api=x\n")
     os.close(w)
     try:
         code, _, err = run(project, "--values-fd", str(r))
     finally:
         os.close(r)
-    assert code == 1 and "'billing/webhook-signing' is not an external credential" in err
+    assert code == 1 and "'billing/ledger-api' is not an external credential" in err
     assert env.aws("agents/dev/research/openai") is None
 
 

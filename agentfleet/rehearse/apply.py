@@ -170,7 +170,7 @@ def _secret_policy(c: Clients, i: dict[str, Any], name: str) -> Result:
 
 def _secret_version(c: Clients, i: dict[str, Any], name: str) -> Result:
     r = c.aws("secretsmanager").put_secret_value(**_drop_none({
-        "SecretId": i["secretId"], "SecretString": i.get("secretString"), "VersionStages": i.get("versionStages"),
+        "SecretId": i["secretId"], "SecretString": i.get("secretString") or i.get("secretStringWo"), "VersionStages": i.get("versionStages"),
     }))
     return f"{i['secretId']}|{r['VersionId']}", {"versionId": r["VersionId"], "arn": r["ARN"]}
 

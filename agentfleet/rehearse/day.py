@@ -245,6 +245,9 @@ class Day:
         st.note(f"{len(self.log_lines)} log lines checked against {len(known)} values (initial, rotated, minted, admin key)")
         events = sorted({json.loads(line).get("event", "?") for line in self.log_lines if line.startswith("{")})
         st.note("events: " + ", ".join(events))
+        for line in self.log_lines:
+            if line.startswith("{") and json.loads(line).get("event") in ("vault_sync_failed", "revoke_failed", "rotation_failed"):
+                st.note("failure: " + line[:400])
 
     def _runtime_request(self, a: ResolvedAgent, role_arn: str) -> Request:
         rt = a.runtime
@@ -311,14 +314,22 @@ class Day:
         if scoped:
             st.note(f"network-scoped agents ({', '.join(sorted(scoped))}): their own reads from another network are denied")
         key = self.c.aws("kms").describe_key(KeyId=naming.kms_alias(self.s))["KeyMetadata"]["Arn"]
+        applied = self.secrets()
         for a in self.plan["agents"]:
-            if a["paused"] or not any(c["secret_name"] for c in a["credentials"]):
+            own = [x["arn"] for x in applied if x["owner"] == a["name"]]
+            others = [x["arn"] for x in applied if x["owner"] != a["name"]]
+            if a["paused"] or not own:
                 continue
             here = {"aws:PrincipalArn": self.agents[a["name"]].role_arn, **self.origin(a["name"])}
-            via = {"kms:ViaService": f"secretsmanager.{self.s.aws_region}.amazonaws.com", **here}
+            # Secrets Manager decrypts with the secret's ARN as encryption context: the grant names only the agent's own.
+            via = {"kms:ViaService": f"secretsmanager.{self.s.aws_region}.amazonaws.com", **here,
+                   "kms:EncryptionContext:SecretARN": own[0]}
             docs = self.identity_docs(a["iam_role_name"])
             st.expect(evaluate(docs, Request("kms:Decrypt", key, via)) == "Allow", f"{a['name']}: cannot decrypt via Secrets Manager")
             st.expect(evaluate(docs, Request("kms:Decrypt", key, here)) != "Allow", f"{a['name']}: may decrypt directly, not only via Secrets Manager")
+            for arn in others[:3]:
+                ctx = {**via, "kms:EncryptionContext:SecretARN": arn}
+                st.expect(evaluate(docs, Request("kms:Decrypt", key, ctx)) != "Allow", f"{a['name']}: may decrypt another agent's secret {arn}")
 
     def write_values(self, st: Step) -> None:
         self.values: dict[str, dict[str, Any]] = {}
@@ -390,7 +401,7 @@ class Day:
         token = self.vault_token([vault_role]) if vault_role else None
 
         def vault_factory(cfg: handler_config.Config) -> VaultWriter | None:
-            if not cfg.vault_map or token is None:
+            if (not cfg.vault_map and cfg.vault_layout is None) or token is None:
                 return None
             return VaultWriter(VaultClient(self.c.servers.vault_address, timeout=cfg.http_timeout_seconds), TokenLogin(token))
 
