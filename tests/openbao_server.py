@@ -28,6 +28,8 @@ import pytest
 import requests
 import requests.adapters
 
+from agentfleet.rehearse.servers import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 BAO = ROOT / ".venv" / "bin" / "bao"
 START_TIMEOUT_S = 30.0
@@ -103,16 +105,6 @@ def _healthy(address: str) -> bool:
     return r.status_code == 200 and r.json().get("sealed") is False
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
 
 def start_openbao(workdir: Path, attempts: int = 3) -> tuple[OpenBao, subprocess.Popen[bytes]]:
     """Start a dev server; retry on a new port if the chosen one was taken meanwhile."""
@@ -142,7 +134,7 @@ def start_openbao(workdir: Path, attempts: int = 3) -> tuple[OpenBao, subprocess
                 return OpenBao(address, token, log_path), proc
             time.sleep(0.1)
         exited = proc.poll()
-        _stop(proc)
+        stop_process(proc)
         why = f"exited with code {exited}" if exited is not None else f"not healthy after {START_TIMEOUT_S:.0f}s"
         last_error = f"OpenBao at {address} {why}. Server log:\n{_read_log(log_path, token)}"
         if "address already in use" not in last_error:
@@ -176,7 +168,7 @@ def openbao() -> Iterator[OpenBao]:
     try:
         yield server
     finally:
-        _stop(proc)
+        stop_process(proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

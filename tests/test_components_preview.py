@@ -210,3 +210,16 @@ def test_benchmark_baseline_declares_the_same_resources(core: None) -> None:
     assert custom(comp) == custom(raw)
     assert comp.outputs == raw.outputs
     assert not any(not r.custom for r in raw.resources)
+
+
+@pytest.mark.parametrize("verb", ["preview", "check", "deployer-policy"])
+def test_a_program_that_raises_is_exit_1_with_its_error(verb: str, root: Path, tmp_path: Path) -> None:
+    """Every verb that runs the program reports the program's own error the same way, exit 1."""
+    import shutil
+
+    for f in ("Pulumi.yaml", "Pulumi.dev.yaml", "agents.yaml"):
+        shutil.copy(root / f, tmp_path / f)
+    (tmp_path / "__main__.py").write_text("raise RuntimeError('boom from the program')\n")
+    code, out, err = cli(verb, "--stack", "dev", "--project", str(tmp_path))
+    assert code == 1 and out == ""
+    assert f"{verb} failed: the program did not run: RuntimeError: boom from the program" in err

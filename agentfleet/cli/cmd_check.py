@@ -35,11 +35,7 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.print_policy_config:
         out.write(json.dumps(checkrun.engine_policy_config(layout_config), indent=2) + "\n")
         return EXIT_OK
-    try:
-        run = inputs.run()
-    except Exception as exc:  # the program's own error, as the engine would report it
-        print(f"check failed: the program did not run: {type(exc).__name__}: {exc}", file=err)
-        return EXIT_INVALID
+    run = inputs.run_or_exit("check", err)
     result = checkrun.check_program(run, layout_config, pack_config)
     out.write(checkrun.render_json(result) if args.format == "json" else checkrun.render_text(result))
     return result.exit_code

@@ -192,11 +192,7 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         for p in problems(fleet, settings):
             print(f"warning: {fleet_path}: {p}", file=err)
-    try:
-        run = inputs.run()
-    except Exception as exc:  # the program's own error, shown as the engine would show it
-        print(f"preview failed: {type(exc).__name__}: {exc}", file=err)
-        return EXIT_INVALID
+    run = inputs.run_or_exit("preview", err)
 
     if args.format == "json":
         doc = {
@@ -238,11 +234,7 @@ def _deployer_policy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from agentfleet.core.deployer import DeployerPolicyError, deployer_policy
 
     inputs = program_inputs(args, err)
-    try:
-        run = inputs.run()
-    except Exception as exc:  # the program's own error
-        print(f"deployer-policy failed: the program did not run: {type(exc).__name__}: {exc}", file=err)
-        return EXIT_INVALID
+    run = inputs.run_or_exit("deployer-policy", err)
     try:
         doc = deployer_policy(inputs.settings, (r.type for r in run.resources))
     except DeployerPolicyError as exc:

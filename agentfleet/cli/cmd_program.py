@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from agentfleet.cli.main import STACK_HELP, add_project_arg, project_dir, read_fleet, read_settings
+from agentfleet.cli.main import EXIT_INVALID, STACK_HELP, CliExit, add_project_arg, project_dir, read_fleet, read_settings
 from agentfleet.core.model import Fleet
 from agentfleet.core.project import FLEET_FILE_KEY, fleet_file_path
 from agentfleet.core.settings import PROJECT, StackSettings
@@ -28,6 +28,14 @@ class ProgramInputs:
     fleet: Fleet | None
     """None when the project has no fleet file: its program builds the fleet in code."""
     settings: StackSettings
+
+    def run_or_exit(self, verb: str, err: TextIO) -> mockrun.ProgramRun:
+        """Run the program; its own error (as the engine would report it) is exit 1 for every verb."""
+        try:
+            return self.run()
+        except Exception as exc:  # noqa: BLE001 - whatever the program raised is the user's error to see
+            print(f"{verb} failed: the program did not run: {type(exc).__name__}: {exc}", file=err)
+            raise CliExit(EXIT_INVALID) from None
 
     def run(self) -> mockrun.ProgramRun:
         from agentfleet.runner import mockrun

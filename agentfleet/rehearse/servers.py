@@ -57,7 +57,8 @@ def _binary(name: str) -> Path:
     return Path(found)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate, then kill after 10 s: a server started for a run never outlives it."""
     if proc.poll() is not None:
         return
     proc.terminate()
@@ -91,7 +92,7 @@ def _start(cmd: list[str], env: dict[str, str], log_path: Path, ready: str, chec
             return proc
         time.sleep(0.1)
     exited = proc.poll()
-    _stop(proc)
+    stop_process(proc)
     text = log_path.read_text(encoding="utf-8", errors="replace")
     if secret:
         text = text.replace(secret, "<root-token>")
@@ -144,5 +145,5 @@ def local_servers(account_id: str, region: str) -> Iterator[Servers]:
         yield Servers(aws, f"http://{LOOPBACK}:{bao_port}", token, account_id, region)
     finally:
         for p in reversed(procs):
-            _stop(p)
+            stop_process(p)
         shutil.rmtree(workdir, ignore_errors=True)
