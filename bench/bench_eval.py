@@ -63,10 +63,14 @@ def fleet_yaml(n_agents: int, creds: int = 3) -> str:
         )
         lines += [f"  - name: {name}", f"    owner: team-{i % 7}", f"    runtime: {runtime}", "    credentials:"]
         for j in range(creds):
-            stores = ", ".join(STORES[(i + j) % 3])
+            stores = STORES[(i + j) % 3]
+            # Valid by the credential rules: a rotation function needs a Secrets Manager copy, and
+            # the openai adapter rotates openai keys only.
+            strategy = STRATEGIES[(i + 2 * j) % 3] if "aws" in stores else "manual"
+            service = "openai" if strategy == "openai" else f"svc{j}"
             lines.append(
-                f"      - {{name: cred-{j}, service: svc{j}, type: api_key, classification: {CLASSES[(i + j) % 4]},"
-                f" rotation: {{strategy: {STRATEGIES[(i + 2 * j) % 3]}}}, stores: [{stores}]}}"
+                f"      - {{name: cred-{j}, service: {service}, type: api_key, classification: {CLASSES[(i + j) % 4]},"
+                f" rotation: {{strategy: {strategy}}}, stores: [{', '.join(stores)}]}}"
             )
     return "\n".join(lines) + "\n"
 
