@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
+from agentfleet.core import reuse
 from agentfleet.core.loader import FleetError, load_fleet
 from agentfleet.core.model import Fleet
 from agentfleet.core.plan import NameCollision, build_plan, plan_json
@@ -229,7 +230,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return int(exc.code or 0)
     func: Callable[[argparse.Namespace, TextIO, TextIO], int] = args.func
     try:
-        return func(args, out, err)
+        with reuse.scope():  # what a verb computes twice (a fleet read, the name check ...) is computed once
+            return func(args, out, err)
     except CliExit as exc:
         return exc.code
 

@@ -15,7 +15,6 @@ from agentfleet.core.model import (
     FIELD_PRESETS,
     PROVIDER_ISSUED_SERVICES,
     ROTATION_STRATEGIES,
-    STRATEGIES,
     ResolvedCredential,
     Strategy,
     is_automated,
@@ -33,7 +32,7 @@ def declared_fields(raw: object, strategy: str | None = None) -> Fields | None:
     Without `fields:` the strategy's preset applies (postgres-alternating: the database fields),
     else a single `api_key`."""
     if raw is None:
-        spec = STRATEGIES.get(Strategy(strategy)) if strategy in ROTATION_STRATEGIES else None
+        spec = strategy_spec(strategy) if strategy in ROTATION_STRATEGIES else None
         return FIELD_PRESETS[spec.fields] if spec is not None and spec.fields else FIELD_PRESETS["api_key"]
     if isinstance(raw, str):
         return FIELD_PRESETS.get(raw)
@@ -55,7 +54,7 @@ def credential_problems(cred: Mapping[str, Any], default_stores: Sequence[str]) 
     strategy = rot.get("strategy", Strategy.MANUAL.value) if isinstance(rot, Mapping) else Strategy.MANUAL.value
     if not isinstance(strategy, str) or strategy not in ROTATION_STRATEGIES:
         return []  # the loader reports an unknown strategy
-    spec = STRATEGIES[Strategy(strategy)]
+    spec = strategy_spec(strategy)
     service = cred.get("service")
     stores = cred.get("stores", default_stores)
     out: list[SubProblem] = []

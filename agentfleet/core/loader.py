@@ -9,9 +9,11 @@ fields (duplicates, class limits, trust shape, secret-shaped strings) are checke
 from __future__ import annotations
 
 import difflib
+import gc
 import json
 import math
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -48,6 +50,7 @@ from agentfleet.core.model import (
     Network,
     Runtime,
 )
+from agentfleet.core import reuse
 from agentfleet.core.credential_rules import credential_problems, declared_fields
 from agentfleet.core.secretlike import find_secrets, looks_like_secret, mask
 from agentfleet.core.settings import StackSettings
@@ -151,6 +154,7 @@ MAX_ALIAS_VALUES = 100_000
 _STANDARD_TAGS = frozenset(
     f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq", "merge")
 )
+_STR_TAG = "tag:yaml.org,2002:str"
 _SCALAR_WORDS = {
     "tag:yaml.org,2002:int": "an integer", "tag:yaml.org,2002:float": "a number",
     "tag:yaml.org,2002:timestamp": "a date or time", "tag:yaml.org,2002:bool": "a boolean",
@@ -272,6 +276,8 @@ class _Builder:
         return out
 
     def _scalar(self, node: yaml.Node, loc: Loc = ()) -> Any:
+        if node.tag == _STR_TAG:  # what SafeConstructor.construct_yaml_str returns, without its dispatch
+            return node.value
         # YAML 1.2 booleans only: `yes`/`no`/`on`/`off` stay strings (the "Norway problem").
         if node.tag == "tag:yaml.org,2002:bool" and str(node.value).lower() not in ("true", "false"):
             return str(node.value)
@@ -525,7 +531,7 @@ class _Checker:
             if isinstance(cls, str) and max_days is None:
                 known = ", ".join(sorted(classes))
                 self.add(here + ("classification",), f"{self.where(here + ('classification',))}: unknown classification {cls!r} (known: {known}; add custom ones under `classifications:`)")
-            stores = self.default_stores if isinstance(self.default_stores, list) and self.default_stores else list(Defaults().stores)
+            stores = self.default_stores if isinstance(self.default_stores, list) and self.default_stores else list(_DEFAULT_STORES)
             for sub, message in credential_problems(cred, stores):
                 self.add(here + sub, f"{self.where(here + sub)}: {message}")
             self.federation(cred, here)
@@ -559,6 +565,9 @@ class _Checker:
         strategy = rot.get("strategy", "manual") if isinstance(rot, dict) else "manual"
         if isinstance(stores, list) and "ssm" in stores and isinstance(strategy, str) and strategy != "manual":
             self.add(here + ("stores",) if "stores" in cred else here, f"{self.where(here)}: stores include `ssm` but rotation strategy is {strategy!r}; Parameter Store has no rotation protocol, so an automated rotation would leave its copy stale: use `rotation: {{strategy: manual}}` for it (a reminder asks a human to rotate), or drop `ssm` from its stores", key="stores" in cred)
+
+
+_DEFAULT_STORES: tuple[str, ...] = tuple(Defaults().stores)
 
 
 def _resolve(raw: FleetFile, source: str, pos: _Positions | None = None) -> Fleet:
@@ -659,6 +668,55 @@ def parse_fleet(text: str | bytes, source: str, settings: StackSettings | None =
         raise FleetError([Problem(source, 0, f"the text is {len(text):,} characters; fleet files are at most {MAX_FILE_BYTES:,} bytes")])
     elif "\x00" in text:
         raise FleetError([Problem(source, text.count("\n", 0, text.index("\x00")) + 1, "NUL character in the file; fleet files are UTF-8 text")])
+    with _gc_paused():
+        parsed = _parsed(text, source)
+        fleet = _validated(parsed.data, source, parsed.pos, parsed.problems, parsed.bad_locs,
+                           settings.environment if settings else None, memo=parsed.memo)
+    return for_stack(fleet, settings, names_only=names_only) if settings and rules else fleet
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a fleet is read: the YAML node tree and the positions are
+    tens of thousands of live objects, and every collection would walk them all again (about a
+    third of a 1,000-agent load). Nothing built here is a cycle to collect; the prior state returns."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@dataclass
+class _Parsed:
+    """One fleet text as the builder read it, and (within `reuse.scope()`) the validations run on it."""
+
+    text: str
+    source: str
+    data: dict[str, Any]
+    pos: _Positions
+    problems: list[Problem]
+    """The builder's and the comments' problems."""
+    bad_locs: set[Loc]
+    memo: dict[str | None, Any] = field(default_factory=dict)
+    """Within `reuse.scope()`: `_validated`'s results per document (None = the base, then each
+    environment), pure functions of the text, for a later read of the same text."""
+
+
+_REUSE_SIZE = 2
+"""Texts kept within a `reuse.scope()`: a diff reads two fleets; `validate --stack` reads one
+twice (every environment, then the stack's fleet)."""
+
+
+def _parsed(text: str, source: str) -> _Parsed:
+    """The builder's output for `text`, or FleetError (syntax, depth, bounds, not a mapping)."""
+    kept = reuse.table("fleet text")
+    done_list: list[_Parsed] = kept.setdefault("parsed", []) if kept is not None else []
+    for done in done_list:
+        if done.source == source and (done.text is text or done.text == text):
+            return done
     try:
         _check_depth(text, source)
         root = yaml.compose(text, Loader=_YamlLoader)
@@ -680,9 +738,10 @@ def parse_fleet(text: str | bytes, source: str, settings: StackSettings | None =
         raise FleetError([_yaml_problem(exc, source)]) from None
     if not isinstance(data, dict):  # the root mapping carried a bad tag
         raise FleetError(builder.problems)
-    fleet = _validated(data, source, builder.pos, builder.problems + _comment_secrets(text, source), builder.bad_locs,
-                       settings.environment if settings else None)
-    return for_stack(fleet, settings, names_only=names_only) if settings and rules else fleet
+    parsed = _Parsed(text, source, data, builder.pos, builder.problems + _comment_secrets(text, source), builder.bad_locs)
+    if kept is not None:
+        done_list[:] = [parsed, *done_list][:_REUSE_SIZE]
+    return parsed
 
 
 def _comment_secrets(text: str, source: str) -> list[Problem]:
@@ -871,6 +930,8 @@ def _environment_view(data: dict[str, Any], env: str, source: str, pos: _Positio
 
 
 def _only_present(fleet: Fleet, absent: set[tuple[str, ...]], environment: str, named: tuple[str, ...]) -> Fleet:
+    if not absent:
+        return fleet.model_copy(update={"environment": environment, "environments": named})
     agents = tuple(
         a.model_copy(update={"credentials": tuple(c for c in a.credentials if (a.name, c.name) not in absent)})
         for a in fleet.agents if (a.name,) not in absent
@@ -903,26 +964,45 @@ def _tightened_only(base: Fleet, env: Fleet, data: dict[str, Any], pos: _Positio
     return out
 
 
+def _environment_result(
+    data: Any, env: str, source: str, pos: _Positions, reported: set[Loc], base: Fleet | None,
+) -> tuple[_EnvironmentView, list[Problem], Fleet | None]:
+    """One environment's merged view, its problems and its fleet (None if it has problems)."""
+    view = _environment_view(data, env, source, pos)
+    if base is not None and not view.problems and not view.absent and view.data == data:
+        # Nothing overrides or leaves out anything here: the view is the base document, which
+        # passed every check (the same checks on the same data find the same nothing).
+        return view, [], base
+    env_problems, env_raw = _check_document(view.data, source, view.pos, reported, secrets=False)
+    env_fleet = _resolve(env_raw, source, view.pos) if env_raw is not None and not env_problems else None
+    if base is not None and env_fleet is not None:
+        env_problems += _tightened_only(base, env_fleet, data, pos, source, env)
+    return view, env_problems, env_fleet
+
+
 def _validated(
     data: Any, source: str, pos: _Positions, problems: list[Problem], bad_locs: set[Loc] | None = None,
-    environment: str | None = None,
+    environment: str | None = None, memo: dict[str | None, Any] | None = None,
 ) -> Fleet:
     """The one validation every fleet goes through, from a file or built in code: the base
-    document, then the merged view of every environment it names (and of `environment`)."""
+    document, then the merged view of every environment it names (and of `environment`).
+    `memo` (one per parsed text, see `reuse.scope`) keeps each document's results for a later
+    read of the same text: every result here is a pure function of `data` and `problems`."""
+    memo = {} if memo is None else memo
     reported = bad_locs or set()
-    found, raw = _check_document(data, source, pos, reported)
+    if None not in memo:
+        found, raw = _check_document(data, source, pos, reported)
+        memo[None] = (found, raw, _resolve(raw, source, pos) if raw is not None and not problems + found else None,
+                    environments_named(data))
+    found, raw, base, named = memo[None]
     problems = problems + found
-    base = _resolve(raw, source, pos) if raw is not None and not problems else None
-    named = environments_named(data)
     wanted = sorted(set(named) | ({environment} if environment else set()))
     seen = {(p.line, p.message) for p in problems}
     resolved: Fleet | None = None
     for env in wanted:
-        view = _environment_view(data, env, source, pos)
-        env_problems, env_raw = _check_document(view.data, source, view.pos, reported, secrets=False)
-        env_fleet = _resolve(env_raw, source, view.pos) if env_raw is not None and not env_problems else None
-        if base is not None and env_fleet is not None:
-            env_problems += _tightened_only(base, env_fleet, data, pos, source, env)
+        if env not in memo:
+            memo[env] = _environment_result(data, env, source, pos, reported, base)
+        view, env_problems, env_fleet = memo[env]
         for p in view.problems + env_problems:
             if (p.line, p.message) not in seen:
                 seen.add((p.line, p.message))

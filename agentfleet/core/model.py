@@ -97,8 +97,13 @@ FIELD_PRESETS: dict[str, tuple[tuple[str, bool], ...]] = {
 FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
+_SPEC_OF_VALUE: dict[str, StrategySpec] = {s.value: spec for s, spec in STRATEGIES.items()}
+"""STRATEGIES by plain string (an enum lookup `Strategy(name)` costs a microsecond, per credential, per use)."""
+
+
 def strategy_spec(name: str) -> StrategySpec:
-    return STRATEGIES[Strategy(name)]
+    spec = _SPEC_OF_VALUE.get(name)
+    return spec if spec is not None else STRATEGIES[Strategy(name)]  # unknown: Strategy's ValueError
 
 
 def is_automated(strategy: str) -> bool:

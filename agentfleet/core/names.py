@@ -20,6 +20,7 @@ from typing import Iterator
 
 from agentfleet.core import monitoring_plan as mp
 from agentfleet.core import naming
+from agentfleet.core import reuse
 from agentfleet.core import plan as pl
 from agentfleet.core import rotation_plan as rp
 from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet
@@ -124,7 +125,12 @@ def derived_names(fleet: Fleet, s: StackSettings) -> Iterator[DerivedName]:
 
 
 def name_clashes(fleet: Fleet, s: StackSettings) -> list[NameClash]:
-    """Pairs of different owners that map to one name in one namespace."""
+    """Pairs of different owners that map to one name in one namespace (checked once per verb:
+    the loader and `build_plan` both ask, see `agentfleet.core.reuse`)."""
+    return list(reuse.by_identity("name clashes", (fleet, s), lambda: _name_clashes(fleet, s)))
+
+
+def _name_clashes(fleet: Fleet, s: StackSettings) -> list[NameClash]:
     seen: dict[tuple[str, str], DerivedName] = {}
     out: list[NameClash] = []
     for d in derived_names(fleet, s):

@@ -24,6 +24,7 @@ from agentfleet.core import iam_documents as iam
 from agentfleet.core import monitoring_plan as mp
 from agentfleet.core import naming
 from agentfleet.core import plan
+from agentfleet.core import reuse
 from agentfleet.core import rotation_plan as rp
 from agentfleet.core.model import Fleet
 from agentfleet.core.settings import StackSettings
@@ -195,7 +196,12 @@ def _max(items: Iterable[tuple[int, str]], empty: str) -> tuple[int, str]:
 
 
 def usage(fleet: Fleet, s: StackSettings) -> list[Usage]:
-    """What the stack consumes of every quota in `QUOTAS`, in that order."""
+    """What the stack consumes of every quota in `QUOTAS`, in that order (once per verb: `plan`
+    checks the quotas and then reports them, see `agentfleet.core.reuse`)."""
+    return list(reuse.by_identity("quota usage", (fleet, s), lambda: _usage(fleet, s)))
+
+
+def _usage(fleet: Fleet, s: StackSettings) -> list[Usage]:
     rot = _rotation(s, fleet)
     agents = sorted(fleet.agents, key=lambda a: a.name)
     roles = environment_roles(s, fleet, rot)

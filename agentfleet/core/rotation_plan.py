@@ -34,6 +34,7 @@ from typing import Any, Iterable, Sequence
 
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
+from agentfleet.core import reuse
 from agentfleet.core import vault_policies as vault_hcl
 from agentfleet.core import credential_rules as rules
 from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet, ResolvedAgent, ResolvedCredential
@@ -287,6 +288,11 @@ def shared_rotators(s: StackSettings, agents: Iterable[ResolvedAgent]) -> list[R
 
 
 def rotators(s: StackSettings, fleet: Fleet) -> list[RotatorSpec]:
+    """The stack's rotation functions (planned once per verb: `agentfleet.core.reuse`)."""
+    return list(reuse.by_identity("rotators", (s, fleet), lambda: _rotators(s, fleet)))
+
+
+def _rotators(s: StackSettings, fleet: Fleet) -> list[RotatorSpec]:
     if s.rotation_isolation == "shared":
         return shared_rotators(s, fleet.agents)
     return [r for a in sorted(fleet.agents, key=lambda a: a.name) if (r := agent_rotator(s, a)) is not None]
