@@ -8,12 +8,12 @@ parameter, because it exists only after deployment; offline plans pass a placeho
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from typing import Any, Sequence
 
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
+from agentfleet.core.jsontext import dumps_indented
 from agentfleet.core import reuse
 from agentfleet.core import sharding
 from agentfleet.core import credential_rules as rules
@@ -362,7 +362,7 @@ def _plain(obj: Any) -> Any:
 
 
 def plan_json(plan: dict[str, Any]) -> str:
-    return json.dumps(plan, indent=2, sort_keys=False) + "\n"
+    return dumps_indented(plan, indent=2, sort_keys=False) + "\n"
 
 
 def kms_key_policy(s: StackSettings) -> dict[str, Any]:

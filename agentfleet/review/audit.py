@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
+
+from agentfleet.core.jsontext import dumps_indented
 
 STORE_WORDS = {"aws": "Secrets Manager", "vault": "Vault", "ssm": "Parameter Store"}
 """How a store is named to a reader (the fleet file says `aws` / `vault` / `ssm`)."""
@@ -79,6 +80,12 @@ def audit_rows(plan: dict[str, Any]) -> list[AuditRow]:
     return sorted(rows, key=lambda r: (r.agent, r.credential))
 
 
+def _fields_of(row: AuditRow) -> dict[str, Any]:
+    """`dataclasses.asdict` of a row: every field is a string, number, bool or a tuple of strings
+    (immutable), so the copy it would make per value is not needed."""
+    return {c: getattr(row, c) for c in COLUMNS}
+
+
 def locations(row: AuditRow) -> list[str]:
     """Where the value lives, in words a reader can paste into a console search."""
     out = []
@@ -129,7 +136,7 @@ def audit_csv(plan: dict[str, Any]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
     for r in audit_rows(plan):
-        d = asdict(r)
+        d = _fields_of(r)
         d["stores"] = " ".join(r.stores)
         d["paused"] = "true" if r.paused else "false"
         d["keyless"] = "true" if r.keyless else "false"
@@ -143,9 +150,9 @@ def audit_json(plan: dict[str, Any]) -> str:
         "environment": plan["environment"],
         "aws_account_id": plan["aws_account_id"],
         "aws_region": plan["aws_region"],
-        "credentials": [{**asdict(r), "stores": list(r.stores)} for r in audit_rows(plan)],
+        "credentials": [{**_fields_of(r), "stores": list(r.stores)} for r in audit_rows(plan)],
     }
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    return dumps_indented(doc, indent=2, sort_keys=True) + "\n"
 
 
 FORMATS = {"markdown": audit_markdown, "csv": audit_csv, "json": audit_json}
