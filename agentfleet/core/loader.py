@@ -171,64 +171,176 @@ class _Abort(Exception):
         self.problem = problem
 
 
-class _Builder:
-    """YAML node tree -> JSON-able builtins, recording every key's and item's line on the way.
+_ALIAS_EVENT, _SCALAR_EVENT = yaml.AliasEvent, yaml.ScalarEvent
+_MAP_START, _SEQ_START = yaml.MappingStartEvent, yaml.SequenceStartEvent
+_COLLECTION_START = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_COLLECTION_END = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_NULL_TAG = "tag:yaml.org,2002:null"
 
-    Composing nodes (not constructing objects) keeps the marks; duplicate keys, which plain
+
+def _read_events(text: str, source: str) -> list[Any]:
+    """Every event of the stream from libyaml's (iterative) parser, nesting bounded on the way:
+    a YAML syntax error anywhere, or the first level past MAX_DEPTH, stops the read."""
+    parser = _YamlLoader(text)
+    events: list[Any] = []
+    append, get = events.append, parser.get_event
+    depth = 0
+    end = yaml.StreamEndEvent
+    try:
+        while True:
+            event = get()
+            if event is None:
+                break
+            append(event)
+            if isinstance(event, end):
+                break
+            if isinstance(event, _COLLECTION_START):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark else 1
+                    raise FleetError([Problem(source, line, f"nested more than {MAX_DEPTH} levels deep; a fleet file needs about 10")])
+            elif isinstance(event, _COLLECTION_END):
+                depth -= 1
+    finally:
+        parser.dispose()
+    return events
+
+
+class _Document:
+    """The first document of an event stream as YAML's composer sees it, without building its
+    node tree: each node is the index of its first event, `end[i]` the index of its last,
+    `node[i]` the node an alias at `i` stands for. The composer's own errors (undefined alias,
+    duplicate anchor, a second document) are raised with its messages and marks, in its order."""
+
+    def __init__(self, events: list[Any]) -> None:
+        self.events = events
+        n = len(events)
+        self.end = list(range(n))
+        self.node = list(range(n))
+        self.root: int | None = None
+        if n < 3 or isinstance(events[1], yaml.StreamEndEvent):
+            return  # no document at all
+        self.root = root = 2
+        anchors: dict[str, int] = {}
+        stack: list[int] = []
+        end, node = self.end, self.node
+        i = root
+        while True:
+            event = events[i]
+            if isinstance(event, _ALIAS_EVENT):
+                target = anchors.get(event.anchor)
+                if target is None:
+                    raise yaml.composer.ComposerError(None, None, "found undefined alias", event.start_mark)
+                node[i] = target
+            elif isinstance(event, _COLLECTION_END):
+                end[stack.pop()] = i
+            else:
+                anchor = event.anchor
+                if anchor is not None:
+                    if anchor in anchors:
+                        raise yaml.composer.ComposerError(
+                            "found duplicate anchor; first occurrence", events[anchors[anchor]].start_mark,
+                            "second occurrence", event.start_mark)
+                    anchors[anchor] = i
+                if isinstance(event, _COLLECTION_START):
+                    stack.append(i)
+            if not stack:
+                break
+            i += 1
+        after = events[i + 2]  # past the document's end
+        if not isinstance(after, yaml.StreamEndEvent):
+            raise yaml.composer.ComposerError("expected a single document in the stream", events[root].start_mark,
+                                              "but found another document", after.start_mark)
+
+
+class _Builder:
+    """YAML events -> JSON-able builtins, recording every key's and item's line on the way.
+
+    Reading events (not constructing objects) keeps the marks; duplicate keys, which plain
     YAML loading silently collapses, are reported instead. Depth, the number of values and the
     values reached through aliases are bounded (an alias can even point at its own ancestor).
+    Tags are resolved as YAML's composer resolves them (the same resolver, cached per scalar).
     """
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, doc: _Document) -> None:
         self.source = source
+        self.doc = doc
+        self.events = doc.events
         self.pos = _Positions()
         self.problems: list[Problem] = []
         self.bad_locs: set[Loc] = set()
         """Values already reported here (bad tag, unreadable scalar): no schema error on top."""
         self._scalars = yaml.constructor.SafeConstructor()
+        self._resolver = yaml.resolver.Resolver()
+        self._scalar_tags: dict[tuple[str, Any], str] = {}
         self._seen: set[int] = set()
         self._values = 0
         self._aliased = 0
 
-    def _count(self, node: yaml.Node, depth: int) -> None:
-        line = node.start_mark.line + 1
+    def tag(self, i: int) -> str:
+        """The node's tag: its own, or the one the resolver gives a plain or untagged node."""
+        event = self.events[i]
+        tag: str | None = event.tag
+        if tag is not None and tag != "!":
+            return tag
+        if isinstance(event, _SCALAR_EVENT):
+            key = (event.value, event.implicit)
+            found = self._scalar_tags.get(key)
+            if found is None:
+                found = self._scalar_tags[key] = self._resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+            return found
+        kind = yaml.MappingNode if isinstance(event, _MAP_START) else yaml.SequenceNode
+        return str(self._resolver.resolve(kind, None, event.implicit))
+
+    def _count(self, i: int, depth: int) -> None:
+        line = self.events[i].start_mark.line + 1
         if depth > MAX_DEPTH:
             raise _Abort(Problem(self.source, line, f"nested more than {MAX_DEPTH} levels deep (through aliases); a fleet file needs about 10"))
         self._values += 1
-        if id(node) in self._seen:
+        if i in self._seen:
             self._aliased += 1
         else:
-            self._seen.add(id(node))
+            self._seen.add(i)
         if self._aliased > MAX_ALIAS_VALUES:
             raise _Abort(Problem(self.source, line, f"aliases expand to more than {MAX_ALIAS_VALUES:,} values (an alias bomb?); write the values out instead of `*alias` / `<<:`"))
         if self._values > MAX_VALUES:
             raise _Abort(Problem(self.source, line, f"more than {MAX_VALUES:,} values; split the fleet"))
 
-    def _bad_tag(self, node: yaml.Node, loc: Loc) -> bool:
-        if node.tag in _STANDARD_TAGS:
+    def _bad_tag(self, i: int, tag: str, loc: Loc) -> bool:
+        if tag in _STANDARD_TAGS:
             return False
         self.bad_locs.add(loc)
-        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        shown = tag.replace("tag:yaml.org,2002:", "!!")
         self.problems.append(Problem(
-            self.source, node.start_mark.line + 1,
-            f"{_where(loc)}: YAML tag `{_clip(tag)}` is not allowed; a fleet file holds plain strings,"
+            self.source, self.events[i].start_mark.line + 1,
+            f"{_where(loc)}: YAML tag `{_clip(shown)}` is not allowed; a fleet file holds plain strings,"
             " numbers, booleans, lists and mappings",
         ))
         return True
 
-    def build(self, node: yaml.Node, loc: Loc = (), depth: int = 1) -> Any:
-        self._count(node, depth)
-        if self._bad_tag(node, loc):
+    def build(self, i: int, loc: Loc = (), depth: int = 1) -> Any:
+        """The value of the node at event `i` (never an alias: callers pass `doc.node[slot]`)."""
+        self._count(i, depth)
+        tag = self.tag(i)
+        if tag not in _STANDARD_TAGS and self._bad_tag(i, tag, loc):
             return None
-        if isinstance(node, yaml.MappingNode):
+        events, end, node = self.events, self.doc.end, self.doc.node
+        event = events[i]
+        if isinstance(event, _MAP_START):
             out: dict[str, Any] = {}
             merged: dict[str, Any] = {}
-            for knode, vnode in node.value:
-                if knode.tag == "tag:yaml.org,2002:merge":
-                    merged.update(self._merge(vnode, loc, depth))
+            j, stop = i + 1, end[i]
+            while j < stop:
+                kslot, vslot = j, end[j] + 1
+                j = end[vslot] + 1
+                k, v = node[kslot], node[vslot]
+                ktag = self.tag(k)
+                if ktag == _MERGE_TAG:
+                    merged.update(self._merge(v, loc, depth))
                     continue
-                key = self._key(knode, loc)
-                kloc, kline = loc + (key,), knode.start_mark.line + 1
+                key = self._key(k, ktag, loc)
+                kloc, kline = loc + (key,), events[k].start_mark.line + 1
                 if key in out:
                     first = self.pos.key_line[kloc]
                     self.problems.append(Problem(
@@ -237,62 +349,74 @@ class _Builder:
                         " YAML would silently keep only one",
                     ))
                     continue
-                value = self.build(vnode, kloc, depth + 1)
+                value = self.build(v, kloc, depth + 1)
                 self.pos.key_line[kloc] = kline
                 # A block mapping/list "starts" on its first child's line and a missing value
                 # after the last key "starts" past the end of the file: point at the key instead.
-                container = value is None or isinstance(vnode, (yaml.MappingNode, yaml.SequenceNode))
-                self.pos.value_line[kloc] = kline if container else vnode.start_mark.line + 1
+                container = value is None or isinstance(events[v], _COLLECTION_START)
+                self.pos.value_line[kloc] = kline if container else events[v].start_mark.line + 1
                 out[key] = value
             return {**merged, **out}
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(event, _SEQ_START):
             items = []
-            for i, item in enumerate(node.value):
-                line = item.start_mark.line + 1
-                self.pos.key_line[loc + (i,)] = self.pos.value_line[loc + (i,)] = line
-                items.append(self.build(item, loc + (i,), depth + 1))
+            j, stop, n = i + 1, end[i], 0
+            while j < stop:
+                item = node[j]
+                j = end[j] + 1
+                here = loc + (n,)
+                self.pos.key_line[here] = self.pos.value_line[here] = events[item].start_mark.line + 1
+                items.append(self.build(item, here, depth + 1))
+                n += 1
             return items
-        return self._scalar(node, loc)
+        return self._scalar(i, tag, loc)
 
-    def _key(self, knode: yaml.Node, loc: Loc) -> str:
-        if not isinstance(knode, yaml.ScalarNode):
+    def _key(self, k: int, tag: str, loc: Loc) -> str:
+        if not isinstance(self.events[k], _SCALAR_EVENT):
             return "<complex key>"
-        if knode.tag not in _STANDARD_TAGS:
-            self._bad_tag(knode, loc)
-            return str(knode.value)
-        return str(self._scalar(knode, loc))
+        if tag not in _STANDARD_TAGS:
+            self._bad_tag(k, tag, loc)
+            return str(self.events[k].value)
+        return str(self._scalar(k, tag, loc))
 
-    def _merge(self, vnode: yaml.Node, loc: Loc, depth: int) -> dict[str, Any]:
+    def _merge(self, v: int, loc: Loc, depth: int) -> dict[str, Any]:
         """`<<: *a` / `<<: [*a, *b]`: earlier mappings win, explicit keys win over all (YAML 1.1)."""
-        sources = vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]
+        events, end, node = self.events, self.doc.end, self.doc.node
+        if isinstance(events[v], _SEQ_START):
+            sources, j = [], v + 1
+            while j < end[v]:
+                sources.append(node[j])
+                j = end[j] + 1
+        else:
+            sources = [v]
         out: dict[str, Any] = {}
         for src in reversed(sources):
-            if not isinstance(src, yaml.MappingNode):
-                self.problems.append(Problem(self.source, src.start_mark.line + 1, f"{_where(loc)}: `<<:` merges mappings only"))
+            if not isinstance(events[src], _MAP_START):
+                self.problems.append(Problem(self.source, events[src].start_mark.line + 1, f"{_where(loc)}: `<<:` merges mappings only"))
                 continue
             built = self.build(src, loc, depth)
             if isinstance(built, dict):
                 out.update(built)
         return out
 
-    def _scalar(self, node: yaml.Node, loc: Loc = ()) -> Any:
-        if node.tag == _STR_TAG:  # what SafeConstructor.construct_yaml_str returns, without its dispatch
-            return node.value
+    def _scalar(self, i: int, tag: str, loc: Loc = ()) -> Any:
+        event = self.events[i]
+        if tag == _STR_TAG:  # what SafeConstructor.construct_yaml_str returns, without its dispatch
+            return event.value
         # YAML 1.2 booleans only: `yes`/`no`/`on`/`off` stay strings (the "Norway problem").
-        if node.tag == "tag:yaml.org,2002:bool" and str(node.value).lower() not in ("true", "false"):
-            return str(node.value)
-        text = str(node.value)
-        if node.tag == "tag:yaml.org,2002:int" and len(text.lstrip("+-").replace("_", "")) > MAX_INT_DIGITS:
+        if tag == "tag:yaml.org,2002:bool" and str(event.value).lower() not in ("true", "false"):
+            return str(event.value)
+        text = str(event.value)
+        if tag == "tag:yaml.org,2002:int" and len(text.lstrip("+-").replace("_", "")) > MAX_INT_DIGITS:
             self.bad_locs.add(loc)
-            self.problems.append(Problem(self.source, node.start_mark.line + 1, f"{_where(loc)}: integer of {len(text)} digits is too large (at most {MAX_INT_DIGITS})"))
+            self.problems.append(Problem(self.source, event.start_mark.line + 1, f"{_where(loc)}: integer of {len(text)} digits is too large (at most {MAX_INT_DIGITS})"))
             return None
         try:
-            value = self._scalars.construct_object(node)
+            value = self._scalars.construct_object(yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style))
         except Exception:  # noqa: BLE001 - PyYAML raises ValueError/AttributeError/ConstructorError for bad scalars
             self.bad_locs.add(loc)
-            words = _SCALAR_WORDS.get(node.tag, "a value")
-            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-            self.problems.append(Problem(self.source, node.start_mark.line + 1, f"{_where(loc)}: `{tag} {_clip(text)}` cannot be read as {words}"))
+            words = _SCALAR_WORDS.get(tag, "a value")
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
+            self.problems.append(Problem(self.source, event.start_mark.line + 1, f"{_where(loc)}: `{shown} {_clip(text)}` cannot be read as {words}"))
             return None
         if isinstance(value, float) and not math.isfinite(value):
             return text  # .nan / .inf: the schema says what it expected, JSON cannot carry them
@@ -631,20 +755,6 @@ def decode_fleet(data: bytes, source: str) -> str:
         raise FleetError([Problem(source, line, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save the file as UTF-8")]) from None
 
 
-def _check_depth(text: str, source: str) -> None:
-    """libyaml's composer recurses once per level and segfaults on deep input: count the levels
-    on its (iterative) event stream first and stop at the bound."""
-    depth = 0
-    for event in yaml.parse(text, Loader=_YamlLoader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_DEPTH:
-                line = event.start_mark.line + 1 if event.start_mark else 1
-                raise FleetError([Problem(source, line, f"nested more than {MAX_DEPTH} levels deep; a fleet file needs about 10")])
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
-
-
 def _yaml_problem(exc: yaml.YAMLError, source: str) -> Problem:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
@@ -718,18 +828,20 @@ def _parsed(text: str, source: str) -> _Parsed:
         if done.source == source and (done.text is text or done.text == text):
             return done
     try:
-        _check_depth(text, source)
-        root = yaml.compose(text, Loader=_YamlLoader)
+        # One pass of libyaml's parser (syntax errors, nesting bounded: its recursive composer
+        # would crash on deep input), then the composer's rules over the events: no node tree.
+        doc = _Document(_read_events(text, source))
     except yaml.YAMLError as exc:
         raise FleetError([_yaml_problem(exc, source)]) from None
     except UnicodeError:  # lone surrogates in a str built in code
         raise FleetError([Problem(source, 1, "the text is not valid Unicode")]) from None
-    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
+    builder = _Builder(source, doc)
+    root = doc.root
+    if root is None or (isinstance(doc.events[root], _SCALAR_EVENT) and builder.tag(root) == _NULL_TAG):
         raise FleetError([Problem(source, 1, f"empty fleet file: start with `version: {FORMAT_VERSION}` and an `agents:` list")])
-    if not isinstance(root, yaml.MappingNode):
+    if not isinstance(doc.events[root], _MAP_START):
         raise FleetError([Problem(source, 1, "the fleet file must be a mapping with `version:` and `agents:` at the top level")])
 
-    builder = _Builder(source)
     try:
         data = builder.build(root)
     except _Abort as exc:
