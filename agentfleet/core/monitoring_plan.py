@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 from agentfleet.core import iam_documents as iam
 from agentfleet.core import naming
+from agentfleet.core import reuse
 from agentfleet.core.model import Fleet, ResolvedAgent
 from agentfleet.core.settings import StackSettings
 
@@ -232,7 +233,7 @@ def agent_alarms(s: StackSettings, agent: ResolvedAgent) -> list[AlarmSpec]:
     """Usage spike and AccessDenied alarms; rotation and overdue alarms come with rotation."""
     if not s.alarms:
         return []
-    return [usage_alarm(s, agent.name), access_denied_alarm(s, agent.name)]
+    return list(reuse.by_value("agent alarms", (s,), (agent,), lambda: [usage_alarm(s, agent.name), access_denied_alarm(s, agent.name)]))
 
 
 ALERT_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "scheduler.amazonaws.com")

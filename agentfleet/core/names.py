@@ -23,7 +23,7 @@ from agentfleet.core import naming
 from agentfleet.core import reuse
 from agentfleet.core import plan as pl
 from agentfleet.core import rotation_plan as rp
-from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet
+from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet, ResolvedAgent
 from agentfleet.core.settings import StackSettings
 
 
@@ -85,29 +85,39 @@ def derived_names(fleet: Fleet, s: StackSettings) -> Iterator[DerivedName]:
 
     key = naming.kms_key_placeholder(s)
     for a in fleet.agents:
-        p = pl.agent_plan(s, a, key)
-        me = _agent(a.name)
-        yield DerivedName("IAM role", p.iam_role_name, me, a.name)
-        yield DerivedName("Vault policy", p.vault_policy_name, me, a.name)
-        yield DerivedName("Vault auth role", naming.vault_auth_role_name(s, a.name), me, a.name)
-        yield DerivedName("metrics namespace", naming.metrics_namespace(s, a.name), me, a.name)
-        for c in p.credentials:
-            mine = _agent(a.name, c.name)
-            if c.secret_name:
-                yield DerivedName("secret", c.secret_name, mine, a.name, c.name)
-            if c.vault_path:
-                yield DerivedName("Vault path", f"{c.vault_mount}/{c.vault_path}", mine, a.name, c.name)
-            if c.ssm_parameter:
-                yield DerivedName("SSM parameter", c.ssm_parameter, mine, a.name, c.name)
-        for alarm in mp.agent_alarms(s, a):
-            yield DerivedName("CloudWatch alarm", alarm.name, me, a.name)
-        for r in rp.reminders(s, a):
-            mine = _agent(a.name, r.credential)
-            yield DerivedName("schedule", r.schedule_name, mine, a.name, r.credential)
-            age_alarm = rp.age_alarm(s, r)
-            if age_alarm is not None and s.alarms:
-                yield DerivedName("CloudWatch alarm", age_alarm.name, mine, a.name, r.credential)
+        # Per agent, once per verb and equal agent (a diff's two sides share most of them).
+        yield from reuse.by_value("agent names", (s,), (a,), lambda: list(_agent_names(s, a, key)))
+    yield from _rotator_names(s, fleet)
 
+
+def _agent_names(s: StackSettings, a: ResolvedAgent, key: str) -> Iterator[DerivedName]:
+    """The names one agent owns."""
+    p = pl.agent_plan(s, a, key)
+    me = _agent(a.name)
+    yield DerivedName("IAM role", p.iam_role_name, me, a.name)
+    yield DerivedName("Vault policy", p.vault_policy_name, me, a.name)
+    yield DerivedName("Vault auth role", naming.vault_auth_role_name(s, a.name), me, a.name)
+    yield DerivedName("metrics namespace", naming.metrics_namespace(s, a.name), me, a.name)
+    for c in p.credentials:
+        mine = _agent(a.name, c.name)
+        if c.secret_name:
+            yield DerivedName("secret", c.secret_name, mine, a.name, c.name)
+        if c.vault_path:
+            yield DerivedName("Vault path", f"{c.vault_mount}/{c.vault_path}", mine, a.name, c.name)
+        if c.ssm_parameter:
+            yield DerivedName("SSM parameter", c.ssm_parameter, mine, a.name, c.name)
+    for alarm in mp.agent_alarms(s, a):
+        yield DerivedName("CloudWatch alarm", alarm.name, me, a.name)
+    for r in rp.reminders(s, a):
+        mine = _agent(a.name, r.credential)
+        yield DerivedName("schedule", r.schedule_name, mine, a.name, r.credential)
+        age_alarm = rp.age_alarm(s, r)
+        if age_alarm is not None and s.alarms:
+            yield DerivedName("CloudWatch alarm", age_alarm.name, mine, a.name, r.credential)
+
+
+def _rotator_names(s: StackSettings, fleet: Fleet) -> Iterator[DerivedName]:
+    """The rotation functions' names (per agent or shared, after every agent's own)."""
     for spec in rp.rotators(s, fleet):
         agent = None if spec.shared else spec.owner
         who = f"the shared {spec.owner!r} rotation function" if spec.shared else f"the rotation function of agent {spec.owner!r}"

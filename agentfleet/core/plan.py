@@ -25,8 +25,9 @@ from agentfleet.core.vault_policies import agent_policy_hcl
 
 
 def trust_policy(s: StackSettings, agent: ResolvedAgent) -> dict[str, Any]:
-    """Who may assume the agent's role: exactly the runtime the fleet file declares, nobody else."""
-    return iam.Document((trust_statement(s, agent),)).to_dict()
+    """Who may assume the agent's role: exactly the runtime the fleet file declares, nobody else.
+    (Once per verb: the plan and the quota model both read it, `agentfleet.core.reuse`.)"""
+    return reuse.by_value("trust policy", (s,), (agent,), lambda: iam.Document((trust_statement(s, agent),)).to_dict())
 
 
 def trust_statement(s: StackSettings, agent: ResolvedAgent) -> iam.Statement:
@@ -277,7 +278,7 @@ def credential_plan(s: StackSettings, agent: ResolvedAgent, c: ResolvedCredentia
 
 def agent_plan(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -> AgentPlan:
     """Every name and document of one agent (planned once per verb: `agentfleet.core.reuse`)."""
-    return reuse.by_identity("agent plan", (s, agent), lambda: _agent_plan(s, agent, kms_key_arn), (kms_key_arn,))
+    return reuse.by_value("agent plan", (s,), (agent, kms_key_arn), lambda: _agent_plan(s, agent, kms_key_arn))
 
 
 def _agent_plan(s: StackSettings, agent: ResolvedAgent, kms_key_arn: str) -> AgentPlan:

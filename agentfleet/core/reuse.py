@@ -38,6 +38,31 @@ def table(name: str) -> dict[Any, Any] | None:
     return None if _ACTIVE is None else _ACTIVE.setdefault(name, {})
 
 
+def by_value(name: str, context: tuple[Any, ...], value: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """`compute()`, or within `scope()` its earlier result for the very same `context` objects (the
+    stack settings) and an equal `value` (frozen, hashable models: an agent). Two fleets of a
+    diff share most agents: each equal agent is planned once. Unhashable values are not kept."""
+    memo = table(name)
+    if memo is None:
+        return compute()
+    ids = (*map(id, context), *map(id, value))
+    hit = memo.get(ids)  # the same objects again (hashing a model walks all of its fields)
+    if hit is not None and _same(hit[0], context) and _same(hit[1], value):
+        return hit[2]  # type: ignore[no-any-return]
+    try:
+        key = ("=", *map(id, context), *value)
+        equal = memo.get(key)
+    except TypeError:  # an unhashable field: compute, keep nothing
+        return compute()
+    if equal is not None and _same(equal[0], context):
+        result = equal[2]
+    else:
+        result = compute()
+        memo[key] = (context, value, result)
+    memo[ids] = (context, value, result)
+    return result  # type: ignore[no-any-return]
+
+
 def by_identity(name: str, inputs: tuple[Any, ...], compute: Callable[[], T], values: tuple[Any, ...] = ()) -> T:
     """`compute()`, or within `scope()` its earlier result for the very same input objects and
     equal `values` (hashable plain arguments). The inputs are kept with the result, so their ids
@@ -45,10 +70,17 @@ def by_identity(name: str, inputs: tuple[Any, ...], compute: Callable[[], T], va
     memo = table(name)
     if memo is None:
         return compute()
-    key = (*(id(x) for x in inputs), *values)
+    key = (*map(id, inputs), *values)
     hit = memo.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], inputs)):
+    if hit is not None and _same(hit[0], inputs):
         return hit[1]  # type: ignore[no-any-return]
     result = compute()
     memo[key] = (inputs, result)
     return result
+
+
+def _same(kept: tuple[Any, ...], given: tuple[Any, ...]) -> bool:
+    for a, b in zip(kept, given):
+        if a is not b:
+            return False
+    return True

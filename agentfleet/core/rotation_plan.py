@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 from agentfleet.core import iam_documents as iam
@@ -247,7 +248,12 @@ def _checked(spec: RotatorSpec, reserve: int = 512) -> RotatorSpec:
 
 
 def agent_rotator(s: StackSettings, agent: ResolvedAgent) -> RotatorSpec | None:
-    """Per-agent mode: the agent's own function, or None when nothing of it rotates automatically."""
+    """Per-agent mode: the agent's own function, or None when nothing of it rotates automatically
+    (once per verb and equal agent: `agentfleet.core.reuse`)."""
+    return reuse.by_value("agent rotator", (s,), (agent,), lambda: _agent_rotator(s, agent))
+
+
+def _agent_rotator(s: StackSettings, agent: ResolvedAgent) -> RotatorSpec | None:
     secrets = rotated_secrets(s, agent)
     if not secrets:
         return None
@@ -425,9 +431,10 @@ class MetricFilterSpec:
     metric: str
 
 
+@lru_cache(maxsize=1)
 def rotation_metric_filters() -> tuple[MetricFilterSpec, ...]:
     """Filters on every rotation function's log group (when alarms are on): failures, missing pickups,
-    and revocations counted by how they were justified."""
+    and revocations counted by how they were justified. Constant (frozen specs of constants): built once."""
     out = [
         MetricFilterSpec("revoke-failed", revoke_failed_pattern(), REVOKE_FAILURES_METRIC),
         MetricFilterSpec("pickup-missing", f'{{ $.event = "{PICKUP_MISSING_EVENT}" }}', PICKUP_MISSING_METRIC),
@@ -537,7 +544,9 @@ def reminder(s: StackSettings, agent: ResolvedAgent, cred: ResolvedCredential) -
 
 
 def reminders(s: StackSettings, agent: ResolvedAgent) -> list[ReminderSpec]:
-    return [reminder(s, agent, c) for c in agent.credentials if needs_reminder(c)]
+    """The agent's reminder schedules (once per verb: the name check and the quota model both ask)."""
+    return list(reuse.by_value("reminders", (s,), (agent,),
+                                  lambda: [reminder(s, agent, c) for c in agent.credentials if needs_reminder(c)]))
 
 
 def reminder_start(spec: ReminderSpec, deployed_on: date) -> date:
