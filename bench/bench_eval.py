@@ -3,14 +3,17 @@
     .venv/bin/python bench/bench_eval.py --sizes 100 1000 --reps 1          # program modes + verbs
     .venv/bin/python bench/bench_eval.py --sizes 3000 --reps 1 --no-raw --verbs preview   # the expensive size
     .venv/bin/python bench/bench_eval.py --sizes 10 100 --no-verbs          # program modes only
+    .venv/bin/python bench/bench_eval.py --sizes 100 1000 --reps 5 --no-program --verbs validate plan audit diff
 
 Program modes (each evaluation in a fresh interpreter, see below): `full` = the whole program
 users run (`__main__.py` with the default extensions: rotation and monitoring); `components` =
 the same program with extensions off (AgentFleet -> EnvironmentBase + AgentAccess per agent);
 `raw` = `bench/raw_main.py`, the `components` resources declared flat (the baseline that prices
 the component layer: overhead = components / raw). Verbs (`--verbs`, on by default): `preview
---format json`, `check`, `validate --stack`, `plan`, `audit`, each as a subprocess from the
-fixture project, with the child's own wall, CPU (user+sys) and peak RSS (os.wait4).
+--format json`, `check`, `validate --stack`, `plan`, `audit`, `diff` (the fleet against a copy
+with one agent changed), each as a subprocess from the fixture project, with the child's own
+wall, CPU (user+sys) and peak RSS (os.wait4); median and minimum CPU over the repetitions (on a
+shared machine the minimum is the closest to the verb's own cost).
 
 For each size it generates a fleet (stores and strategies rotate, so every resource kind
 appears), then evaluates it under Pulumi's mock runtime (`agentfleet.runner.mockrun`) twice per
@@ -126,7 +129,20 @@ PROJECT_DIR = ROOT / "tests" / "project"
 """The fixture project (Pulumi.dev.yaml): what the verbs run against."""
 
 
+def changed_fleet_yaml(text: str, agent: int) -> str:
+    """The same fleet with one agent changed (new owner, one credential's class raised): what a
+    typical pull request does, for `diff`."""
+    name = f"  - name: agent-{agent:05d}\n"
+    start = text.index(name)
+    end = text.find("\n  - name: ", start + len(name))
+    end = len(text) if end < 0 else end + 1
+    block = text[start:end]
+    changed = block.replace("    owner: ", "    owner: new-", 1).replace("classification: internal,", "classification: payments,", 1)
+    return text[:start] + changed + text[end:]
+
+
 def verb_commands(fleet: Path) -> dict[str, list[str]]:
+    """Each verb as users run it; `diff` compares the fleet with `changed-<fleet>` (one agent changed)."""
     cli = [sys.executable, "-m", "agentfleet"]
     f = str(fleet)
     return {
@@ -135,6 +151,7 @@ def verb_commands(fleet: Path) -> dict[str, list[str]]:
         "validate": [*cli, "validate", f, "--stack", "dev"],
         "plan": [*cli, "plan", f, "--format", "json"],
         "audit": [*cli, "audit", f, "--format", "json"],
+        "diff": [*cli, "diff", f, str(fleet.with_name(f"changed-{fleet.name}"))],
     }
 
 
@@ -157,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=3, help="repetitions per size and mode (median reported)")
     ap.add_argument("--no-raw", action="store_true", help="skip the raw baseline and the extension-free mode")
     ap.add_argument("--no-verbs", action="store_true", help="skip the CLI verbs")
+    ap.add_argument("--no-program", action="store_true", help="skip the program evaluations (verbs only)")
     ap.add_argument("--verbs", nargs="+", choices=sorted(verb_commands(Path("x"))), default=None,
                     help="only these CLI verbs (default: all)")
     ap.add_argument("--worker", nargs=2, metavar=("MODE", "FLEET"), help=argparse.SUPPRESS)
@@ -169,8 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             path = Path(tmp) / f"fleet-{n}.yaml"
-            path.write_text(fleet_yaml(n, args.creds), encoding="utf-8")
-            modes = ("full",) if args.no_raw else ("raw", "components", "full")
+            text = fleet_yaml(n, args.creds)
+            path.write_text(text, encoding="utf-8")
+            path.with_name(f"changed-{path.name}").write_text(changed_fleet_yaml(text, n // 2), encoding="utf-8")
+            modes = () if args.no_program else ("full",) if args.no_raw else ("raw", "components", "full")
             runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
             chosen = [] if args.no_verbs else (args.verbs or list(verb_commands(path)))
             verbs: dict[str, list[dict[str, Any]]] = {v: [] for v in chosen}
@@ -180,25 +200,28 @@ def main(argv: list[str] | None = None) -> int:
                 for verb, cmd in verb_commands(path).items():
                     if verb in verbs:
                         verbs[verb].append(measure_verb(cmd))
-            full = runs["full"]
-            rows[n] = {"agents": n, "resources_full": full[0]["resources"],
-                       "t_full": statistics.median(x["seconds"] for x in full),
-                       "cpu_full": statistics.median(x["cpu"] for x in full),
-                       "rss_full": max(x["rss_peak_mib"] for x in full)}
-            print(f"{n:>5} agents  whole program: {rows[n]['resources_full']} resources, "
-                  f"{rows[n]['t_full']:.2f}s wall, {rows[n]['cpu_full']:.2f}s cpu, peak RSS {rows[n]['rss_full']:.0f} MiB",
-                  flush=True)
+            rows[n] = {"agents": n}
+            full = runs.get("full")
+            if full:
+                rows[n] |= {"resources_full": full[0]["resources"],
+                            "t_full": statistics.median(x["seconds"] for x in full),
+                            "cpu_full": statistics.median(x["cpu"] for x in full),
+                            "rss_full": max(x["rss_peak_mib"] for x in full)}
+                print(f"{n:>5} agents  whole program: {rows[n]['resources_full']} resources, "
+                      f"{rows[n]['t_full']:.2f}s wall, {rows[n]['cpu_full']:.2f}s cpu, peak RSS {rows[n]['rss_full']:.0f} MiB",
+                      flush=True)
             for verb, results in verbs.items():
                 rows[n][f"verb_{verb}"] = {
                     "seconds": statistics.median(x["seconds"] for x in results),
                     "cpu": statistics.median(x["cpu"] for x in results),
+                    "cpu_min": min(x["cpu"] for x in results),
                     "rss_peak_mib": max(x["rss_peak_mib"] for x in results),
                     "exit": results[0]["exit"],
                 }
                 v = rows[n][f"verb_{verb}"]
-                print(f"       {verb:<9} {v['seconds']:7.2f}s wall {v['cpu']:7.2f}s cpu  peak RSS {v['rss_peak_mib']:6.0f} MiB"
+                print(f"       {verb:<9} {v['seconds']:7.2f}s wall {v['cpu']:7.2f}s cpu (min {v['cpu_min']:.2f})  peak RSS {v['rss_peak_mib']:6.0f} MiB"
                       f"  exit {v['exit']}", flush=True)
-            if args.no_raw:
+            if args.no_raw or args.no_program:
                 continue
             comp, raw = runs["components"], runs["raw"]
             if comp[0]["custom"] != raw[0]["custom"]:
@@ -237,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
             key = f"verb_{verb}"
             if key in rows[big] and key in rows[small]:
                 print(f"growth {verb}: t({big})/t({small}) = {rows[big][key]['seconds'] / rows[small][key]['seconds']:.2f} wall,"
-                      f" {rows[big][key]['cpu'] / rows[small][key]['cpu']:.2f} cpu")
+                      f" {rows[big][key]['cpu'] / rows[small][key]['cpu']:.2f} cpu,"
+                      f" {rows[big][key]['cpu_min'] / rows[small][key]['cpu_min']:.2f} min cpu")
     big = sizes[-1]
     r = rows[big]
     if "t_raw" in r:

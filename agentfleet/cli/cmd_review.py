@@ -16,7 +16,6 @@ from typing import Any, TextIO
 
 from agentfleet.review import audit
 from agentfleet.review import diff
-from agentfleet.review import scan
 from agentfleet.cli.main import EXIT_INVALID, EXIT_OK, EXIT_USAGE, STACK_HELP, CliExit, add_project_arg, project_dir, read_plan, read_settings
 from agentfleet.core.loader import MAX_FILE_BYTES, FleetError, decode_fleet, parse_fleet
 from agentfleet.core.project import DEFAULT_FLEET_FILE, FLEET_FILE_KEY, fleet_file_path, stack_file
@@ -370,6 +369,8 @@ def _schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from agentfleet.review import scan  # only this verb reads sources (the other verbs start faster)
+
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         for p in missing:
