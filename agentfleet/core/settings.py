@@ -7,9 +7,12 @@ Stack files hold environment settings only; a plaintext secret there is refused.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import ipaddress
 import json
 import re
+import textwrap
 from pathlib import Path
 from typing import Any, Callable, Literal
 
@@ -45,7 +48,10 @@ def partition_of(region: str) -> str:
 class StackSettings(BaseModel):
     """Environment settings. Field docs are the config reference (README: Stack settings)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    # The field docstrings document the keys (`settings_markdown`); they are read from the source
+    # only when the docs are generated: pydantic's `use_attribute_docstrings` would walk every
+    # loaded module's path through `inspect` at import, in every process (a tenth of a CLI verb).
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     stack: str
     environment: str = Field(pattern=r"^[a-z][a-z0-9-]{0,19}$")
@@ -407,12 +413,26 @@ def parse_stack_settings(text: str, label: str, stack: str) -> StackSettings:
         raise SettingsError([f"{label}: stack {stack}: {exc}"]) from None
 
 
+def field_docstrings(cls: type) -> dict[str, str]:
+    """The string written right under each annotated field of a class (what pydantic's
+    `use_attribute_docstrings` reads), cleaned like a docstring."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    out: dict[str, str] = {}
+    for before, node in zip(body, body[1:]):
+        if (isinstance(before, ast.AnnAssign) and isinstance(before.target, ast.Name) and isinstance(node, ast.Expr)
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            out[before.target.id] = inspect.cleandoc(node.value.value)
+    return out
+
+
 def settings_markdown() -> str:
     """The README's stack-settings table, generated from the field docstrings (tested in sync)."""
     rows = ["| key | default | meaning |", "|---|---|---|", "| `aws:region` | (required) | the AWS region of the stack |"]
+    docs = field_docstrings(StackSettings)
     for key, (field, _) in _KEYS.items():
         info = StackSettings.model_fields[field]
-        doc = " ".join((info.description or "").split())
+        doc = " ".join((info.description or docs.get(field, "")).split())
         meaning = (doc.split(": ", 1)[1] if doc.startswith("`") and ": " in doc else doc).replace("|", "\\|")
         if info.is_required():
             default = "(required)" if field != "environment" else "the stack name"
