@@ -207,6 +207,11 @@ def _read_events(text: str, source: str) -> list[Any]:
     return events
 
 
+def _composer_error(context: str | None, context_mark: Any, problem: str, problem_mark: Any) -> yaml.YAMLError:
+    """The error YAML's composer raises, with its words and marks (libyaml's marks, typed loosely)."""
+    return yaml.composer.ComposerError(context, context_mark, problem, problem_mark)
+
+
 class _Document:
     """The first document of an event stream as YAML's composer sees it, without building its
     node tree: each node is the index of its first event, `end[i]` the index of its last,
@@ -229,9 +234,9 @@ class _Document:
         while True:
             event = events[i]
             if isinstance(event, _ALIAS_EVENT):
-                target = anchors.get(event.anchor)
+                target = anchors.get(event.anchor) if event.anchor is not None else None
                 if target is None:
-                    raise yaml.composer.ComposerError(None, None, "found undefined alias", event.start_mark)
+                    raise _composer_error(None, None, "found undefined alias", event.start_mark)
                 node[i] = target
             elif isinstance(event, _COLLECTION_END):
                 end[stack.pop()] = i
@@ -239,9 +244,8 @@ class _Document:
                 anchor = event.anchor
                 if anchor is not None:
                     if anchor in anchors:
-                        raise yaml.composer.ComposerError(
-                            "found duplicate anchor; first occurrence", events[anchors[anchor]].start_mark,
-                            "second occurrence", event.start_mark)
+                        raise _composer_error("found duplicate anchor; first occurrence", events[anchors[anchor]].start_mark,
+                                              "second occurrence", event.start_mark)
                     anchors[anchor] = i
                 if isinstance(event, _COLLECTION_START):
                     stack.append(i)
@@ -250,8 +254,8 @@ class _Document:
             i += 1
         after = events[i + 2]  # past the document's end
         if not isinstance(after, yaml.StreamEndEvent):
-            raise yaml.composer.ComposerError("expected a single document in the stream", events[root].start_mark,
-                                              "but found another document", after.start_mark)
+            raise _composer_error("expected a single document in the stream", events[root].start_mark,
+                                  "but found another document", after.start_mark)
 
 
 class _Builder:
@@ -272,7 +276,8 @@ class _Builder:
         self.bad_locs: set[Loc] = set()
         """Values already reported here (bad tag, unreadable scalar): no schema error on top."""
         self._scalars = yaml.constructor.SafeConstructor()
-        self._resolver = yaml.resolver.Resolver()
+        self._resolve: Any = yaml.resolver.Resolver().resolve
+        """The composer's resolver (implicit tags of plain scalars, default collection tags)."""
         self._scalar_tags: dict[tuple[str, Any], str] = {}
         self._seen: set[int] = set()
         self._values = 0
@@ -288,10 +293,10 @@ class _Builder:
             key = (event.value, event.implicit)
             found = self._scalar_tags.get(key)
             if found is None:
-                found = self._scalar_tags[key] = self._resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+                found = self._scalar_tags[key] = str(self._resolve(yaml.ScalarNode, event.value, event.implicit))
             return found
         kind = yaml.MappingNode if isinstance(event, _MAP_START) else yaml.SequenceNode
-        return str(self._resolver.resolve(kind, None, event.implicit))
+        return str(self._resolve(kind, None, event.implicit))
 
     def _count(self, i: int, depth: int) -> None:
         line = self.events[i].start_mark.line + 1
@@ -1107,6 +1112,7 @@ def _validated(
         memo[None] = (found, raw, _resolve(raw, source, pos) if raw is not None and not problems + found else None,
                     environments_named(data))
     found, raw, base, named = memo[None]
+    assert base is None or isinstance(base, Fleet)
     problems = problems + found
     wanted = sorted(set(named) | ({environment} if environment else set()))
     seen = {(p.line, p.message) for p in problems}

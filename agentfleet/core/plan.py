@@ -8,7 +8,7 @@ parameter, because it exists only after deployment; offline plans pass a placeho
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Sequence
 
 from agentfleet.core import iam_documents as iam
@@ -359,7 +359,7 @@ def _plain(obj: Any) -> Any:
         return {n: _plain(getattr(obj, n)) for n in names}
     if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
         return tuple(_plain(v) for v in obj)
-    return asdict(obj) if is_dataclass(obj) else copy.deepcopy(obj)
+    return copy.deepcopy(obj)
 
 
 def plan_json(plan: dict[str, Any]) -> str:
