@@ -1,8 +1,9 @@
 """The only way into the fleet model: read `agents.yaml`, report every problem with its line.
 
 A bad file yields `FleetError` with one `Problem` per mistake (all of them, not the first), so
-nothing downstream ever sees a half-valid fleet. Line numbers come from the YAML node marks
-(libyaml's C parser); types and unknown keys from the strict pydantic schema; the rules that span
+nothing downstream ever sees a half-valid fleet. Line numbers come from the marks of libyaml's
+event stream (its C parser, read once: the values are built from the events with the composer's
+rules, no node tree); types and unknown keys from the strict pydantic schema; the rules that span
 fields (duplicates, class limits, trust shape, secret-shaped strings) are checked here.
 """
 
