@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{n:>5} agents  whole program: {rows[n]['resources_full']} resources, "
                       f"{rows[n]['t_full']:.2f}s wall, {rows[n]['cpu_full']:.2f}s cpu, peak RSS {rows[n]['rss_full']:.0f} MiB",
                       flush=True)
+            if verbs and not full:
+                print(f"{n:>5} agents  CLI verbs, {args.reps} run(s) each:", flush=True)
             for verb, results in verbs.items():
                 rows[n][f"verb_{verb}"] = {
                     "seconds": statistics.median(x["seconds"] for x in results),
