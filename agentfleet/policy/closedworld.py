@@ -19,6 +19,8 @@ must be unique in the stack.
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import re
 from typing import Any, Iterable, Iterator
 
@@ -34,12 +36,18 @@ from agentfleet.policy.iamdoc import (
     ROLE_POLICY,
     ROLE_POLICY_ATTACHMENT,
     SECRET_POLICY,
+    SECRET_WRITE_ACTIONS,
     USER_POLICY_ATTACHMENT,
+    statements,
 )
+from agentfleet.core.iam_documents import SECRET_READ_ACTIONS
+from agentfleet.policy.iam import POLICY_ESCALATION_ACTIONS
+from agentfleet.policy.kms import DECRYPT_ACTIONS
 from agentfleet.policy.layout import Layout
 from agentfleet.policy.rotation import SECRET_ROTATION, string_leaves
 from agentfleet.policy.stackgraph import SECRET, Refs, identifiers, of_type
 from agentfleet.policy.values import UNKNOWN, as_list, document, get, text
+from agentfleet.policy.vault import vault_name
 
 KMS_KEY = "aws:kms/key:Key"
 KMS_ALIAS = "aws:kms/alias:Alias"
@@ -120,7 +128,7 @@ def role_uses(r: Resource, managed: "Managed") -> list[Resource]:
     found: dict[str, Resource] = {}
     for key, value in _role_inputs(r.props):
         for leaf in string_leaves(value):
-            hit = managed.exact.get(leaf)
+            hit = managed.lookup(leaf)
             if hit is not None and hit.type == ROLE:
                 found[hit.urn] = hit
         if ROLE_USE_PROP.search(key):
@@ -138,9 +146,10 @@ SNS_TOPIC = "aws:sns/topic:Topic"
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 EKS_SESSION_TAGS = (iam_documents.EKS_TAG_CLUSTER, iam_documents.EKS_TAG_NAMESPACE, iam_documents.EKS_TAG_SERVICE_ACCOUNT)
 EKS_POD_IDENTITY_SERVICE = iam_documents.EKS_POD_IDENTITY_SERVICE
-EXECUTOR_TYPES = (LAMBDA_FUNCTION, TRAIL, SCHEDULE, ROLE, SNS_TOPIC)
+EXECUTOR_TYPES = (LAMBDA_FUNCTION, TRAIL, SCHEDULE, ROLE, SNS_TOPIC, KMS_ALIAS)
 """Types whose physical names the pairings rest on: each name at most once in the stack (AWS
-scopes some by region or account; the pack does not, so another provider cannot double one)."""
+scopes some by region or account; the pack does not, so another provider cannot double one). A
+second alias of the key's name would point the name the fleet uses at another key."""
 
 
 def physical(r: Resource) -> str | None:
@@ -287,25 +296,77 @@ class Managed:
                     if ident.startswith("arn:"):
                         self.arns.append((ident, r))
         self.secrets = Refs(of_type(resources, SECRET))
+        self.folded: dict[str, Resource] = {}
+        """Identifiers case-folded: IAM role names are case-insensitive (`ROLE/AGENTS-DEV-CRM` is
+        the role `agents-dev-crm`), so a reference that differs only in case still counts."""
+        self.vault_names: dict[str, Resource] = {}
+        """Vault policy names as Vault stores them (trimmed, lowercased)."""
+        for ident, res in self.exact.items():
+            self.folded.setdefault(ident.lower(), res)
+        for r in resources:
+            if r.type == VAULT_POLICY and (n := text(get(r.props, "name"))):
+                self.vault_names.setdefault(vault_name(n), r)
+
+    def lookup(self, leaf: str) -> Resource | None:
+        """The managed resource a string names exactly, or up to case (role names, ARNs)."""
+        return self.exact.get(leaf) or self.folded.get(leaf.lower())
 
     def referenced_by(self, r: Resource) -> list[Resource]:
         found: dict[str, Resource] = {}
+        on_vault = r.type.startswith("vault:")
         for leaf in string_leaves(r.props):
-            hit = self.exact.get(leaf)
+            hit = self.lookup(leaf)
+            if hit is None and on_vault:
+                hit = self.vault_names.get(vault_name(leaf))
+                if hit is None and any(g in leaf for g in "*+?["):
+                    hit = next((p for n, p in self.vault_names.items() if fnmatch.fnmatchcase(n, vault_name(leaf))), None)
             if hit is not None:
                 found[hit.urn] = hit
                 continue
             for s in self.secrets.lookup(leaf):
                 found[s.urn] = s
             if ":" in leaf:
+                folded = leaf.lower()
                 for arn, res in self.arns:
-                    if arn in leaf:
+                    if arn.lower() in folded:
                         found[res.urn] = res
         deps = set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us}
         for urn in deps:
             if urn in self.urns:
                 found[urn] = self.urns[urn]
         return list(found.values())
+
+
+GUARDED_ACTIONS = (*SECRET_READ_ACTIONS, *SECRET_WRITE_ACTIONS, *DECRYPT_ACTIONS, *POLICY_ESCALATION_ACTIONS)
+"""What an IAM document in an unevaluated type may not allow, on any resource: reading, writing or
+decrypting secrets, or widening access (the fleet's documents live only in evaluated types)."""
+
+
+def _documents_in(value: Any) -> Iterator[dict[str, Any]]:
+    """IAM documents anywhere in a value: JSON strings or objects with a `Statement`."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("{"):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                return
+            yield from _documents_in(parsed)
+    elif isinstance(value, dict):
+        if "Statement" in value:
+            yield value
+            return
+        for v in value.values():
+            yield from _documents_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _documents_in(v)
+
+
+def _embedded_grants(r: Resource) -> Iterator[str]:
+    for doc in _documents_in(r.props):
+        for st in statements(doc):
+            if st.allows:
+                yield from st.covered_actions(GUARDED_ACTIONS)
 
 
 def _policy_arns(r: Resource) -> Iterator[object]:
@@ -340,6 +401,13 @@ def check_closed_world(resources: list[Resource], lay: Layout) -> Iterable[tuple
                    f"agents.yaml), {_exception_hint(r)}.", r.urn)
             continue
         if r.type in EVALUATED_TYPES or evaluated_by_class(r):
+            continue
+        grants = list(_embedded_grants(r))
+        if grants:
+            yield (f"{r.label} is a resource type the pack does not evaluate, and it carries an IAM document allowing "
+                   f"{sorted(set(grants))[:6]}: whoever it applies to (an SSO permission set, a session policy ...) could "
+                   f"read, decrypt or re-grant the fleet's secrets, and the pack cannot say whose. Fix: grant through "
+                   f"agents.yaml, {_exception_hint(r)}.", r.urn)
             continue
         refs = managed.referenced_by(r)
         if refs:
