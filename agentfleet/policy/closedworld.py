@@ -70,6 +70,13 @@ LONG_LIVED_IDENTITY_PREFIXES = (
 )
 """IAM users, their keys, login profiles, groups and memberships: the fleet has none by design."""
 
+NEVER_DECLARED: dict[str, str] = {
+    "vault:kv/secretBackendV2:SecretBackendV2": ("configures a KV v2 mount (versions kept, their lifetime, check-and-set): "
+                                                 "on the fleet's mount it can expire every agent's credentials or the "
+                                                 "previous version rotation keeps; the components never declare one."),
+}
+"""Types inside an evaluated prefix (`vault:kv/`) that the components never declare."""
+
 VAULT_WRITE_ANYWHERE_PREFIXES = ("vault:generic/",)
 """Writes to arbitrary Vault paths (`sys/policy/...`, `auth/.../role/...`): not evaluable."""
 
@@ -308,8 +315,13 @@ class Managed:
                 self.vault_names.setdefault(vault_name(n), r)
 
     def lookup(self, leaf: str) -> Resource | None:
-        """The managed resource a string names exactly, or up to case (role names, ARNs)."""
-        return self.exact.get(leaf) or self.folded.get(leaf.lower())
+        """The managed resource a string names exactly, or up to case (role names, ARNs); a role
+        ARN is matched on its name (IAM resolves it by name, case-insensitively)."""
+        hit = self.exact.get(leaf) or self.folded.get(leaf.lower())
+        if hit is None and ":role/" in leaf:
+            by_name = self.folded.get(leaf.rsplit("/", 1)[-1].lower())
+            hit = by_name if by_name is not None and by_name.type == ROLE else None
+        return hit
 
     def referenced_by(self, r: Resource) -> list[Resource]:
         found: dict[str, Resource] = {}
@@ -378,6 +390,8 @@ def check_closed_world(resources: list[Resource], lay: Layout) -> Iterable[tuple
     policies = Refs(of_type(resources, MANAGED_POLICY))
     pairings = Pairings(resources, lay, managed)
     yield from duplicate_names(resources, lay)
+    yield from vault_trust_roots(resources, lay)
+    yield from stack_buckets(resources, lay)
     for r in resources:
         if lay.excepted(r.name, r.urn) or is_component(r):
             continue
@@ -390,6 +404,9 @@ def check_closed_world(resources: list[Resource], lay: Layout) -> Iterable[tuple
             yield (f"{r.label} writes an arbitrary Vault path ({text(get(r.props, 'path')) or 'unknown path'}): it can "
                    f"create policies, auth roles or secrets the pack cannot evaluate. Fix: use the typed resources the "
                    f"components declare, {_exception_hint(r)}.", r.urn)
+            continue
+        if r.type in NEVER_DECLARED:
+            yield f"{r.label} {NEVER_DECLARED[r.type]} Fix: remove it, {_exception_hint(r)}.", r.urn
             continue
         if r.type in ATTACHMENT_PROPS:
             yield from _attachments(r, lay, policies)
@@ -415,6 +432,124 @@ def check_closed_world(resources: list[Resource], lay: Layout) -> Iterable[tuple
             yield (f"{r.label} is a resource type the pack does not evaluate, and it references managed "
                    f"resources ({named}): what it grants cannot be checked. Fix: remove it, "
                    f"{_exception_hint(r)}.", r.urn)
+
+
+VAULT_AWS_CLIENT = "vault:aws/authBackendClient:AuthBackendClient"
+VAULT_K8S_CONFIG = "vault:kubernetes/authBackendConfig:AuthBackendConfig"
+VAULT_AUTH_BACKEND = "vault:index/authBackend:AuthBackend"
+VAULT_TRUST_ROOTS = (VAULT_AWS_CLIENT, VAULT_K8S_CONFIG, "vault:aws/authBackendStsRole:AuthBackendStsRole",
+                     "vault:aws/authBackendCert:AuthBackendCert", "vault:aws/authBackendConfigIdentity:AuthBackendConfigIdentity")
+"""Configuration a login mount verifies identities against (which STS answers for an AWS login,
+which API server reviews a service-account token): whoever controls it logs in as any agent."""
+
+
+def _aws_endpoints(resources: list[Resource]) -> set[tuple[str, str]] | None:
+    """(service, url) endpoints of the AWS provider the fleet's roles are created with; None when
+    roles disagree (several providers) or none is in the stack."""
+    seen: set[frozenset[tuple[str, str]]] = set()
+    for r in of_type(resources, ROLE):
+        raw = (r.provider_props or {}).get("endpoints")
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raw = None
+        pairs = {(str(k), str(v)) for e in as_list(raw) if isinstance(e, dict) for k, v in e.items() if isinstance(v, str)}
+        seen.add(frozenset(pairs))
+    return set(next(iter(seen))) if len(seen) == 1 else None
+
+
+def vault_trust_roots(resources: list[Resource], lay: Layout) -> Iterator[tuple[str, str | None]]:
+    """The builders configure a login mount's trust root in two pairings only: an AWS auth client
+    whose iam/sts endpoints are exactly the fleet's AWS provider endpoints (an emulator; on AWS the
+    operator configures it outside the stack), and one Kubernetes config per Kubernetes auth mount
+    the stack declares. Anything else (an STS endpoint of someone else's, a second config that
+    replaces the reviewed one, STS roles or certificates) is refused."""
+    mounts = {text(get(b.props, "path")) or "": b for b in of_type(resources, VAULT_AUTH_BACKEND)}
+    endpoints = _aws_endpoints(resources)
+    per_mount: dict[tuple[str, str], list[Resource]] = {}
+    for r in resources:
+        if r.type not in VAULT_TRUST_ROOTS or lay.excepted(r.name, r.urn):
+            continue
+        backend = get(r.props, "backend")
+        deps = set(r.property_dependencies.get("backend", ()))
+        mount = next((b for b in mounts.values() if b.urn in deps), None) or mounts.get((text(backend) or "").strip("/"))
+        key = (r.type, mount.urn if mount is not None else (text(backend) or "?"))
+        per_mount.setdefault(key, []).append(r)
+        why = None
+        if r.type == VAULT_AWS_CLIENT:
+            want = {(svc, url) for svc, url in endpoints or () if svc in ("iam", "sts")}
+            got = {(svc, url) for svc in ("iam", "sts") if (url := text(get(r.props, f"{svc}Endpoint")))}
+            if mount is None or text(get(mount.props, "type")) != "aws":
+                why = "on an AWS auth mount this stack does not declare"
+            elif not want or got != want:
+                why = f"with iam/sts endpoints {sorted(got)}, not the fleet's AWS provider endpoints {sorted(want)}"
+        elif r.type == VAULT_K8S_CONFIG:
+            if mount is None or text(get(mount.props, "type")) != "kubernetes":
+                why = "on a Kubernetes auth mount this stack does not declare"
+        else:
+            why = "(the components never declare one)"
+        if why:
+            yield (f"{r.label} configures what a Vault login mount trusts {why}: whoever controls that trust root "
+                   f"logs in as any agent. Fix: remove it (the components configure their mounts), "
+                   f"{_exception_hint(r)}.", r.urn)
+    for (_, where), items in per_mount.items():
+        if len(items) > 1:
+            yield (f"{len(items)} resources configure the same Vault login mount ({', '.join(sorted(i.label for i in items))}): "
+                   f"the last applied replaces the reviewed one. Fix: keep only the components'.", items[-1].urn)
+
+
+S3_BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+S3_BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+S3_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+
+
+def stack_buckets(resources: list[Resource], lay: Layout) -> Iterator[tuple[str, str | None]]:
+    """The stack's buckets (the audit trail's storage) carry only what the builders give them: one
+    bucket policy granting services only, one public access block with every flag on. Any other
+    bucket configuration (lifecycle expiry, ACLs, notifications, replication, a second policy that
+    replaces the reviewed one) would let the trail be read, rewritten or expired unseen."""
+    buckets: dict[str, Resource] = {}
+    for b in of_type(resources, *S3_BUCKET_TYPES):
+        for ident in identifiers(b) | {text(get(b.props, "bucket")) or ""}:
+            if ident:
+                buckets.setdefault(ident, b)
+    by_urn_ = {b.urn: b for b in buckets.values()}
+    seen: dict[tuple[str, str], list[Resource]] = {}
+    for r in resources:
+        if not r.type.startswith("aws:s3/") or r.type in S3_BUCKET_TYPES or lay.excepted(r.name, r.urn):
+            continue
+        targets = [by_urn_[u] for u in r.property_dependencies.get("bucket", ()) if u in by_urn_]
+        name = text(get(r.props, "bucket"))
+        if not targets and name and name in buckets:
+            targets = [buckets[name]]
+        for b in targets:
+            seen.setdefault((r.type, b.urn), []).append(r)
+            if r.type == S3_BUCKET_POLICY:
+                doc = document(get(r.props, "policy"))
+                if doc is UNKNOWN:
+                    continue
+                bad = [st.label for st in statements(doc) if st.allows and (
+                    st.not_principal is not None or not isinstance(st.principal, dict) or set(st.principal) != {"Service"})] \
+                    if isinstance(doc, dict) else ["(unreadable document)"]
+                if bad:
+                    yield (f"{r.label} lets principals other than AWS services into {b.label} ({', '.join(bad)}): the "
+                           f"trail's logs could be read, rewritten or deleted. Fix: keep the builders' bucket policy, "
+                           f"{_exception_hint(r)}.", r.urn)
+            elif r.type == S3_PUBLIC_ACCESS_BLOCK:
+                off = [f for f in PUBLIC_ACCESS_FLAGS if get(r.props, f) is not True and get(r.props, f) is not UNKNOWN]
+                if off:
+                    yield f"{r.label} leaves {off} off on {b.label}. Fix: every flag on, {_exception_hint(r)}.", r.urn
+            else:
+                yield (f"{r.label} configures {b.label} (the audit trail's storage) in a way the pack does not "
+                       f"evaluate (lifecycle expiry, ACLs, notifications, replication ...). Fix: remove it, "
+                       f"{_exception_hint(r)}.", r.urn)
+    for (type_, _), items in seen.items():
+        if len(items) > 1 and type_ in (S3_BUCKET_POLICY, S3_PUBLIC_ACCESS_BLOCK):
+            yield (f"{len(items)} resources set the same bucket's {type_.split(':')[-1]} "
+                   f"({', '.join(sorted(i.label for i in items))}): the last applied replaces the reviewed one. "
+                   f"Fix: keep only the components'.", items[-1].urn)
 
 
 def _attachments(r: Resource, lay: Layout, policies: Refs) -> Iterator[tuple[str, str | None]]:

@@ -406,7 +406,7 @@ def check_lambda_permission(r: Resource, lay: Layout) -> Iterable[str]:
             yield f"{r.label} exposes the function over HTTPS with authorization {auth!r}: anyone can invoke it. {fix}"
         return
     action = get(r.props, "action")
-    if action is not UNKNOWN and text(action) != "lambda:InvokeFunction":
+    if action is not UNKNOWN and action is not None and text(action) != "lambda:InvokeFunction":
         yield f"{r.label} grants {action!r} on the function, not only lambda:InvokeFunction. {fix}"
     principal = get(r.props, "principal")
     if principal is UNKNOWN:
