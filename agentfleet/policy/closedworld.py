@@ -182,8 +182,11 @@ class Pairings:
     def __init__(self, resources: list[Resource], lay: Layout, managed: "Managed"):
         self.lay, self.managed = lay, managed
         self.by_urn = by_urn(resources)
-        self.functions = {n: r for r in of_type(resources, LAMBDA_FUNCTION) if (n := physical(r))}
-        self.topics = {n: r for r in of_type(resources, SNS_TOPIC) if (n := physical(r))}
+        self.targets: dict[str, list[Resource]] = {}
+        """Functions and topics by every identifier (indexed once: thousands of schedules)."""
+        for t in (*of_type(resources, LAMBDA_FUNCTION), *of_type(resources, SNS_TOPIC)):
+            for ident in identifiers(t):
+                self.targets.setdefault(ident, []).append(t)
 
     def builders(self, r: Resource, role: Resource) -> bool:
         """True when `r` runs as `role` exactly as the builders pair them."""
@@ -244,7 +247,7 @@ class Pairings:
         if isinstance(arn, str):
             if arn == naming.alarm_topic_arn(s):
                 return True
-            candidates += [f for f in (*self.functions.values(), *self.topics.values()) if arn in identifiers(f)]
+            candidates += self.targets.get(arn, [])
         if not candidates:
             return False
         for c in candidates:
