@@ -238,8 +238,15 @@ def test_shared_mode_needs_tags_of_this_environment(config: dict[str, Any]) -> N
                                  f"aws:ResourceTag/{naming.TAG_ENVIRONMENT}": env}}
         return doc(iam.Statement("Rotate", iam.ROTATION_SECRET_ACTIONS, folder, condition=cond))
 
-    assert validate_resource(rotation_role_scoped, ROLE_POLICY, {"policy": shared("dev")}, config=config) == []
-    assert len(validate_resource(rotation_role_scoped, ROLE_POLICY, {"policy": shared("prod")}, config=config)) == 1
+    from agentfleet.core.settings import load_stack_settings
+    from tests.conftest import ROOT
+    role = naming.shared_rotation_role_name(load_stack_settings(ROOT / "Pulumi.dev.yaml", "dev"), "generated")
+    assert validate_resource(rotation_role_scoped, ROLE_POLICY, {"role": role, "policy": shared("dev")}, config=config) == []
+    assert len(validate_resource(rotation_role_scoped, ROLE_POLICY, {"role": role, "policy": shared("prod")}, config=config)) == 1
+    # The same form on an agent's role (or a policy whose role is unknown) overwrites every agent's values.
+    for other in ({"role": "agents-dev-crm"}, {}):
+        found = validate_resource(rotation_role_scoped, ROLE_POLICY, {**other, "policy": shared("dev")}, config=config)
+        assert len(found) == 1 and "not a shared rotation role" in found[0], found
     untagged = doc(iam.Statement("Rotate", iam.ROTATION_SECRET_ACTIONS, folder))
     assert len(validate_resource(rotation_role_scoped, ROLE_POLICY, {"policy": untagged}, config=config)) == 1
 

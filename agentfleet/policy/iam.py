@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 from agentfleet.core import naming
 from agentfleet.core.iam_documents import ESCALATION_ACTIONS, GITHUB_OIDC_HOST, SECRET_READ_ACTIONS
+from agentfleet.core.model import AUTOMATED_STRATEGIES
 from agentfleet.core.rotation_plan import SECRETS_MANAGER_PRINCIPAL
 from agentfleet.policy.arnmatch import AgentScope, has_wildcard, secret_folder
 from agentfleet.policy.base import Resource, resource_policy
@@ -262,7 +263,15 @@ def check_rotation_scope(r: Resource, lay: Layout) -> Iterable[str]:
             if not st.allows or not writes:
                 continue
             if tag_confined(st, lay) and env_confined(st, lay):
-                continue  # shared rotation function: only this environment's managed secrets
+                # The shared rotation form: only this environment's managed secrets, and only for a
+                # shared rotation role (an agent's role so granted overwrites every agent's values).
+                s = lay.settings
+                shared = set() if s is None else {naming.shared_rotation_role_name(s, x) for x in AUTOMATED_STRATEGIES}
+                if s is not None and role not in shared:
+                    yield (f"{r.label} {path} {st.label} allows {', '.join(writes)} on every managed secret of the "
+                           f"environment (the tag-conditioned shared rotation form), but {role or 'this policy'!r} is not "
+                           f"a shared rotation role {sorted(shared)}. Fix: only the shared rotation components use this form.")
+                continue
             scopes, wide = grant_scopes(st)
             if wide:
                 yield (f"{r.label} {path} {st.label} allows {', '.join(writes)} on {wide}, beyond one agent's "

@@ -316,6 +316,10 @@ REDTEAM2: tuple[Variant, ...] = (
       '"Condition": {"StringEquals": {"kms:ViaService": "secretsmanager." + _R + ".amazonaws.com"}}}))'),
     v("kms-schedule-key-deletion", "kms-use-confined", _rp("kms:ScheduleKeyDeletion", '"*"')),
     # ---- secret writes the pack did not count ----
+    v("agent-role-with-the-shared-rotation-write-form", "rotation-role-scoped",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc({"Effect": "Allow", "Action": "secretsmanager:PutSecretValue", '
+      '"Resource": "arn:aws:secretsmanager:" + _R + ":" + _ACCT + ":secret:agents/dev/*", "Condition": {"StringEquals": '
+      '{"aws:ResourceTag/managed-by": "agentfleet", "aws:ResourceTag/environment": "dev"}}}))'),
     v("cancel-rotation-of-another-agents-secret", "rotation-role-scoped", _rp("secretsmanager:CancelRotateSecret", _BILLING_FOLDER)),
     v("retag-another-agents-secret", "rotation-role-scoped", _rp("secretsmanager:TagResource", _BILLING_FOLDER)),
     v("replicate-another-agents-secret", "rotation-role-scoped", _rp("secretsmanager:ReplicateSecretToRegions", _BILLING_FOLDER)),
