@@ -294,19 +294,23 @@ disabled, or a filter matching nothing, silently replaces the fleet's detection.
 
 
 def overwritten(resources: list[Resource], lay: Layout) -> Iterator[tuple[str, str | None]]:
-    seen: dict[tuple[str, ...], Resource] = {}
+    """One finding per group, the same whatever order the engine registered the resources in."""
+    groups: dict[tuple[str, ...], list[Resource]] = {}
     for r in resources:
         keys = OVERWRITTEN_BY_KEY.get(r.type)
         if keys is None:
             continue
         values = tuple(text(get(r.props, k)) or "" for k in keys)
-        if not values[0]:
+        if values[0]:
+            groups.setdefault((r.type, *values), []).append(r)
+    for (type_, *values), items in groups.items():
+        items = sorted(items, key=lambda x: x.urn)
+        if len(items) < 2 or any(lay.excepted(x.name, x.urn) for x in items):
             continue
-        first = seen.setdefault((r.type, *values), r)
-        if first is not r and not lay.excepted(r.name, r.urn):
-            yield (f"{r.label} has the same {'/'.join(keys)} {values} as {first.label}: AWS keeps only the last one "
-                   f"applied, so the reviewed alarm, filter, rule or policy can be silently replaced. Fix: give it its "
-                   f"own name, {_exception_hint(r)}.", r.urn)
+        keys = OVERWRITTEN_BY_KEY[type_]
+        yield (f"{len(items)} resources ({', '.join(x.label for x in items)}) have the same {'/'.join(keys)} "
+               f"{tuple(values)}: AWS keeps only the last one applied, so the reviewed alarm, filter, rule, log group or "
+               f"policy can be silently replaced. Fix: give each its own name, {_exception_hint(items[-1])}.", items[-1].urn)
 
 
 def service_only(doc: object) -> list[str]:
