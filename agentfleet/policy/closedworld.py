@@ -303,13 +303,13 @@ def overwritten(resources: list[Resource], lay: Layout) -> Iterator[tuple[str, s
         values = tuple(text(get(r.props, k)) or "" for k in keys)
         if values[0]:
             groups.setdefault((r.type, *values), []).append(r)
-    for (type_, *values), items in groups.items():
-        items = sorted(items, key=lambda x: x.urn)
+    for group, members in groups.items():
+        items = sorted(members, key=lambda x: x.urn)
         if len(items) < 2 or any(lay.excepted(x.name, x.urn) for x in items):
             continue
-        keys = OVERWRITTEN_BY_KEY[type_]
+        keys = OVERWRITTEN_BY_KEY[group[0]]
         yield (f"{len(items)} resources ({', '.join(x.label for x in items)}) have the same {'/'.join(keys)} "
-               f"{tuple(values)}: AWS keeps only the last one applied, so the reviewed alarm, filter, rule, log group or "
+               f"{group[1:]}: AWS keeps only the last one applied, so the reviewed alarm, filter, rule, log group or "
                f"policy can be silently replaced. Fix: give each its own name, {_exception_hint(items[-1])}.", items[-1].urn)
 
 
