@@ -1,6 +1,7 @@
 """`agentfleet.core.reuse`: within one verb, a pure result is computed once; never handed to other inputs.
 
-The CLI runs every verb inside `reuse.scope()`; outside it (a program, the tests) nothing is kept.
+The CLI runs its short verbs (validate, plan, audit, diff) inside `reuse.scope()`; outside it (a
+program, the tests, the verbs that run the program) nothing is kept.
 """
 
 from __future__ import annotations

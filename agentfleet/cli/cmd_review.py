@@ -393,7 +393,7 @@ def register(sub: Any) -> None:
     p.add_argument("--stack", default="dev", help=stack_help)
     add_project_arg(p)
     p.add_argument("--format", choices=tuple(audit.FORMATS), default="markdown")
-    p.set_defaults(func=_audit, without_gc=True)  # see main.main
+    p.set_defaults(func=_audit, short_verb=True)  # reuse, no cyclic GC: see main.main
 
     p = sub.add_parser(
         "diff", help="who gains or loses access: semantic diff of two fleet files or git revisions",
@@ -410,7 +410,7 @@ def register(sub: Any) -> None:
     p.add_argument("--fail-on", choices=("escalation",), help="exit 1 when any change is an escalation")
     p.add_argument("--split-dir", metavar="DIR", help="also write the markdown as PR comments DIR/access-diff-N.md, each under --comment-limit")
     p.add_argument("--comment-limit", type=int, default=diff.COMMENT_LIMIT, help=argparse.SUPPRESS)
-    p.set_defaults(func=_diff, without_gc=True)  # see main.main
+    p.set_defaults(func=_diff, short_verb=True)  # reuse, no cyclic GC: see main.main
 
     p = sub.add_parser("schema", help=f"print the JSON Schema of agents.yaml (kept in {SCHEMA_FILE})")
     p.set_defaults(func=_schema)

@@ -7,6 +7,7 @@ Every verb reads the fleet through `load_fleet`, so an invalid file gives the sa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import json
@@ -211,13 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stack", default=None,
                    help="also check the fleet of this stack with all its rules (trusted accounts ...), AWS quotas and shards")
     add_project_arg(p)
-    p.set_defaults(func=_validate, without_gc=True)
+    p.set_defaults(func=_validate, short_verb=True)
     p = sub.add_parser("plan", help="print every name, path and policy the fleet gets on a stack")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--stack", default="dev", help=STACK_HELP)
     add_project_arg(p)
     p.add_argument("--format", choices=("json", "table"), default="table")
-    p.set_defaults(func=_plan, without_gc=True)
+    p.set_defaults(func=_plan, short_verb=True)
     for mod in COMMAND_MODULES:
         importlib.import_module(mod).register(sub)
     return parser
@@ -231,13 +232,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
         return int(exc.code or 0)
     func: Callable[[argparse.Namespace, TextIO, TextIO], int] = args.func
-    if getattr(args, "without_gc", False):
+    short = getattr(args, "short_verb", False)
+    if short:
         # A short verb over one bounded file (8 MB at most) builds no garbage cycles worth
         # collecting; the collector would walk the fleet's objects again and again (a fifth of
         # `plan`, a quarter of `diff` at 1,000 agents). The process exits when the verb ends.
         gc.disable()
     try:
-        with reuse.scope():  # what a verb computes twice (a fleet read, the name check ...) is computed once
+        # What a short verb computes twice (a fleet read, the name check ...) is computed once.
+        with reuse.scope() if short else contextlib.nullcontext():
             return func(args, out, err)
     except CliExit as exc:
         return exc.code

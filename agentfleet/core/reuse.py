@@ -1,4 +1,4 @@
-"""One CLI verb, each pure result computed once.
+"""One short CLI verb (`validate`, `plan`, `audit`, `diff`), each pure result computed once.
 
 A verb reaches the same builders several times: `validate --stack` reads the fleet twice (every
 environment, then the stack's), the name check runs in the loader and again in `build_plan`, the
