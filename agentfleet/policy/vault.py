@@ -166,6 +166,7 @@ def check_logins(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, 
         if len(same) > 1:
             yield (f"{len(same)} Vault policies are named {n!r} ({', '.join(sorted(x.label for x in same))}): the last "
                    f"write replaces the reviewed one. Fix: one policy per name, from the components.", same[-1].urn)
+    role_arns: dict[str, set[str | None]] | None = None
     for r in resources:
         if not r.type.startswith("vault:") or r.type == VAULT_POLICY:
             continue
@@ -206,16 +207,30 @@ def check_logins(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, 
             yield (f"{r.label} gives its logins Vault's `default` policy too (token_no_default_policy is not true). "
                    f"{fix}.", r.urn)
         if r.type == AWS_LOGIN:
-            yield from _aws_binding(r, index, home)
+            if role_arns is None:
+                role_arns = _role_arns_by_component(index)
+            yield from _aws_binding(r, home, role_arns)
 
 
-def _aws_binding(r: Resource, index: dict[str, Resource], home: Resource | None) -> Iterable[tuple[str, str | None]]:
+def _role_arns_by_component(index: dict[str, Resource]) -> dict[str, set[str | None]]:
+    """Component URN -> the ARNs of the IAM roles it declares (its nearest project component), built
+    once per check: a scan of every resource per login made the check quadratic (issue 17)."""
+    out: dict[str, set[str | None]] = {}
+    for x in index.values():
+        if x.type == "aws:iam/role:Role":
+            comp = _component(x, index)
+            if comp is not None:
+                out.setdefault(comp.urn, set()).add(text(get(x.props, "arn")))
+    return out
+
+
+def _aws_binding(r: Resource, home: Resource | None,
+                 role_arns: dict[str, set[str | None]]) -> Iterable[tuple[str, str | None]]:
     bound = get(r.props, "boundIamPrincipalArns")
     if bound is UNKNOWN:
         return
     arns = [a for a in (bound if isinstance(bound, list) else []) if isinstance(a, str)]
-    own = {text(get(x.props, "arn")) for x in index.values() if x.type == "aws:iam/role:Role" and home is not None
-           and _component(x, index) is not None and _component(x, index).urn == home.urn}  # type: ignore[union-attr]
+    own = set(role_arns.get(home.urn, ())) if home is not None else set()
     wild = [a for a in arns if "*" in a]
     if not arns or wild:
         yield (f"{r.label} binds {'no IAM principal' if not arns else wild}: any role matching it logs in with these "
