@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import pytest
 from pulumi import log as pulumi_log
-from pulumi.output import Unknown
+from pulumi import output as pulumi_output
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc
 
@@ -28,6 +28,11 @@ from agentfleet.policy.vault import check_logins
 from agentfleet.runner import mockrun
 from agentfleet.runner.mockrun import ProgramRun, run_program
 from tests.conftest import PROJECT
+
+
+def Unknown() -> Any:
+    """The SDK's marker of a value unknown at preview time."""
+    return pulumi_output.Unknown()  # type: ignore[no-untyped-call]
 
 
 def _records(run: ProgramRun) -> dict[str, mockrun.RegisteredResource]:
