@@ -32,6 +32,7 @@ from agentfleet.core import naming
 from agentfleet.core import plan
 from agentfleet.core import rotation_plan
 from agentfleet.core import vault_logins
+from agentfleet.core.policy_config import POLICY_CONFIG_PROP, policy_config, runtime_accounts
 from agentfleet.components.agent_access import AgentAccess, AgentAccessArgs, SecretSpec
 from agentfleet.components.environment import EnvironmentBase, EnvironmentBaseArgs, EnvironmentReference
 from agentfleet.core import sharding
@@ -190,10 +191,15 @@ class AgentFleet(pulumi.ComponentResource):
         return f"{self.scope}{name}"
 
     def __init__(self, name: str, args: AgentFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        # The fleet's own classifications travel as the component's inputs, so the policy pack
-        # knows their rotation limits without any policy config (agentfleet.policy.rotation).
+        # The fleet's own classifications and the stack's policy config travel as the component's
+        # inputs, so the policy pack knows rotation limits and the stack's names and account with
+        # no policy config (agentfleet.policy.rotation, agentfleet.policy.layout.program_layout).
+        declared = {
+            "classifications": dict(sorted(args.fleet.classifications.items())),
+            POLICY_CONFIG_PROP: policy_config(args.settings, args.fleet.classifications, runtime_accounts(args.fleet)),
+        }
         super().__init__(
-            TOKEN, name, {"classifications": dict(sorted(args.fleet.classifications.items()))},
+            TOKEN, name, declared,
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=args.providers.as_list())),
         )
         s, fleet = args.settings, args.fleet
@@ -256,4 +262,6 @@ class AgentFleet(pulumi.ComponentResource):
             "agents": self.agent_outputs, "kmsKeyArn": self.kms_key_arn,
             "kmsKeyAlias": self.environment.key_alias, "vaultMount": self.environment.kv_mount,
             **self.extra_outputs,
+            # Also as outputs: the engine hands a component's state to the pack, inputs or outputs.
+            **declared,
         })

@@ -4,15 +4,14 @@
   deserializing the request again: the records equal a fresh deserialization;
 - `_OfflineSdk` swaps SDK helpers for the run only (`contains_unknowns` gives the SDK's answers)
   and the records are the same with and without the swap;
-- `load_fleet` hands back its last Fleet only for the same bytes and stack;
-- `vault-login-confined` indexes roles by component once: same verdicts, both ways.
+- `load_fleet` hands back its last Fleet only for the same bytes and stack.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from pulumi import log as pulumi_log
@@ -22,9 +21,6 @@ from pulumi.runtime import rpc
 
 from agentfleet.core import loader
 from agentfleet.core.settings import StackSettings
-from agentfleet.policy.base import Resource
-from agentfleet.policy.layout import Layout
-from agentfleet.policy.vault import check_logins
 from agentfleet.runner import mockrun
 from agentfleet.runner.mockrun import ProgramRun, run_program
 from tests.conftest import PROJECT
@@ -142,34 +138,3 @@ def test_load_fleet_reuses_its_last_fleet_only_for_the_same_bytes_and_stack(
     assert other_stack is not edited and len(parsed) == 3
     assert loader.load_fleet(path, None) is not other_stack and len(parsed) == 4
     assert loader.load_fleet(path, None, names_only=True) is not None and len(parsed) == 5
-
-
-def _res(type_: str, logical: str, parent: str | None, **props: Any) -> Resource:
-    return Resource(type=type_, name=logical, urn=f"urn:{logical}", props=props, parent=parent)
-
-
-def _stack(bind_a: list[str]) -> list[Resource]:
-    """Two agent components, each with a role and a Vault policy; agent a's login binds `bind_a`."""
-    out = [_res("agentfleet:index:AgentFleet", "fleet", None)]
-    for agent in ("a", "b"):
-        out += [
-            _res("agentfleet:index:AgentAccess", agent, "urn:fleet"),
-            _res("aws:iam/role:Role", f"{agent}/role", f"urn:{agent}", arn=f"arn:aws:iam::1:role/{agent}"),
-            _res("vault:index/policy:Policy", f"{agent}/vault-policy", f"urn:{agent}", name=f"p-{agent}"),
-        ]
-    out.append(_res("vault:aws/authBackendRole:AuthBackendRole", "a/vault-login", "urn:a",
-                    boundIamPrincipalArns=bind_a, tokenPolicies=["p-a"], tokenNoDefaultPolicy=True))
-    out.append(_res("vault:aws/authBackendRole:AuthBackendRole", "b/vault-login", "urn:b",
-                    boundIamPrincipalArns=["arn:aws:iam::1:role/b"], tokenPolicies=["p-b"], tokenNoDefaultPolicy=True))
-    return out
-
-
-def test_vault_login_bound_to_another_components_role_is_still_caught() -> None:
-    lay = cast(Layout, None)  # the rule reads no layout
-    ok = list(check_logins(_stack(["arn:aws:iam::1:role/a"]), lay))
-    assert ok == []
-    bad = list(check_logins(_stack(["arn:aws:iam::1:role/b"]), lay))
-    assert [urn for _, urn in bad] == ["urn:a/vault-login"]
-    assert "not the role of its own component" in bad[0][0] and "role/b" in bad[0][0]
-    both = list(check_logins(_stack(["arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b"]), lay))
-    assert [urn for _, urn in both] == ["urn:a/vault-login"]

@@ -128,10 +128,73 @@ def test_unevaluated_type_referencing_a_managed_resource_fails(stack: Stack, con
     assert any("does not evaluate" in m and '"cfn"' in m for m in found)
 
 
-def test_unevaluated_type_inside_the_components_is_the_builders(stack: Stack, config: dict[str, Any]) -> None:
-    comp = stack.add(ACCESS, "crm", {})
+@pytest.mark.parametrize("parent_type", [ACCESS, "agentfleet:index:AgentFleet", "agentfleet:index:LookAlike"])
+def test_a_parent_exempts_nothing(stack: Stack, config: dict[str, Any], parent_type: str) -> None:
+    """`parent=` is the program's to choose: the fleet itself, an agent's component or a look-alike
+    `agentfleet:` component as parent changes no verdict."""
+    comp = stack.add(parent_type, "crm", {})
     under(stack.add("aws:iam/instanceProfile:InstanceProfile", "ip", {"role": "agents-dev-crm"}), comp)
-    assert messages(stack, closed_world, config) == []
+    under(stack.add("aws:cloudformation/stack:Stack", "cfn", {"parameters": {"R": "agents-dev-crm"}}), comp)
+    found = messages(stack, closed_world, config)
+    assert any("runs as the fleet's role" in m and '"ip"' in m for m in found)
+    assert any("does not evaluate" in m and '"cfn"' in m for m in found)
+
+
+def _lambda_role(stack: Stack, s: StackSettings, role_name: str, agent: str) -> PolicyResource:
+    return stack.add(ROLE, f"{role_name}-role", {"name": role_name, "arn": naming.role_arn(s, role_name),
+                                                 "tags": naming.tags(s, agent=agent, owner="t")})
+
+
+def test_a_function_runs_only_as_the_role_of_its_own_name(dev_settings: StackSettings, config: dict[str, Any]) -> None:
+    """The builders' pairing (naming.rotation_function_name == rotation_role_name): a function named
+    like its rotation role passes; another name, an agent's role, or a second function of the
+    same name (say through another region's provider) fails, whatever the parent."""
+    s = dev_settings
+    rot = naming.rotation_role_name(s, "crm")
+    agent_role = naming.role_name(s, "crm")
+
+    def stack_with(*functions: tuple[str, str]) -> list[str]:
+        st = Stack()
+        roles = {rot: _lambda_role(st, s, rot, "crm"), agent_role: _lambda_role(st, s, agent_role, "crm")}
+        fleet = st.add("agentfleet:index:AgentFleet", "agents", {})
+        for i, (fn, role) in enumerate(functions):
+            under(st.add("aws:lambda/function:Function", f"f{i}", {"name": fn, "role": naming.role_arn(s, role)},
+                         prop_deps={"role": [roles[role]]}), fleet)
+        return messages(st, closed_world, config)
+
+    assert stack_with((rot, rot)) == []
+    [other_name] = stack_with(("evil", rot))
+    assert "runs as the fleet's role" in other_name and '"f0"' in other_name
+    [agent_named] = stack_with((agent_role, agent_role))
+    assert "runs as the fleet's role" in agent_named
+    [second] = stack_with((rot, rot), (rot, rot))
+    assert "physical name" in second and '"f1"' in second
+
+
+def test_a_schedule_runs_as_the_scheduler_role_only_towards_the_builders_targets(
+        dev_settings: StackSettings, config: dict[str, Any]) -> None:
+    s = dev_settings
+    sched = naming.scheduler_role_name(s)
+    rot = naming.rotation_role_name(s, "crm")
+
+    def stack_with(target: dict[str, Any], role: str = sched) -> list[str]:
+        st = Stack()
+        _lambda_role(st, s, sched, "_shared")
+        _lambda_role(st, s, rot, "crm")
+        st.add("aws:lambda/function:Function", "fn", {"name": rot, "role": naming.role_arn(s, rot),
+                                                      "arn": naming.lambda_function_arn(s, rot)})
+        st.add("aws:lambda/function:Function", "raw", {"name": "raw", "role": "arn:aws:iam::123456789012:role/own",
+                                                       "arn": naming.lambda_function_arn(s, "raw")})
+        st.add("aws:scheduler/schedule:Schedule", "sch", {"name": f"{s.secret_prefix}-{s.environment}-x",
+                                                         "target": {"roleArn": naming.role_arn(s, role), **target}})
+        return messages(st, closed_world, config)
+
+    assert stack_with({"arn": naming.alarm_topic_arn(s)}) == []
+    assert stack_with({"arn": naming.lambda_function_arn(s, rot)}) == []
+    [raw_target] = stack_with({"arn": naming.lambda_function_arn(s, "raw")})
+    assert "runs as the fleet's role" in raw_target and '"sch"' in raw_target
+    [other_role] = stack_with({"arn": naming.alarm_topic_arn(s)}, role=rot)
+    assert "runs as the fleet's role" in other_role
 
 
 # ---- one-policy-and-rotation-per-secret ----
@@ -191,7 +254,7 @@ def _agent_vault(stack: Stack, s: StackSettings, agent: str, **login: Any) -> tu
     name = naming.vault_policy_name(s, agent)
     under(stack.add(VAULT_POLICY, f"{agent}/vault-policy", {"name": name, "policy": agent_policy_hcl(s, agent)}), comp)
     role = under(stack.add(ROLE, f"{agent}/r", {"name": naming.role_name(s, agent), "arn": naming.role_arn(s, naming.role_name(s, agent))}), comp)
-    props = {"backend": "aws", "role": agent, "boundIamPrincipalArns": [naming.role_arn(s, naming.role_name(s, agent))],
+    props = {"backend": "aws", "role": naming.vault_auth_role_name(s, agent), "boundIamPrincipalArns": [naming.role_arn(s, naming.role_name(s, agent))],
              "tokenPolicies": [name], "tokenNoDefaultPolicy": True, **login}
     return comp, under(stack.add(AWS_LOGIN, f"{agent}/vault-login", props), comp)
 
@@ -206,8 +269,40 @@ def test_own_login_passes_others_fail(dev_settings: StackSettings, config: dict[
     stack.add("vault:approle/authBackendRole:AuthBackendRole", "god", {"tokenPolicies": ["root"], "tokenNoDefaultPolicy": True})
     stack.add("vault:approle/authBackendRole:AuthBackendRole", "ghost", {"tokenPolicies": ["not-declared"], "tokenNoDefaultPolicy": True})
     found = messages(stack, vault_login_confined, config)
-    assert len(found) == 4
-    assert sum("outside any component" in m for m in found) == 2 and any("`root`" in m for m in found)
+    assert any('"jwt" (Vault role \'ci\') hands Vault policy' in m for m in found)
+    assert any('"tok" hands Vault policy' in m and "not a login role" in m for m in found)
+    assert any("is handed out by 3 resources" in m for m in found)
+    assert any("`root`" in m for m in found) and any("'not-declared'" in m for m in found)
+    assert any('"jwt" is a jwt login' in m for m in found)  # the stack logs in with AWS auth
+
+
+@pytest.mark.parametrize("parent_type", [ACCESS, "agentfleet:index:AgentFleet"])
+def test_a_second_login_for_an_agent_fails_whatever_its_parent(
+        dev_settings: StackSettings, config: dict[str, Any], parent_type: str) -> None:
+    """One login per policy and per name in the stack: a copy of the builders' login, with the
+    agent's own name and policy, on another backend and under the agent's component, still fails."""
+    stack = Stack()
+    comp, _ = _agent_vault(stack, dev_settings, "crm")
+    name = naming.vault_policy_name(dev_settings, "crm")
+    parent = comp if parent_type == ACCESS else stack.add(parent_type, "agents", {})
+    under(stack.add("vault:jwt/authBackendRole:AuthBackendRole", "copy", {
+        "backend": "github", "roleName": name, "tokenPolicies": [name], "tokenNoDefaultPolicy": True,
+        "boundSubject": "repo:evil/evil:ref:refs/heads/main"}), parent)
+    found = messages(stack, vault_login_confined, config)
+    assert any("is handed out by 2 resources" in m for m in found)
+    assert any(f"2 Vault login roles are named {name!r}" in m for m in found)
+
+
+def test_an_aws_login_binds_exactly_the_role_named_like_its_policy(dev_settings: StackSettings, config: dict[str, Any]) -> None:
+    s = dev_settings
+    stack = Stack()
+    _agent_vault(stack, s, "crm", boundIamPrincipalArns=[naming.role_arn(s, naming.role_name(s, "billing"))])
+    [msg] = messages(stack, vault_login_confined, config)
+    assert "not (only) the IAM role named like its policy" in msg
+    stack2 = Stack()
+    _agent_vault(stack2, s, "crm", backend="aws-evil")
+    [msg2] = messages(stack2, vault_login_confined, config)
+    assert "not the stack's AWS auth" in msg2
 
 
 def test_login_must_drop_default_and_bind_its_own_role(dev_settings: StackSettings, config: dict[str, Any]) -> None:
@@ -407,10 +502,26 @@ def test_raw_resource_running_as_a_fleet_role_fails(config: dict[str, Any], type
     assert messages(stack_with(other), closed_world, config) == []
 
 
-def test_a_component_may_run_as_its_role(stack: Stack, config: dict[str, Any]) -> None:
-    comp = stack.add(ACCESS, "crm", {})
-    under(stack.add("aws:eks/podIdentityAssociation:PodIdentityAssociation", "pia", {"roleArn": "agents-dev-crm"}), comp)
-    assert messages(stack, closed_world, config) == []
+def test_pod_identity_runs_as_a_role_only_for_the_pod_its_trust_pins(dev_settings: StackSettings,
+                                                                       config: dict[str, Any]) -> None:
+    """The builders' association binds exactly the cluster/namespace/service account the agent
+    role's trust pins (EKS could not assume it for another pod); any other binding fails, parent or not."""
+    s = dev_settings
+    trust = iam.Document((iam.assume_by_eks_pod_identity("Pods", s.aws_account_id, "c1", "agents", "crm"),)).to_json()
+
+    def stack_with(sa: str) -> list[str]:
+        st = Stack()
+        comp = st.add(ACCESS, "crm", {})
+        role = st.add(ROLE, "crm/role", {"name": "agents-dev-crm", "arn": naming.role_arn(s, "agents-dev-crm"),
+                                         "assumeRolePolicy": trust})
+        under(st.add("aws:eks/podIdentityAssociation:PodIdentityAssociation", "pia", {
+            "roleArn": naming.role_arn(s, "agents-dev-crm"), "clusterName": "c1", "namespace": "agents",
+            "serviceAccount": sa}, prop_deps={"roleArn": [role]}), comp)
+        return messages(st, closed_world, config)
+
+    assert stack_with("crm") == []
+    [msg] = stack_with("other")
+    assert "runs as the fleet's role" in msg and '"pia"' in msg
 
 
 @pytest.mark.parametrize("principal", [{"Service": "*"}, {"AWS": "arn:aws:iam::123456789012:role/*"}])

@@ -101,3 +101,64 @@ def test_stack_policies_use_property_dependencies(servicer: Any, dev_settings: S
     assert {d.policyName for d in diags if d.urn == sec.urn} == {
         "one-reader-per-secret", "secret-resource-policy-denies-others", "secret-rotation-within-class",
     }
+
+
+# ---- the whole program through the servicer with NO policy config (a bare `--policy-pack policy`) ----
+
+
+def _engine_resources(run: Any) -> tuple[list[proto.AnalyzerResource], list[proto.AnalyzeRequest]]:
+    """The run's resources as the engine sends them: stack resources for AnalyzeStack, and one
+    AnalyzeRequest per resource with its provider's properties."""
+    import json as _json
+
+    def plain(value: Any) -> Any:
+        return _json.loads(_json.dumps(value, default=str))
+
+    by_urn = {r.urn: r for r in run.resources}
+
+    def provider_of(r: Any) -> proto.AnalyzerProviderResource | None:
+        ref = (r.provider or "").rsplit("::", 1)[0]
+        p = by_urn.get(ref)
+        return None if p is None else proto.AnalyzerProviderResource(type=p.type, name=p.name, urn=p.urn, properties=plain(p.props))
+
+    stack, single = [], []
+    for r in run.resources:
+        # The engine's state: inputs plus what the provider returned (components: registered outputs).
+        props = plain({**r.props, **r.outputs, **({"id": r.id} if r.custom and r.id else {})})
+        stack.append(proto.AnalyzerResource(type=r.type, name=r.name, urn=r.urn, properties=props, provider=provider_of(r),
+                                            parent=r.parent or "", dependencies=list(r.dependencies)))
+        single.append(proto.AnalyzeRequest(type=r.type, name=r.name, urn=r.urn, properties=props, provider=provider_of(r)))
+    return stack, single
+
+
+def _mandatory_without_config(run: Any) -> list[Any]:
+    sv: Any = _PolicyAnalyzerServicer(PACK_NAME, "0.1.0", list(ALL_POLICIES), EnforcementLevel.ADVISORY)
+    stack, single = _engine_resources(run)
+    diags = list(sv.AnalyzeStack(proto.AnalyzeStackRequest(resources=stack), None).diagnostics)
+    for req in single:
+        diags += list(sv.Analyze(req, None).diagnostics)
+    return [d for d in diags if d.enforcementLevel == proto.MANDATORY]
+
+
+def test_the_program_passes_the_pack_with_no_config_and_a_parented_bypass_fails(root: Any) -> None:
+    """Engine parity (issue 11, 5): with no policy config the pack reads the stack's settings from
+    the fleet component and the account from the provider, so the unmodified program passes and a
+    raw Lambda running as a rotation role under `parent=fleet` still fails."""
+    import runpy
+
+    from agentfleet.runner import mockrun
+    from tests.conftest import REPO
+    from tests.redteam.variants import PARENTED_VARIANTS, PRELUDE
+
+    def program(code: str | None) -> Any:
+        def run() -> None:
+            scope = runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+            if code:
+                exec(compile(PRELUDE + code, "<appended>", "exec"), scope)  # noqa: S102 - our corpus
+        return run
+
+    clean = mockrun.run_program("dev", root=root, program=program(None))
+    assert [(d.policyName, d.message) for d in _mandatory_without_config(clean)] == []
+    variant = next(v for v in PARENTED_VARIANTS if v.name == "under-fleet-lambda-as-rotation-role")
+    bad = _mandatory_without_config(mockrun.run_program("dev", root=root, program=program(variant.code)))
+    assert {d.policyName for d in bad} == {"closed-world"}

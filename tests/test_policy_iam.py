@@ -134,7 +134,8 @@ def test_generated_trust_policies_pass(sample_fleet: Fleet, dev_settings: StackS
     for agent in sample_fleet.agents:
         kinds.add(agent.runtime.kind)
         trust = iam.to_json(plan.trust_policy(dev_settings, agent))
-        assert validate_resource(trust_policy_scoped, ROLE, {"name": "r", "assumeRolePolicy": trust}) == []
+        assert validate_resource(trust_policy_scoped, ROLE, {"name": "r", "assumeRolePolicy": trust},
+                                 provider_props=PINNED) == []
     assert kinds == {"service", "role_arns", "github_oidc"}  # every runtime kind was exercised
 
 
@@ -147,14 +148,33 @@ def test_trust_to_everyone_is_caught() -> None:
     assert len(validate_resource(trust_policy_scoped, ROLE, {"assumeRolePolicy": iam.to_json(bare)})) == 1
 
 
+PINNED = {"region": "us-east-1", "allowedAccountIds": ["123456789012"]}
+"""The components' AWS provider: pinned to the stack's account, which is how the engine's pack knows it."""
+
+
 def test_whole_account_needs_a_condition() -> None:
     for principal in ("123456789012", "arn:aws:iam::123456789012:root"):
         trust = doc(iam.assume_by_roles("Account", [principal]))
-        [msg] = validate_resource(trust_policy_scoped, ROLE, {"assumeRolePolicy": trust})
+        [msg] = validate_resource(trust_policy_scoped, ROLE, {"assumeRolePolicy": trust}, provider_props=PINNED)
         assert "whole account" in msg
     with_condition = doc(iam.Statement("Account", ("sts:AssumeRole",), principal={"AWS": "123456789012"},
                                        condition={"StringEquals": {"sts:ExternalId": "agent-runner"}}))
-    assert validate_resource(trust_policy_scoped, ROLE, {"assumeRolePolicy": with_condition}) == []
+    assert validate_resource(trust_policy_scoped, ROLE, {"assumeRolePolicy": with_condition}, provider_props=PINNED) == []
+
+
+def test_without_config_the_account_comes_from_the_provider_or_the_trust_fails() -> None:
+    """Under the engine with no policy config: the provider's `allowedAccountIds` is the stack's
+    account; a foreign account fails, and with no way to tell the account any named one fails."""
+    pinned = doc(iam.Statement("Ext", ("sts:AssumeRole",), principal={"AWS": "arn:aws:iam::123456789012:role/runner"}))
+    foreign = doc(iam.Statement("Ext", ("sts:AssumeRole",), principal={"AWS": "arn:aws:iam::999999999999:role/runner"}))
+    assert validate_resource(trust_policy_scoped, ROLE, {"assumeRolePolicy": pinned}, provider_props=PINNED) == []
+    [msg] = validate_resource(trust_policy_scoped, ROLE, {"assumeRolePolicy": foreign}, provider_props=PINNED)
+    assert "999999999999" in msg and "trustedAccounts" in msg
+    [unknown] = validate_resource(trust_policy_scoped, ROLE, {"assumeRolePolicy": pinned})
+    assert "cannot tell this stack's account" in unknown
+    two = {"region": "us-east-1", "allowedAccountIds": ["123456789012", "999999999999"]}
+    [ambiguous] = validate_resource(trust_policy_scoped, ROLE, {"assumeRolePolicy": pinned}, provider_props=two)
+    assert "cannot tell this stack's account" in ambiguous
 
 
 def test_github_oidc_must_pin_the_subject() -> None:

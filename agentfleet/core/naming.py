@@ -245,7 +245,12 @@ def alarm_topic_arn(s: StackSettings) -> str:
 
 
 def trail_logs_role_name(s: StackSettings) -> str:
-    return shorten(f"{s.secret_prefix}-{s.environment}-trail-logs", ROLE_NAME_MAX)
+    return trail_logs_role_for(trail_name(s))
+
+
+def trail_logs_role_for(trail: str) -> str:
+    """The role a trail delivers to CloudWatch Logs as: its name + `-logs` (the pack pairs them)."""
+    return shorten(f"{trail}-logs", ROLE_NAME_MAX)
 
 
 # ---- Pulumi logical names (URN names) of the components' resources ----

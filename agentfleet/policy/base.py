@@ -22,7 +22,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from agentfleet.policy.layout import LAYOUT_SCHEMA, Layout, layout
+from agentfleet.core.policy_config import POLICY_CONFIG_PROP
+from agentfleet.policy.layout import LAYOUT_SCHEMA, Layout, layout, program_layout, provider_account
 from agentfleet.policy.values import UNKNOWN, Unknown, document, get, plain, string_map
 
 MANDATORY = EnforcementLevel.MANDATORY
@@ -149,8 +150,9 @@ def resource_policy(
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         if wanted is not None and args.resource_type not in wanted:
             return
-        lay = layout(args.get_config())
-        for message in rule(resource_view(args), lay):
+        view = resource_view(args)
+        lay = layout(args.get_config()).with_provider(view.provider_props)
+        for message in rule(view, lay):
             report(message, None)
 
     return ResourceValidationPolicy(
@@ -166,16 +168,32 @@ def stack_policy(
     """A stack policy running `rule` once over every resource of the stack."""
 
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        lay = layout(args.get_config())
+        views = stack_views(args)
+        lay = stack_layout(layout(args.get_config()), views)
         if lay.problem:
             report(f"policy config: {lay.problem}; fix the policy config (see docs/policy.md)", None)
-        for message, urn in rule(stack_views(args), lay):
+        for message, urn in rule(views, lay):
             report(message, urn)
 
     return StackValidationPolicy(
         name=name, description=description, validate=validate, enforcement_level=level,
         config_schema=LAYOUT_SCHEMA, severity=severity, remediation_steps=remediation,
     )
+
+
+FLEET_COMPONENT = "agentfleet:index:AgentFleet"
+
+
+def stack_layout(lay: Layout, views: list[Resource]) -> Layout:
+    """The policy config's layout, completed from the program when the config names no settings:
+    the fleet components' `policyConfig` (agentfleet.policy.layout.program_layout), and the account
+    the stack's AWS providers are pinned to (when they all name the same one)."""
+    lay = program_layout(lay, [get(r.props, POLICY_CONFIG_PROP) for r in views if r.type == FLEET_COMPONENT])
+    if lay.own_account() is None:
+        accounts = {provider_account(r.props) for r in views if r.type == "pulumi:providers:aws"}
+        if len(accounts) == 1 and None not in accounts:
+            lay = lay.with_provider(next(r.props for r in views if r.type == "pulumi:providers:aws"))
+    return lay
 
 
 def by_urn(resources: Iterable[Resource]) -> dict[str, Resource]:

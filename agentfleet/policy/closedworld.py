@@ -9,16 +9,21 @@ managed secret (on AWS the last writer wins), however the secret is referenced (
 partial ARN, Output). The only way through is a reviewed exception in the policy config
 (`exceptions: [{resource: <logical name or URN>, reason: ...}]`, or `{managedPolicyArn: ...}`).
 
-Resources declared inside the project's own components (an `agentfleet:` component ancestor)
-are the builders' and are judged by the other policies only; a raw resource appended to the
-program has no such ancestor.
+No resource is trusted for where it sits in the tree: `parent=` is the program's to choose (an
+appended resource can name the fleet, or a look-alike `agentfleet:` component, as its parent). What
+the builders declare passes on its content: a resource may run as a fleet role only in the one
+pairing the builders use (a Lambda function and the role of the same name, the trail and its logs
+role, the scheduler's schedules and their targets), and the physical names those pairings rest on
+must be unique in the stack.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
+from agentfleet.core import iam_documents, naming
+from agentfleet.core.model import AUTOMATED_STRATEGIES
 from agentfleet.policy.base import Resource, by_urn, stack_policy
 from agentfleet.policy.iamdoc import (
     GROUP_POLICY_ATTACHMENT,
@@ -34,13 +39,12 @@ from agentfleet.policy.iamdoc import (
 from agentfleet.policy.layout import Layout
 from agentfleet.policy.rotation import SECRET_ROTATION, string_leaves
 from agentfleet.policy.stackgraph import SECRET, Refs, identifiers, of_type
-from agentfleet.policy.values import UNKNOWN, as_list, get, text
+from agentfleet.policy.values import UNKNOWN, as_list, document, get, text
 
 KMS_KEY = "aws:kms/key:Key"
 KMS_ALIAS = "aws:kms/alias:Alias"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
 VAULT_POLICY = "vault:index/policy:Policy"
-COMPONENT_PACKAGE = "agentfleet:"
 
 ATTACHMENT_PROPS: dict[str, str] = {
     ROLE_POLICY_ATTACHMENT: "policyArn",
@@ -66,6 +70,8 @@ EVALUATED_TYPES = frozenset({
     "aws:secretsmanager/secretVersion:SecretVersion", KMS_KEY, KMS_ALIAS, KEY_POLICY, VAULT_POLICY,
     "aws:lambda/permission:Permission", "aws:lambda/functionUrl:FunctionUrl",
     "aws:ssm/parameter:Parameter", "aws:sns/topic:Topic", "aws:sns/topicPolicy:TopicPolicy",
+    # A function or trail grants nothing itself: what it runs as is judged above (the pairings).
+    "aws:lambda/function:Function", "aws:eks/podIdentityAssociation:PodIdentityAssociation",
 })
 """Types another policy of the pack fully judges; referencing managed resources from them is fine."""
 EVALUATED_PREFIXES = ("aws:cloudwatch/", "aws:scheduler/", "aws:cloudtrail/", "aws:s3/", "vault:kv/", "random:")
@@ -83,28 +89,177 @@ def evaluated_by_class(r: Resource) -> bool:
 ROLE_USE_PROP = re.compile(r"(^role$|^roles$|rolearn$|role_arn$|executionrole|taskrole|servicerole|iamrole|instanceprofile)", re.I)
 """Inputs through which a resource *acts as* a role (a function's or task's execution role, a
 pod identity association, an instance profile, a schedule's or event target's role)."""
+NESTED_ROLE_USE_PROP = re.compile(r"(rolearn$|role_arn$|executionrole|taskrole|servicerole|iamrole|instanceprofile)", re.I)
+"""Below the top level, only keys that hold a role to run as (`target.roleArn`), not a bare
+`Role` (a metric dimension names a role without running as it)."""
 GRANT_TO_ROLE_TYPES = frozenset({ROLE_POLICY, *ATTACHMENT_PROPS, "aws:iam/rolePoliciesExclusive:RolePoliciesExclusive"})
 """Types whose `role` input is the grantee: their documents are judged by the IAM policies."""
 
 
+def _role_inputs(value: Any, top: str | None = None) -> Iterator[tuple[str, Any]]:
+    """(top-level input, value) of every input, at any depth, named like an execution role (a
+    schedule's `target.roleArn`, a task's container overrides ...)."""
+    if isinstance(value, dict):
+        for key, v in value.items():
+            here = key if top is None else top
+            pattern = ROLE_USE_PROP if top is None else NESTED_ROLE_USE_PROP
+            if isinstance(key, str) and pattern.search(key):
+                yield here, v
+            elif isinstance(v, (dict, list)):
+                yield from _role_inputs(v, here)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _role_inputs(v, top)
+
+
 def role_uses(r: Resource, managed: "Managed") -> list[Resource]:
-    """Managed roles a resource outside the components would run as (by class: any input named
-    like an execution role that names or depends on a managed role)."""
+    """Managed roles a resource would run as (by class: any input, at any depth, named like an
+    execution role that names a managed role; a top-level one may also depend on it)."""
     if r.type in GRANT_TO_ROLE_TYPES or r.type.startswith("vault:"):
         return []
     found: dict[str, Resource] = {}
-    for key, value in r.props.items():
-        if not ROLE_USE_PROP.search(key):
-            continue
+    for key, value in _role_inputs(r.props):
         for leaf in string_leaves(value):
             hit = managed.exact.get(leaf)
             if hit is not None and hit.type == ROLE:
                 found[hit.urn] = hit
-        for urn in r.property_dependencies.get(key, ()):
-            res = managed.urns.get(urn)
-            if res is not None and res.type == ROLE:
-                found[urn] = res
+        if ROLE_USE_PROP.search(key):
+            for urn in r.property_dependencies.get(key, ()):
+                res = managed.urns.get(urn)
+                if res is not None and res.type == ROLE:
+                    found[urn] = res
     return list(found.values())
+
+
+LAMBDA_FUNCTION = "aws:lambda/function:Function"
+TRAIL = "aws:cloudtrail/trail:Trail"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+SNS_TOPIC = "aws:sns/topic:Topic"
+POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+EKS_SESSION_TAGS = (iam_documents.EKS_TAG_CLUSTER, iam_documents.EKS_TAG_NAMESPACE, iam_documents.EKS_TAG_SERVICE_ACCOUNT)
+EKS_POD_IDENTITY_SERVICE = iam_documents.EKS_POD_IDENTITY_SERVICE
+EXECUTOR_TYPES = (LAMBDA_FUNCTION, TRAIL, SCHEDULE, ROLE, SNS_TOPIC)
+"""Types whose physical names the pairings rest on: each name at most once in the stack (AWS
+scopes some by region or account; the pack does not, so another provider cannot double one)."""
+
+
+def physical(r: Resource) -> str | None:
+    return text(get(r.props, "name")) or None
+
+
+def _lambda_roles(lay: Layout, role: Resource) -> set[str]:
+    """Role names the builders give a Lambda function (of the same name): the agent's (tag) rotation
+    role(s) under the stack's isolation mode, and the secret-age reporter's."""
+    assert lay.settings is not None
+    s = lay.settings
+    agent = role.tag("agent")
+    names = {naming.age_reporter_name(s)}
+    names |= {naming.shared_rotation_role_name(s, st) for st in AUTOMATED_STRATEGIES}
+    if isinstance(agent, str) and agent:
+        names.add(naming.rotation_role_name(s, agent))
+    return names - {naming.role_name(s, agent)} if isinstance(agent, str) and agent else names
+
+
+class Pairings:
+    """The builders' executor/role pairings, judged on content alone (no parent is trusted)."""
+
+    def __init__(self, resources: list[Resource], lay: Layout, managed: "Managed"):
+        self.lay, self.managed = lay, managed
+        self.by_urn = by_urn(resources)
+        self.targets: dict[str, list[Resource]] = {}
+        """Functions and topics by every identifier (indexed once: thousands of schedules)."""
+        for t in (*of_type(resources, LAMBDA_FUNCTION), *of_type(resources, SNS_TOPIC)):
+            for ident in identifiers(t):
+                self.targets.setdefault(ident, []).append(t)
+
+    def builders(self, r: Resource, role: Resource) -> bool:
+        """True when `r` runs as `role` exactly as the builders pair them."""
+        own, role_name = physical(r), physical(role)
+        if not own or not role_name:
+            return False
+        s = self.lay.settings
+        if r.type == LAMBDA_FUNCTION:  # naming.rotation_function_name / age_reporter_name: function == role
+            return own == role_name and (s is None or role_name in _lambda_roles(self.lay, role))
+        if r.type == TRAIL:
+            if s is None:
+                return role_name == naming.trail_logs_role_for(own)
+            return own == naming.trail_name(s) and role_name == naming.trail_logs_role_name(s)
+        if r.type == SCHEDULE:
+            if s is None or role_name != naming.scheduler_role_name(s):
+                return False
+            return self._builders_target(r)
+        return False
+
+    def pod_identity(self, r: Resource, role: Resource) -> bool:
+        """An EKS Pod Identity association for exactly the cluster, namespace and service account
+        the role's trust policy pins (iam_documents.assume_by_eks_pod_identity): for any other pod
+        EKS could not assume the role, so the association grants nothing new."""
+        want = (text(get(r.props, "clusterName")), text(get(r.props, "namespace")), text(get(r.props, "serviceAccount")))
+        if not all(want):
+            return False
+        doc = document(get(role.props, "assumeRolePolicy"))
+        if not isinstance(doc, dict):
+            return False
+        statements = doc.get("Statement")
+        pinned: list[tuple[str | None, ...]] = []
+        for st in statements if isinstance(statements, list) else [statements]:
+            if not isinstance(st, dict) or st.get("Effect") != "Allow":
+                continue
+            principal = st.get("Principal")
+            service = principal.get("Service") if isinstance(principal, dict) else None
+            if EKS_POD_IDENTITY_SERVICE not in (service if isinstance(service, list) else [service]):
+                continue
+            cond = st.get("Condition")
+            eq = cond.get("StringEquals") if isinstance(cond, dict) else None
+            if not isinstance(cond, dict) or not isinstance(eq, dict) or set(cond) != {"StringEquals"}:
+                pinned.append((None, None, None))
+                continue
+            pinned.append(tuple(text(eq.get(f"aws:RequestTag/{k}")) for k in EKS_SESSION_TAGS))
+        return bool(pinned) and all(p == want for p in pinned)
+
+    def _builders_target(self, r: Resource) -> bool:
+        """A schedule's target is the alarm topic or a Lambda function the builders pair with its role."""
+        assert self.lay.settings is not None
+        s = self.lay.settings
+        target = get(r.props, "target")
+        arn = get(target, "arn") if isinstance(target, dict) else None
+        candidates: list[Resource] = []
+        for urn in r.property_dependencies.get("target", ()):
+            res = self.by_urn.get(urn)
+            if res is not None and res.type in (LAMBDA_FUNCTION, SNS_TOPIC):
+                candidates.append(res)
+        if isinstance(arn, str):
+            if arn == naming.alarm_topic_arn(s):
+                return True
+            candidates += self.targets.get(arn, [])
+        if not candidates:
+            return False
+        for c in candidates:
+            if c.type == SNS_TOPIC:
+                if physical(c) != naming.alarm_topic_name(s):
+                    return False
+                continue
+            roles = role_uses(c, self.managed)
+            if len(roles) != 1 or not self.builders(c, roles[0]):
+                return False
+        return True
+
+
+def duplicate_names(resources: list[Resource], lay: Layout) -> Iterator[tuple[str, str | None]]:
+    """Two resources of one executor type with the same physical name: the pairing rules identify
+    the builders' resources by name, so a second one (another region's provider, say) is refused."""
+    seen: dict[tuple[str, str], Resource] = {}
+    for r in resources:
+        if r.type not in EXECUTOR_TYPES:
+            continue
+        n = physical(r)
+        if not n:
+            continue
+        first = seen.setdefault((r.type, n), r)
+        if first is not r and not lay.excepted(r.name, r.urn):
+            yield (f"{r.label} has the physical name {n!r} of {first.label}: the pack identifies the fleet's "
+                   f"executors and roles by name, so names must be unique in the stack. Fix: give it another name.",
+                   r.urn)
 
 
 def is_component(r: Resource) -> bool:
@@ -113,17 +268,6 @@ def is_component(r: Resource) -> bool:
         return True
     parts = r.type.split(":")
     return len(parts) == 3 and "/" not in parts[1]
-
-
-def in_project_component(r: Resource, index: dict[str, Resource]) -> bool:
-    seen: set[str] = set()
-    cur = index.get(r.parent or "")
-    while cur is not None and cur.urn not in seen:
-        seen.add(cur.urn)
-        if cur.type.startswith(COMPONENT_PACKAGE):
-            return True
-        cur = index.get(cur.parent or "")
-    return False
 
 
 def _exception_hint(r: Resource) -> str:
@@ -172,9 +316,10 @@ def _policy_arns(r: Resource) -> Iterator[object]:
 
 
 def check_closed_world(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
-    index = by_urn(resources)
     managed = Managed(resources)
     policies = Refs(of_type(resources, MANAGED_POLICY))
+    pairings = Pairings(resources, lay, managed)
+    yield from duplicate_names(resources, lay)
     for r in resources:
         if lay.excepted(r.name, r.urn) or is_component(r):
             continue
@@ -190,9 +335,8 @@ def check_closed_world(resources: list[Resource], lay: Layout) -> Iterable[tuple
             continue
         if r.type in ATTACHMENT_PROPS:
             yield from _attachments(r, lay, policies)
-        if in_project_component(r, index):
-            continue
-        runs_as = role_uses(r, managed)
+        runs_as = [x for x in role_uses(r, managed) if not pairings.builders(r, x)
+                   and not (r.type == POD_IDENTITY and pairings.pod_identity(r, x))]
         if runs_as:
             yield (f"{r.label} runs as the fleet's role(s) {sorted(x.label for x in runs_as)}: whatever code or "
                    f"workload it starts gets that role's access to secrets. Fix: give it its own role (an agent in "

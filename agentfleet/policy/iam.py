@@ -171,11 +171,15 @@ def _trust_problem(st: Statement, lay: Layout) -> str | None:
     wild = [p for p in principal_values(st.principal) if has_wildcard(p)]
     if wild:
         return f"names principals with wildcards {wild}"
-    if lay.settings is not None:
-        foreign = sorted({a for p in aws_principals if (a := _account_of(p)) and a not in lay.trusted_accounts()})
-        if foreign:
-            return (f"trusts principals of account(s) {foreign}, which are neither this stack's account nor listed in "
-                    f"the policy config `trustedAccounts`")
+    named = sorted({a for p in aws_principals if (a := _account_of(p))})
+    if named and lay.own_account() is None:
+        return (f"trusts principals of account(s) {named}, and the pack cannot tell this stack's account (no policy "
+                f"config `awsAccountId`, no AWS provider pinned by `allowedAccountIds`): pass the stack's policy config "
+                f"(`agentfleet check --print-policy-config`)")
+    foreign = sorted(a for a in named if a not in lay.trusted_accounts())
+    if foreign:
+        return (f"trusts principals of account(s) {foreign}, which are neither this stack's account nor listed in "
+                f"the policy config `trustedAccounts`")
     accounts = [p for p in aws_principals if ACCOUNT_RE.match(p)]
     if accounts and not _identity_pinned(st):
         why = "without a condition" if not st.condition else "with a condition that does not narrow who (e.g. `*` values, negated or IfExists operators)"
@@ -386,7 +390,10 @@ def check_lambda_permission(r: Resource, lay: Layout) -> Iterable[str]:
         if account is not UNKNOWN:
             if not text(account):
                 yield f"{r.label} lets service {principal} invoke the function for any account (no source_account). {fix}"
-            elif lay.settings is not None and account != lay.settings.aws_account_id:
+            elif lay.own_account() is None:
+                yield (f"{r.label} lets service {principal} invoke the function for account {account}, and the pack "
+                       f"cannot tell this stack's account (no policy config, no provider `allowedAccountIds`). {fix}")
+            elif account != lay.own_account():
                 yield f"{r.label} lets service {principal} invoke the function for account {account}, not this stack's. {fix}"
         if source is not UNKNOWN:
             src = text(source) or ""
@@ -396,7 +403,7 @@ def check_lambda_permission(r: Resource, lay: Layout) -> Iterable[str]:
                 yield f"{r.label} source_arn {src!r} is a wildcard beyond this environment's secrets. {fix}"
         return
     acct = _account_of(principal)
-    if acct is None or (lay.settings is not None and acct not in lay.trusted_accounts()):
+    if acct is None or acct not in lay.trusted_accounts():
         yield f"{r.label} lets {principal!r} (not a service of this account) invoke the function. {fix}"
 
 

@@ -65,7 +65,8 @@ def _root_admin_only(st: Statement, lay: Layout) -> bool:
         return False
     if lay.settings is not None:
         return who == [naming.account_root_arn(lay.settings)]
-    return all(re.match(ROOT_RE, w) for w in who)
+    own = lay.own_account()
+    return all(re.match(ROOT_RE, w) and (own is None or f"::{own}:" in w) for w in who)
 
 
 def check_kms(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:

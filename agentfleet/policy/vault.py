@@ -135,20 +135,42 @@ FORBIDDEN_POLICIES = ("root",)
 AWS_LOGIN = "vault:aws/authBackendRole:AuthBackendRole"
 
 
-def _component(r: Resource, index: dict[str, Resource]) -> Resource | None:
-    """The nearest project component (`agentfleet:` type) above `r`, if any."""
-    seen: set[str] = set()
-    cur = index.get(r.parent or "")
-    while cur is not None and cur.urn not in seen:
-        seen.add(cur.urn)
-        if cur.type.startswith("agentfleet:"):
-            return cur
-        cur = index.get(cur.parent or "")
-    return None
+LOGIN_ROLE_SUFFIX = "authBackendRole:AuthBackendRole"
+JWT_LOGIN = "vault:jwt/authBackendRole:AuthBackendRole"
+KUBERNETES_LOGIN = "vault:kubernetes/authBackendRole:AuthBackendRole"
+ROLE = "aws:iam/role:Role"
+STACK_METHODS = {"jwt": (JWT_LOGIN,), "kubernetes": (JWT_LOGIN, KUBERNETES_LOGIN)}
+"""Login-role types each `agentfleet:vaultLogin` method creates (kubernetes falls back to jwt for
+agents off EKS); AWS logins (`vault:aws`) serve every method (rotation functions log in with it)."""
+
+
+def _login_name(r: Resource) -> object:
+    """The Vault role name of a login role (`role` on AWS auth, `roleName` elsewhere)."""
+    return get(r.props, "role") if r.type == AWS_LOGIN else get(r.props, "roleName")
+
+
+def _granted(r: Resource) -> tuple[list[str], bool]:
+    """(policy names `r` hands to an identity, whether part of that is unknown yet)."""
+    granted: list[str] = []
+    unknown = False
+    for prop in POLICY_LIST_PROPS:
+        value = get(r.props, prop)
+        if value is UNKNOWN:
+            unknown = True
+        for item in value if isinstance(value, list) else []:
+            if item is UNKNOWN:
+                unknown = True
+            elif isinstance(item, str):
+                granted.append(item)
+    return granted, unknown
 
 
 def check_logins(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str | None]]:
-    index = {r.urn: r for r in resources}
+    """Judged on content alone, never on where a resource sits in the tree (`parent=` is the
+    program's choice): the builders' one pairing is a login role named exactly like the one policy
+    it hands out (naming.vault_auth_role_name == vault_policy_name; rotation_vault_name for both),
+    one login per policy and per name in the whole stack, on the stack's login method, and an AWS
+    login bound to exactly the IAM role of that name."""
     by_name: dict[str, Resource] = {}
     for p in resources:
         if p.type == VAULT_POLICY:
@@ -166,78 +188,108 @@ def check_logins(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, 
         if len(same) > 1:
             yield (f"{len(same)} Vault policies are named {n!r} ({', '.join(sorted(x.label for x in same))}): the last "
                    f"write replaces the reviewed one. Fix: one policy per name, from the components.", same[-1].urn)
-    role_arns: dict[str, set[str | None]] | None = None
+    roles_by_name = {n: r for r in resources if r.type == ROLE and (n := text(get(r.props, "name")))}
+    handed: dict[str, list[Resource]] = {}
+    login_names: dict[str, list[Resource]] = {}
     for r in resources:
         if not r.type.startswith("vault:") or r.type == VAULT_POLICY:
             continue
-        granted: list[str] = []
-        unknown = False
-        for prop in POLICY_LIST_PROPS:
-            value = get(r.props, prop)
-            if value is UNKNOWN:
-                unknown = True
-            for item in value if isinstance(value, list) else []:
-                if item is UNKNOWN:
-                    unknown = True
-                elif isinstance(item, str):
-                    granted.append(item)
+        is_login = r.type.endswith(LOGIN_ROLE_SUFFIX)
+        if is_login:
+            ln = text(_login_name(r))
+            if ln:
+                login_names.setdefault(ln, []).append(r)
+        granted, unknown = _granted(r)
         if not granted and not unknown:
-            if r.type.endswith("authBackendRole:AuthBackendRole") and get(r.props, "tokenNoDefaultPolicy") is not True:
+            if is_login and get(r.props, "tokenNoDefaultPolicy") is not True:
                 yield (f"{r.label} gives its logins Vault's `default` policy (token_no_default_policy is not true): "
                        f"a paused agent's login still gets a token with policies. {fix}.", r.urn)
             continue
         if unknown and not granted:
             continue
-        home = _component(r, index)
         for name in granted:
             if name in FORBIDDEN_POLICIES:
                 yield f"{r.label} hands out Vault's `{name}` policy. {fix}.", r.urn
                 continue
-            target = by_name.get(name)
-            if target is None:
+            if by_name.get(name) is None:
                 yield (f"{r.label} hands out Vault policy {name!r}, which this stack does not declare, so the pack "
                        f"cannot see what it grants. {fix}.", r.urn)
                 continue
-            owner = _component(target, index)
-            if home is None or owner is None or home.urn != owner.urn:
-                yield (f"{r.label} hands Vault policy {name!r} (declared by {owner.label if owner else 'the program'}) "
-                       f"to an identity declared {'outside any component' if home is None else 'by ' + home.label}: "
-                       f"another identity would read that agent's secrets. {fix}.", r.urn)
-        if get(r.props, "tokenNoDefaultPolicy") is not True and r.type.endswith("authBackendRole:AuthBackendRole"):
+            handed.setdefault(name, []).append(r)
+            if not is_login:
+                yield (f"{r.label} hands Vault policy {name!r} to an identity that is not a login role (a token, an "
+                       f"identity entity or group): whoever holds it reads that policy's secrets. {fix}.", r.urn)
+                continue
+            login = _login_name(r)
+            if login is not UNKNOWN and (text(login) != name or len(granted) != 1):
+                yield (f"{r.label} (Vault role {text(login)!r}) hands Vault policy {name!r}: the components name each "
+                       f"login role exactly like the one policy it hands out, so this is another identity reading that "
+                       f"policy's secrets. {fix}.", r.urn)
+        if not is_login:
+            continue
+        if get(r.props, "tokenNoDefaultPolicy") is not True:
             yield (f"{r.label} gives its logins Vault's `default` policy too (token_no_default_policy is not true). "
                    f"{fix}.", r.urn)
+        yield from _login_method(r, lay, fix)
         if r.type == AWS_LOGIN:
-            if role_arns is None:
-                role_arns = _role_arns_by_component(index)
-            yield from _aws_binding(r, home, role_arns)
+            yield from _aws_binding(r, lay, roles_by_name, granted)
+    for name, givers in handed.items():
+        if len(givers) > 1:
+            yield (f"Vault policy {name!r} is handed out by {len(givers)} resources "
+                   f"({', '.join(sorted(g.label for g in givers))}): the components give each policy exactly one "
+                   f"login, so the others are extra identities reading its secrets. {fix}.", givers[-1].urn)
+    for ln, roles in login_names.items():
+        if len(roles) > 1:
+            yield (f"{len(roles)} Vault login roles are named {ln!r} ({', '.join(sorted(x.label for x in roles))}): the "
+                   f"pack pairs a login with its policy by name, so a name is used once in the stack. {fix}.",
+                   roles[-1].urn)
 
 
-def _role_arns_by_component(index: dict[str, Resource]) -> dict[str, set[str | None]]:
-    """Component URN -> the ARNs of the IAM roles it declares (its nearest project component), built
-    once per check: a scan of every resource per login made the check quadratic (issue 17)."""
-    out: dict[str, set[str | None]] = {}
-    for x in index.values():
-        if x.type == "aws:iam/role:Role":
-            comp = _component(x, index)
-            if comp is not None:
-                out.setdefault(comp.urn, set()).add(text(get(x.props, "arn")))
-    return out
+def _login_method(r: Resource, lay: Layout, fix: str) -> Iterable[tuple[str, str | None]]:
+    """With the stack's settings: AWS logins on the stack's AWS auth mount only, others only of the
+    stack's `vaultLogin` method (a JWT role when the stack logs in with AWS auth is not the builders')."""
+    s = lay.settings
+    if s is None:
+        return
+    if r.type == AWS_LOGIN:
+        backend = get(r.props, "backend")
+        if backend is not UNKNOWN and (text(backend) or "aws").strip("/") != s.vault_aws_auth_path.strip("/"):
+            yield (f"{r.label} is on Vault auth mount {text(backend)!r}, not the stack's AWS auth "
+                   f"({s.vault_aws_auth_path!r}). {fix}.", r.urn)
+        return
+    if r.type not in STACK_METHODS.get(s.vault_login, ()):
+        yield (f"{r.label} is a {r.type.split(':')[1].split('/')[0]} login, and this stack's agents log in with "
+               f"`{s.vault_login}` (agentfleet:vaultLogin): the components declare no such login. {fix}.", r.urn)
 
 
-def _aws_binding(r: Resource, home: Resource | None,
-                 role_arns: dict[str, set[str | None]]) -> Iterable[tuple[str, str | None]]:
+def _aws_binding(r: Resource, lay: Layout, roles_by_name: dict[str, Resource],
+                 granted: list[str]) -> Iterable[tuple[str, str | None]]:
     bound = get(r.props, "boundIamPrincipalArns")
     if bound is UNKNOWN:
         return
     arns = [a for a in (bound if isinstance(bound, list) else []) if isinstance(a, str)]
-    own = set(role_arns.get(home.urn, ())) if home is not None else set()
     wild = [a for a in arns if "*" in a]
     if not arns or wild:
         yield (f"{r.label} binds {'no IAM principal' if not arns else wild}: any role matching it logs in with these "
-               f"policies. Fix: bind exactly the component's own role ARN.", r.urn)
-    elif own - {None} and set(arns) - own:
-        yield (f"{r.label} binds {sorted(set(arns) - own)}, not the role of its own component. Fix: bind exactly "
-               f"the component's own role ARN.", r.urn)
+               f"policies. Fix: bind exactly the IAM role named like the policy.", r.urn)
+        return
+    expected: set[str] = set()
+    for name in granted:
+        role_name = naming.shorten(name, naming.ROLE_NAME_MAX)
+        if lay.settings is not None:
+            expected.add(naming.role_arn(lay.settings, role_name))
+        else:
+            role = roles_by_name.get(role_name)
+            arn = text(get(role.props, "arn")) if role is not None else None
+            if arn:
+                expected.add(arn)
+            elif role is None:
+                yield (f"{r.label} hands {name!r} to an IAM principal, and no IAM role of the stack is named "
+                       f"{role_name!r}. Fix: bind exactly the IAM role named like the policy.", r.urn)
+    if expected and set(arns) != expected:
+        yield (f"{r.label} binds {sorted(set(arns) - expected) or sorted(arns)}, not (only) the IAM role named like "
+               f"its policy ({sorted(expected)}): another principal would log in with it. Fix: bind exactly that "
+               f"role's ARN.", r.urn)
 
 
 vault_login_confined = stack_policy(

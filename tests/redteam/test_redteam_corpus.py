@@ -32,7 +32,7 @@ from agentfleet.core.settings import StackSettings
 from agentfleet.policy.layout import policy_config, runtime_accounts
 from agentfleet.runner import checkrun, mockrun
 from tests.conftest import REPO
-from tests.redteam.variants import PRELUDE, VARIANTS, Variant
+from tests.redteam.variants import PARENTED_VARIANTS, PRELUDE, VARIANTS, Variant
 
 CLI_VARIANTS = ("vault-comment-opener-in-string", "managed-secretsmanager-readwrite", "second-secret-policy-partial-arn",
                 "literal-through-apply-on-random", "oidc-sub-org-wildcard", "vault-kubernetes-role")
@@ -164,3 +164,33 @@ def test_variant_fails_through_the_cli(name: str, root: Path, tmp_path: Path) ->
     code, out = _cli("check", "--stack", "dev", "--root", str(tmp_path))
     assert code == 1, out
     assert any(f"[mandatory] {p}:" in out for p in variant.policies), out
+
+
+# ---- `parent=`: no resource is trusted for where it sits in the tree ----
+
+
+@pytest.mark.parametrize("variant", PARENTED_VARIANTS, ids=lambda v: v.name)
+def test_parented_variant_fails_check(variant: Variant, root: Path, config: dict[str, Any]) -> None:
+    result = run_with(root, config, variant.code)
+    assert result.exit_code == 1, variant.name
+    found = {v.policy for v in result.mandatory}
+    assert found & variant.policies, f"{variant.name}: expected one of {sorted(variant.policies)}, got {sorted(found)}"
+
+
+NO_CONFIG_SAMPLE = ("under-fleet-lambda-as-rotation-role", "under-agent-vault-jwt-login-copy",
+                    "lookalike-fleet-component-trusts-foreign-account", "under-fleet-schedule-as-scheduler-role-to-raw-target")
+
+
+def test_no_policy_config_the_program_passes(root: Path) -> None:
+    """Engine parity: `pulumi preview --policy-pack policy` with no config; the pack reads the
+    stack's settings from the fleet component (its `policyConfig` input)."""
+    result = run_with(root, {}, None)
+    assert result.exit_code == 0, [f"{v.policy}: {v.message}" for v in result.mandatory]
+
+
+@pytest.mark.parametrize("name", NO_CONFIG_SAMPLE)
+def test_no_policy_config_variants_still_fail(name: str, root: Path) -> None:
+    variant = {v.name: v for v in PARENTED_VARIANTS}[name]
+    result = run_with(root, {}, variant.code)
+    found = {v.policy for v in result.mandatory}
+    assert result.exit_code == 1 and found & variant.policies, (name, sorted(found))

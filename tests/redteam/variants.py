@@ -248,3 +248,58 @@ VARIANTS = VARIANTS + (
     v("user-group-membership", "closed-world",
       '_aws.iam.UserGroupMembership("x", user="ops-bot", groups=["ops"])'),
 )
+
+_UNDER_FLEET = "opts=_pulumi.ResourceOptions(parent=fleet)"
+_UNDER_CRM = 'opts=_pulumi.ResourceOptions(parent=fleet.agents["crm"])'
+_CRM_ROTATION = "_n.rotation_role_name(_S, 'crm')"
+_LOOKALIKE = '''
+class _Lookalike(_pulumi.ComponentResource):
+    def __init__(self, token, name, props=None):
+        super().__init__(token, name, props or {}, None)
+'''
+
+PARENTED_VARIANTS: tuple[Variant, ...] = (
+    # ---- `parent=` the fleet, an agent's component, or a look-alike `agentfleet:` component ----
+    v("under-fleet-lambda-as-rotation-role", "closed-world",
+      f'_aws.lambda_.Function("x", name="helper", runtime="python3.12", handler="h.h", code=_pulumi.AssetArchive({{}}), '
+      f'role=_n.role_arn(_S, {_CRM_ROTATION}), {_UNDER_FLEET})'),
+    v("under-fleet-lambda-named-like-rotation-role-other-region", "closed-world",
+      f'_p = _aws.Provider("west", region="us-west-2")\n'
+      f'_aws.lambda_.Function("x", name={_CRM_ROTATION}, runtime="python3.12", handler="h.h", code=_pulumi.AssetArchive({{}}), '
+      f'role=_n.role_arn(_S, {_CRM_ROTATION}), opts=_pulumi.ResourceOptions(parent=fleet, provider=_p))'),
+    v("under-agent-lambda-named-like-agent-role", "closed-world",
+      f'_aws.lambda_.Function("x", name=_CRM_ROLE, runtime="python3.12", handler="h.h", code=_pulumi.AssetArchive({{}}), '
+      f'role=fleet.agents["crm"].role.arn, {_UNDER_CRM})'),
+    v("under-agent-instance-profile", "closed-world",
+      f'_aws.iam.InstanceProfile("x", role=fleet.agents["crm"].role.name, {_UNDER_CRM})'),
+    v("under-agent-cloudformation-stack", "closed-world",
+      f'_aws.cloudformation.Stack("x", name="s", template_body="{{}}", parameters={{"S": _STRIPE_SECRET.arn}}, {_UNDER_FLEET})'),
+    v("under-fleet-schedule-as-scheduler-role-to-raw-target", "closed-world",
+      f'_aws.scheduler.Schedule("x", name=_S.secret_prefix + "-" + _S.environment + "-extra", schedule_expression="rate(1 hour)", '
+      f'flexible_time_window={{"mode": "OFF"}}, target={{"arn": "arn:aws:lambda:" + _R + ":" + _ACCT + ":function:raw", '
+      f'"role_arn": _n.role_arn(_S, _n.scheduler_role_name(_S))}}, {_UNDER_FLEET})'),
+    v("under-fleet-event-target-as-agent-role", "closed-world",
+      f'_aws.cloudwatch.EventTarget("x", rule="r", arn="arn:aws:ecs:" + _R + ":" + _ACCT + ":cluster/c", '
+      f'role_arn=fleet.agents["crm"].role.arn, {_UNDER_FLEET})'),
+    v("under-agent-pod-identity-other-service-account", "closed-world",
+      f'_aws.eks.PodIdentityAssociation("x", cluster_name="c", namespace="default", service_account="anyone", '
+      f'role_arn=fleet.agents["crm"].role.arn, {_UNDER_CRM})'),
+    v("under-agent-vault-jwt-login-copy", "vault-login-confined",
+      f'_vault.jwt.AuthBackendRole("x", backend="jwt", role_name=_VAULT_CRM, role_type="jwt", token_policies=[_VAULT_CRM], '
+      f'token_no_default_policy=True, bound_audiences=["vault"], user_claim="sub", bound_subject="repo:evil/evil:ref:refs/heads/main", {_UNDER_CRM})'),
+    v("under-agent-vault-aws-login-for-other-role", "vault-login-confined",
+      f'_vault.aws.AuthBackendRole("x", backend="aws", role=_VAULT_CRM + "-ci", auth_type="iam", token_policies=[_VAULT_CRM], '
+      f'token_no_default_policy=True, bound_iam_principal_arns=[_n.role_arn(_S, _BILLING_ROLE)], {_UNDER_CRM})'),
+    v("under-fleet-vault-token-with-agent-policy", "vault-login-confined",
+      f'_vault.Token("x", policies=[_VAULT_CRM], no_default_policy=True, {_UNDER_FLEET})'),
+    v("lookalike-access-component-ecs-task", "closed-world",
+      _LOOKALIKE + '_c = _Lookalike("agentfleet:index:AgentAccess", "crm-extra")\n'
+      '_aws.ecs.TaskDefinition("x", family="f", container_definitions="[]", task_role_arn=fleet.agents["crm"].role.arn, '
+      'opts=_pulumi.ResourceOptions(parent=_c))'),
+    v("lookalike-fleet-component-trusts-foreign-account", "trust-policy-scoped",
+      _LOOKALIKE + '_c = _Lookalike("agentfleet:index:AgentFleet", "agents-2", {"policyConfig": {"trustedAccounts": ["999999999999"]}})\n'
+      '_aws.iam.Role("x", name="partner", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": '
+      '{"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole"}), opts=_pulumi.ResourceOptions(parent=_c))'),
+)
+"""Variants that name the program's own objects as parents: they run appended to the real program
+(tests/redteam/test_redteam_corpus.py `test_parented_variant_fails_check`), not in the replay."""
