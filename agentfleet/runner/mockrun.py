@@ -48,9 +48,10 @@ class MockRunError(RuntimeError):
     """The program did not evaluate under the mocks (so nothing it declares was checked)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RegisteredResource:
-    """One resource as the engine would have seen it at registration."""
+    """One resource as the engine would have seen it at registration (slots: one per resource, no
+    per-instance dict)."""
 
     type: str
     """Type token, e.g. `aws:iam/role:Role`; component tokens too (`agentfleet:index:AgentAccess`)."""
