@@ -583,3 +583,247 @@ def test_lambda_environment_may_name_secrets(config: dict[str, Any], dev_setting
     assert messages(stack, no_literal_secret_values, config) == []
     stack.add("aws:lambda/function:Function", "bad", {"environment": {"variables": {"ADMIN_SECRET": "hunter2-literal"}}})
     assert len(messages(stack, no_literal_secret_values, config)) == 1
+
+
+# ---- red team 2: classes the pack did not see (tests/redteam/variants.py REDTEAM2) ----
+
+
+def test_iam_document_in_an_unevaluated_type_fails(stack: Stack, config: dict[str, Any]) -> None:
+    """An SSO permission set's inline policy (or any other carrier) granting secret reads or
+    decrypt on `*` names no managed resource, yet opens every secret to its holders."""
+    sso = "aws:ssoadmin/permissionSetInlinePolicy:PermissionSetInlinePolicy"
+    harmless = json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
+    stack.add(sso, "ok", {"inlinePolicy": harmless})
+    assert messages(stack, closed_world, config) == []
+    wide = json.dumps({"Statement": [{"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": "*"}]})
+    stack.add(sso, "bad", {"inlinePolicy": wide})
+    [msg] = messages(stack, closed_world, config)
+    assert '"bad"' in msg and "kms:Decrypt" in msg
+    denied = json.dumps({"Statement": [{"Effect": "Deny", "Action": "secretsmanager:*", "Resource": "*"}]})
+    stack.remove(stack.named("bad"))
+    stack.add(sso, "deny", {"inlinePolicy": denied})
+    assert messages(stack, closed_world, config) == []
+
+
+@pytest.mark.parametrize("spelled", [str.upper, lambda n: f" {n} "])
+def test_vault_policy_names_are_compared_as_vault_stores_them(stack: Stack, config: dict[str, Any], dev_settings: StackSettings,
+                                                              spelled: Any) -> None:
+    """Vault trims and lowercases policy names: a nested, differently spelt name is still the agent's."""
+    stack.add(VAULT_POLICY, "crm-vault", {"name": naming.vault_policy_name(dev_settings, "crm"), "policy": agent_policy_hcl(dev_settings, "crm")})
+    name = spelled(naming.vault_policy_name(dev_settings, "crm"))
+    okta = "vault:okta/authBackend:AuthBackend"
+    stack.add(okta, "okta", {"organization": "o", "groups": [{"groupName": "ops", "policies": ["unrelated"]}]})
+    assert messages(stack, closed_world, config) == []
+    stack.add(okta, "okta-2", {"organization": "o", "groups": [{"groupName": "ops", "policies": [name]}]})
+    [msg] = messages(stack, closed_world, config)
+    assert '"okta-2"' in msg
+
+
+def test_vault_policy_globs_in_unevaluated_types_reach_the_agents(stack: Stack, config: dict[str, Any], dev_settings: StackSettings) -> None:
+    stack.add(VAULT_POLICY, "crm-vault", {"name": naming.vault_policy_name(dev_settings, "crm"), "policy": agent_policy_hcl(dev_settings, "crm")})
+    prefix = naming.vault_policy_name(dev_settings, "crm")[:-3]
+    stack.add("vault:index/someNew:Thing", "glob", {"allowedPoliciesGlob": ["other-*"]})
+    assert messages(stack, closed_world, config) == []
+    stack.add("vault:index/someNew:Thing", "glob-2", {"allowedPoliciesGlob": [prefix + "*"]})
+    [msg] = messages(stack, closed_world, config)
+    assert '"glob-2"' in msg
+
+
+def test_role_references_differing_in_case_still_count(stack: Stack, config: dict[str, Any], dev_settings: StackSettings) -> None:
+    """IAM role names are case-insensitive: `role/AGENTS-DEV-CRM` runs as the crm role."""
+    ecs = "aws:ecs/taskDefinition:TaskDefinition"
+    other = naming.role_arn(dev_settings, "someone-else")
+    stack.add(ecs, "ok", {"family": "t", "taskRoleArn": other})
+    assert messages(stack, closed_world, config) == []
+    upper = naming.role_arn(dev_settings, naming.role_name(dev_settings, "crm").upper())
+    stack.add(ecs, "upper", {"family": "t", "taskRoleArn": upper})
+    [msg] = messages(stack, closed_world, config)
+    assert '"upper"' in msg and "runs as" in msg
+
+
+def test_a_second_alias_of_the_keys_name_fails(stack: Stack, config: dict[str, Any], dev_settings: StackSettings) -> None:
+    alias = "aws:kms/alias:Alias"
+    stack.add(alias, "alias", {"name": naming.kms_alias(dev_settings), "targetKeyId": KMS_KEY_ARN})
+    assert messages(stack, closed_world, config) == []
+    stack.add(alias, "alias-2", {"name": naming.kms_alias(dev_settings), "targetKeyId": "arn:aws:kms:us-east-1:1:key/evil"})
+    [msg] = messages(stack, closed_world, config)
+    assert '"alias-2"' in msg and "physical name" in msg
+
+
+def _with_provider(r: PolicyResource, props: dict[str, Any]) -> PolicyResource:
+    from pulumi_policy import PolicyProviderResource
+    from pulumi_policy.proxy import unknown_checking_proxy
+    r.provider = PolicyProviderResource("pulumi:providers:aws", unknown_checking_proxy(props), "urn:aws", "aws")
+    return r
+
+
+AWS_CLIENT = "vault:aws/authBackendClient:AuthBackendClient"
+AUTH_BACKEND = "vault:index/authBackend:AuthBackend"
+
+
+def test_vault_aws_auth_client_only_with_the_fleets_emulator_endpoints(stack: Stack, config: dict[str, Any]) -> None:
+    """Vault's AWS login trusts whatever STS the client names: the builders set one only for an
+    emulator, with exactly the fleet's AWS provider endpoints."""
+    endpoints = [{"iam": "http://127.0.0.1:5000", "sts": "http://127.0.0.1:5000"}]
+    for r in stack.resources:
+        if r.resource_type == ROLE:
+            _with_provider(r, {"endpoints": json.dumps(endpoints)})
+    mount = stack.add(AUTH_BACKEND, "aws-auth", {"type": "aws", "path": "aws"})
+    good = stack.add(AWS_CLIENT, "client", {"backend": "aws", "iamEndpoint": "http://127.0.0.1:5000",
+                                           "stsEndpoint": "http://127.0.0.1:5000"}, prop_deps={"backend": [mount]})
+    assert messages(stack, closed_world, config) == []
+    stack.add(AWS_CLIENT, "client-2", {"backend": "aws", "stsEndpoint": "https://sts.evil.example"})
+    found = messages(stack, closed_world, config)
+    assert len(found) == 2 and all('"client-2"' in m for m in found), found  # foreign STS, and a second config
+    stack.remove(good)
+    stack.remove(stack.named("client-2"))
+    stack.add(AWS_CLIENT, "other-mount", {"backend": "aws-elsewhere", "iamEndpoint": "http://127.0.0.1:5000",
+                                          "stsEndpoint": "http://127.0.0.1:5000"})
+    [msg] = messages(stack, closed_world, config)
+    assert '"other-mount"' in msg and "does not declare" in msg
+
+
+def test_vault_trust_roots_without_builders_are_refused(config: dict[str, Any], dev_settings: StackSettings, sample_fleet: Fleet) -> None:
+    """On real AWS (no endpoints) no client is ever declared; nor STS roles; one Kubernetes config per declared mount."""
+    s = fleet_stack(dev_settings, sample_fleet)
+    s.add(AUTH_BACKEND, "aws-auth", {"type": "aws", "path": "aws"})
+    k8s = s.add(AUTH_BACKEND, "k8s", {"type": "kubernetes", "path": "kubernetes"})
+    s.add("vault:kubernetes/authBackendConfig:AuthBackendConfig", "k8s-config", {"backend": "kubernetes", "kubernetesHost": "https://k"},
+          prop_deps={"backend": [k8s]})
+    assert messages(s, closed_world, config) == []
+    s.add(AWS_CLIENT, "client", {"backend": "aws", "stsEndpoint": "https://sts.evil.example"})
+    s.add("vault:aws/authBackendStsRole:AuthBackendStsRole", "sts", {"backend": "aws", "accountId": "1", "stsRole": "x"})
+    s.add("vault:kubernetes/authBackendConfig:AuthBackendConfig", "k8s-config-2", {"backend": "kubernetes", "kubernetesHost": "https://evil"})
+    found = messages(s, closed_world, config)
+    assert {n for n in ('"client"', '"sts"', '"k8s-config-2"') if any(n in m for m in found)} == {'"client"', '"sts"', '"k8s-config-2"'}, found
+
+
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+
+
+def test_stack_buckets_carry_only_the_builders_configuration(stack: Stack, config: dict[str, Any], dev_settings: StackSettings) -> None:
+    name = naming.trail_bucket_name(dev_settings)
+    bucket = stack.add(BUCKET, "trail-bucket", {"bucket": name, "arn": f"arn:aws:s3:::{name}"})
+    stack.add("aws:cloudtrail/trail:Trail", "trail", {"name": naming.trail_name(dev_settings), "s3BucketName": name},
+              prop_deps={"s3BucketName": [bucket]})
+    # A team's own bucket in the same program is theirs to configure.
+    own = stack.add(BUCKET, "team-bucket", {"bucket": "team-data", "arn": "arn:aws:s3:::team-data"})
+    stack.add("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "team-expiry", {"bucket": "team-data", "rules": []},
+              prop_deps={"bucket": [own]})
+    service_only = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                                              "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{name}/*"}]})
+    stack.add(BUCKET_POLICY, "trail-bucket-policy", {"bucket": name, "policy": service_only}, prop_deps={"bucket": [bucket]})
+    stack.add("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "pab", {
+        "bucket": name, "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True})
+    stack.add(BUCKET_POLICY, "elsewhere", {"bucket": "someone-elses", "policy": json.dumps({"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}]})})
+    assert messages(stack, closed_world, config) == []
+    open_ = json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}]})
+    stack.add(BUCKET_POLICY, "open", {"bucket": name, "policy": open_})
+    stack.add("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "expire", {"bucket": name, "rules": []})
+    found = messages(stack, closed_world, config)
+    assert any('"open"' in m and "other than AWS services" in m for m in found), found
+    assert any('"open"' in m and "replaces the reviewed one" in m for m in found), found
+    assert any('"expire"' in m and "does not evaluate" in m for m in found), found
+    assert len(found) == 3, found
+
+
+def test_kms_decrypt_via_secrets_manager_needs_one_agents_context(stack: Stack, config: dict[str, Any], dev_settings: StackSettings) -> None:
+    """Defence in depth: without the encryption context a decrypt through Secrets Manager opens the
+    data key of every secret the holder can get a read on."""
+    via = {"StringEquals": {"kms:ViaService": f"secretsmanager.{dev_settings.aws_region}.amazonaws.com"}}
+    def rp(name: str, role: str, cond: dict[str, Any]) -> None:
+        stack.add(ROLE_POLICY, name, {"role": role, "policy": json.dumps({"Statement": [
+            {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KMS_KEY_ARN, "Condition": cond}]})})
+    crm = naming.role_name(dev_settings, "crm")
+    own = naming.secret_arn_pattern(dev_settings, "crm", "openai")
+    rp("own", crm, {**via, "StringLike": {iam.SECRET_ARN_CONTEXT_KEY: [own]}})
+    rp("rotation", naming.rotation_role_name(dev_settings, "crm"), via)
+    assert messages(stack, kms_use_confined, config) == []
+    rp("no-context", crm, via)
+    other = naming.secret_arn_pattern(dev_settings, "billing", "stripe")
+    rp("two-agents", crm, {**via, "StringLike": {iam.SECRET_ARN_CONTEXT_KEY: [own, other]}})
+    rp("wide", crm, {**via, "StringLike": {iam.SECRET_ARN_CONTEXT_KEY: "*"}})
+    rp("look-alike-rotation", naming.role_name(dev_settings, "crm") + "-rotationx", via)
+    found = messages(stack, kms_use_confined, config)
+    assert sorted(n for n in ("no-context", "two-agents", "wide", "look-alike-rotation") if any(f'"{n}"' in m for m in found)) == \
+        ["look-alike-rotation", "no-context", "two-agents", "wide"], found
+    assert len(found) == 4
+
+
+@pytest.mark.parametrize("spelled", [str.upper, lambda n: n + " "])
+def test_vault_names_differing_in_case_or_space_are_the_same_policy(dev_settings: StackSettings, config: dict[str, Any],
+                                                                     spelled: Any) -> None:
+    """Vault stores `AGENTS-DEV-CRM ` as `agents-dev-crm`: a second policy so spelt replaces the
+    agent's (a deny-only one silently locks it out), a role handing it out hands the agent's."""
+    stack = Stack()
+    _agent_vault(stack, dev_settings, "crm")
+    name = spelled(naming.vault_policy_name(dev_settings, "crm"))
+    stack.add(VAULT_POLICY, "again", {"name": name, "policy": 'path "kv/data/dev/crm/*" { capabilities = ["deny"] }'})
+    [msg] = messages(stack, vault_login_confined, config)
+    assert "2 Vault policies are named" in msg
+    stack.remove(stack.named("again"))
+    stack.add("vault:approle/authBackendRole:AuthBackendRole", "ci", {"roleName": "ci", "tokenPolicies": [name], "tokenNoDefaultPolicy": True})
+    found = messages(stack, vault_login_confined, config)
+    assert any("is handed out by 2 resources" in m for m in found), found
+
+
+def test_kv_mount_configuration_is_never_the_components(stack: Stack, config: dict[str, Any]) -> None:
+    kv = "vault:kv/secretBackendV2:SecretBackendV2"
+    stack.add("vault:kv/secretV2:SecretV2", "value", {"mount": "kv", "name": "dev/crm/x"})
+    assert messages(stack, closed_world, config) == []
+    stack.add(kv, "kv-config", {"mount": "kv", "maxVersions": 1, "deleteVersionAfter": 1})
+    [msg] = messages(stack, closed_world, config)
+    assert '"kv-config"' in msg
+    assert messages(stack, closed_world, {**config, "exceptions": [{"resource": "kv-config", "reason": "reviewed"}]}) == []
+
+
+@pytest.mark.parametrize("action", ["kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:UpdateAlias", "kms:*"])
+def test_key_administration_in_a_role_policy_fails(stack: Stack, config: dict[str, Any], action: str) -> None:
+    stack.add(ROLE_POLICY, "admin", {"role": "someone", "policy": json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": action, "Resource": KMS_KEY_ARN}]})})
+    found = messages(stack, kms_use_confined, config)
+    assert any('"admin"' in m and "delete or disable the key" in m for m in found), found
+    stack.remove(stack.named("admin"))
+    stack.add(ROLE_POLICY, "elsewhere", {"role": "someone", "policy": json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": action, "Resource": "arn:aws:s3:::not-a-key"}]})})
+    assert messages(stack, kms_use_confined, config) == []
+
+
+@pytest.mark.parametrize("type_, props", [
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", {"name": "agents-dev-crm-usage-spike"}),
+    ("aws:cloudwatch/logMetricFilter:LogMetricFilter", {"name": "agents-dev-secret-reads", "logGroupName": "/agents/dev/cloudtrail"}),
+    ("aws:cloudwatch/eventRule:EventRule", {"name": "agents-dev-reminder"}),
+])
+def test_a_second_alarm_filter_or_rule_of_the_same_name_fails(stack: Stack, config: dict[str, Any], type_: str, props: dict[str, Any]) -> None:
+    """AWS overwrites these in place: a same-named copy with actions disabled replaces the fleet's."""
+    stack.add(type_, "fleets", props)
+    other = {k: (v + "-other" if k == "name" else v) for k, v in props.items()}
+    stack.add(type_, "another", other)
+    assert messages(stack, closed_world, config) == []
+    stack.add(type_, "copy", {**props, "actionsEnabled": False})
+    [msg] = messages(stack, closed_world, config)
+    assert '"copy"' in msg and "silently replaced" in msg
+
+
+def test_stack_topics_let_only_services_publish(stack: Stack, config: dict[str, Any], dev_settings: StackSettings) -> None:
+    from agentfleet.core.monitoring_plan import alert_topic_policy
+    arn = naming.alarm_topic_arn(dev_settings)
+    stack.add("aws:sns/topic:Topic", "topic", {"name": naming.alarm_topic_name(dev_settings), "arn": arn})
+    stack.add("aws:sns/topicPolicy:TopicPolicy", "topic-policy", {"arn": arn, "policy": iam.to_json(alert_topic_policy(dev_settings))})
+    open_ = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sns:*", "Resource": "*"}]})
+    stack.add("aws:sns/topicPolicy:TopicPolicy", "elsewhere", {"arn": "arn:aws:sns:us-east-1:1:someone-elses", "policy": open_})
+    assert messages(stack, closed_world, config) == []
+    stack.add("aws:sns/topicPolicy:TopicPolicy", "open", {"arn": arn, "policy": open_})
+    found = messages(stack, closed_world, config)
+    assert any('"open"' in m and "other than AWS services" in m for m in found), found
+    assert any('"open"' in m and "silently replaced" in m for m in found), found
+    assert len(found) == 2
+
+
+def test_log_subscription_filters_are_never_the_components(stack: Stack, config: dict[str, Any]) -> None:
+    stack.add("aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter", "exfil",
+              {"logGroup": "/agents/dev/cloudtrail", "destinationArn": "arn:aws:logs:us-east-1:999988887777:destination:d"})
+    [msg] = messages(stack, closed_world, config)
+    assert '"exfil"' in msg and "streams a log group" in msg

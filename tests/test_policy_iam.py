@@ -238,8 +238,15 @@ def test_shared_mode_needs_tags_of_this_environment(config: dict[str, Any]) -> N
                                  f"aws:ResourceTag/{naming.TAG_ENVIRONMENT}": env}}
         return doc(iam.Statement("Rotate", iam.ROTATION_SECRET_ACTIONS, folder, condition=cond))
 
-    assert validate_resource(rotation_role_scoped, ROLE_POLICY, {"policy": shared("dev")}, config=config) == []
-    assert len(validate_resource(rotation_role_scoped, ROLE_POLICY, {"policy": shared("prod")}, config=config)) == 1
+    from agentfleet.core.settings import load_stack_settings
+    from tests.conftest import ROOT
+    role = naming.shared_rotation_role_name(load_stack_settings(ROOT / "Pulumi.dev.yaml", "dev"), "generated")
+    assert validate_resource(rotation_role_scoped, ROLE_POLICY, {"role": role, "policy": shared("dev")}, config=config) == []
+    assert len(validate_resource(rotation_role_scoped, ROLE_POLICY, {"role": role, "policy": shared("prod")}, config=config)) == 1
+    # The same form on an agent's role (or a policy whose role is unknown) overwrites every agent's values.
+    for other in ({"role": "agents-dev-crm"}, {}):
+        found = validate_resource(rotation_role_scoped, ROLE_POLICY, {**other, "policy": shared("dev")}, config=config)
+        assert len(found) == 1 and "not a shared rotation role" in found[0], found
     untagged = doc(iam.Statement("Rotate", iam.ROTATION_SECRET_ACTIONS, folder))
     assert len(validate_resource(rotation_role_scoped, ROLE_POLICY, {"policy": untagged}, config=config)) == 1
 
@@ -254,3 +261,63 @@ def test_secret_arn_helper_matches_builder_pattern(dev_settings: StackSettings) 
     from agentfleet.policy.arnmatch import wildcard_match
 
     assert wildcard_match(naming.secret_arn_pattern(dev_settings, "crm", "openai"), secret_arn(dev_settings, "crm", "openai"))
+
+
+# ---- red team 2 (tests/redteam/variants.py REDTEAM2) ----
+
+
+def _trust(statement: dict[str, Any]) -> str:
+    import json
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+@pytest.mark.parametrize("value, ok", [
+    ("arn:aws:iam::123456789012:role/ci-deployer", True),
+    ("arn:aws:iam::123456789012:role/ci-*", True),
+    ("arn:aws:iam::123456789012:*", False),
+    ("arn:aws:iam::123456789012:role/*", False),
+    ("arn:aws:iam::*:*", False),
+    ("arn:aws:iam::123456789012:user/*", False),
+])
+def test_account_trust_pinned_by_an_arn_that_admits_everyone_fails(config: dict[str, Any], value: str, ok: bool) -> None:
+    doc = _trust({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole",
+                  "Condition": {"ArnLike": {"aws:PrincipalArn": value}}})
+    found = validate_resource(trust_policy_scoped, ROLE, {"name": "r", "assumeRolePolicy": doc}, config=config)
+    assert (found == []) == ok, found
+
+
+@pytest.mark.parametrize("action", ["secretsmanager:CancelRotateSecret", "secretsmanager:TagResource",
+                                    "secretsmanager:ReplicateSecretToRegions", "secretsmanager:UntagResource"])
+def test_rotation_replication_and_tags_of_another_agents_secret_are_writes(config: dict[str, Any], dev_settings: StackSettings,
+                                                                           action: str) -> None:
+    policy = doc(iam.Statement("S", (action,), (naming.secret_arn_pattern(dev_settings, "billing", "stripe"),)))
+    found = validate_resource(rotation_role_scoped, ROLE_POLICY, {"role": naming.role_name(dev_settings, "crm"), "policy": policy}, config=config)
+    assert len(found) == 1 and "write agent billing's secrets" in found[0], found
+    own = validate_resource(rotation_role_scoped, ROLE_POLICY, {"role": naming.rotation_role_name(dev_settings, "billing"),
+                                                                 "policy": policy}, config=config)
+    assert own == []
+
+
+@pytest.mark.parametrize("action", ["iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:TagRole", "lambda:CreateFunctionUrlConfig"])
+def test_removing_a_roles_denies_or_exposing_a_function_is_escalation(config: dict[str, Any], action: str) -> None:
+    from agentfleet.policy.iam import no_privilege_escalation
+    found = validate_resource(no_privilege_escalation, ROLE_POLICY, {"role": "r", "policy": doc(iam.Statement("S", (action,), ("*",)))},
+                              config=config)
+    assert len(found) == 1 and action in found[0]
+    denied = doc(iam.Statement("S", (action,), ("*",), effect="Deny"))
+    assert validate_resource(no_privilege_escalation, ROLE_POLICY, {"role": "r", "policy": denied}, config=config) == []
+
+
+def test_fleet_functions_are_invoked_by_secrets_manager_only(config: dict[str, Any], dev_settings: StackSettings) -> None:
+    from agentfleet.policy.iam import lambda_permission_scoped
+    LP = "aws:lambda/permission:Permission"
+    fn = naming.rotation_function_name(dev_settings, "crm")
+    good = {"action": "lambda:InvokeFunction", "function": fn, "principal": "secretsmanager.amazonaws.com",
+            "sourceAccount": dev_settings.aws_account_id, "sourceArn": naming.secret_arn_pattern(dev_settings, "crm", "openai")}
+    assert validate_resource(lambda_permission_scoped, LP, good, config=config) == []
+    events = {**good, "principal": "events.amazonaws.com", "sourceArn": "arn:aws:events:us-east-1:123456789012:rule/r"}
+    assert validate_resource(lambda_permission_scoped, LP, {**events, "function": "someone-elses"}, config=config) == []
+    for bad in (events, {**events, "function": naming.lambda_function_arn(dev_settings, fn) + ":live"},
+                {**good, "action": "lambda:*"}, {**good, "action": "lambda:UpdateFunctionCode"}):
+        found = validate_resource(lambda_permission_scoped, LP, bad, config=config)
+        assert len(found) == 1, (bad, found)

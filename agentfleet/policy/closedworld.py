@@ -19,6 +19,8 @@ must be unique in the stack.
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import re
 from typing import Any, Iterable, Iterator
 
@@ -34,12 +36,18 @@ from agentfleet.policy.iamdoc import (
     ROLE_POLICY,
     ROLE_POLICY_ATTACHMENT,
     SECRET_POLICY,
+    SECRET_WRITE_ACTIONS,
     USER_POLICY_ATTACHMENT,
+    statements,
 )
+from agentfleet.core.iam_documents import SECRET_READ_ACTIONS
+from agentfleet.policy.iam import POLICY_ESCALATION_ACTIONS
+from agentfleet.policy.kms import DECRYPT_ACTIONS
 from agentfleet.policy.layout import Layout
 from agentfleet.policy.rotation import SECRET_ROTATION, string_leaves
 from agentfleet.policy.stackgraph import SECRET, Refs, identifiers, of_type
 from agentfleet.policy.values import UNKNOWN, as_list, document, get, text
+from agentfleet.policy.vault import vault_name
 
 KMS_KEY = "aws:kms/key:Key"
 KMS_ALIAS = "aws:kms/alias:Alias"
@@ -61,6 +69,16 @@ LONG_LIVED_IDENTITY_PREFIXES = (
     "aws:iam/signingCertificate:", "aws:iam/sshKey:", "aws:iam/virtualMfaDevice:",
 )
 """IAM users, their keys, login profiles, groups and memberships: the fleet has none by design."""
+
+NEVER_DECLARED: dict[str, str] = {
+    "aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter": ("streams a log group (the trail's: who read which "
+                                                                   "secret, from where) to a destination of its choice; "
+                                                                   "the components never declare one."),
+    "vault:kv/secretBackendV2:SecretBackendV2": ("configures a KV v2 mount (versions kept, their lifetime, check-and-set): "
+                                                 "on the fleet's mount it can expire every agent's credentials or the "
+                                                 "previous version rotation keeps; the components never declare one."),
+}
+"""Types inside an evaluated prefix (`vault:kv/`) that the components never declare."""
 
 VAULT_WRITE_ANYWHERE_PREFIXES = ("vault:generic/",)
 """Writes to arbitrary Vault paths (`sys/policy/...`, `auth/.../role/...`): not evaluable."""
@@ -120,7 +138,7 @@ def role_uses(r: Resource, managed: "Managed") -> list[Resource]:
     found: dict[str, Resource] = {}
     for key, value in _role_inputs(r.props):
         for leaf in string_leaves(value):
-            hit = managed.exact.get(leaf)
+            hit = managed.lookup(leaf)
             if hit is not None and hit.type == ROLE:
                 found[hit.urn] = hit
         if ROLE_USE_PROP.search(key):
@@ -138,9 +156,10 @@ SNS_TOPIC = "aws:sns/topic:Topic"
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 EKS_SESSION_TAGS = (iam_documents.EKS_TAG_CLUSTER, iam_documents.EKS_TAG_NAMESPACE, iam_documents.EKS_TAG_SERVICE_ACCOUNT)
 EKS_POD_IDENTITY_SERVICE = iam_documents.EKS_POD_IDENTITY_SERVICE
-EXECUTOR_TYPES = (LAMBDA_FUNCTION, TRAIL, SCHEDULE, ROLE, SNS_TOPIC)
+EXECUTOR_TYPES = (LAMBDA_FUNCTION, TRAIL, SCHEDULE, ROLE, SNS_TOPIC, KMS_ALIAS)
 """Types whose physical names the pairings rest on: each name at most once in the stack (AWS
-scopes some by region or account; the pack does not, so another provider cannot double one)."""
+scopes some by region or account; the pack does not, so another provider cannot double one). A
+second alias of the key's name would point the name the fleet uses at another key."""
 
 
 def physical(r: Resource) -> str | None:
@@ -262,6 +281,60 @@ def duplicate_names(resources: list[Resource], lay: Layout) -> Iterator[tuple[st
                    r.urn)
 
 
+OVERWRITTEN_BY_KEY: dict[str, tuple[str, ...]] = {
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("name",),
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": ("name", "logGroupName"),
+    "aws:cloudwatch/eventRule:EventRule": ("name", "eventBusName"),
+    "aws:cloudwatch/logGroup:LogGroup": ("name",),
+    "aws:sns/topicPolicy:TopicPolicy": ("arn",),
+}
+"""Types AWS overwrites in place when a second resource names the same key (PutMetricAlarm,
+PutMetricFilter, PutRule, SetTopicAttributes): a second alarm of the same name with actions
+disabled, or a filter matching nothing, silently replaces the fleet's detection."""
+
+
+def overwritten(resources: list[Resource], lay: Layout) -> Iterator[tuple[str, str | None]]:
+    """One finding per group, the same whatever order the engine registered the resources in."""
+    groups: dict[tuple[str, ...], list[Resource]] = {}
+    for r in resources:
+        keys = OVERWRITTEN_BY_KEY.get(r.type)
+        if keys is None:
+            continue
+        values = tuple(text(get(r.props, k)) or "" for k in keys)
+        if values[0]:
+            groups.setdefault((r.type, *values), []).append(r)
+    for group, members in groups.items():
+        items = sorted(members, key=lambda x: x.urn)
+        if len(items) < 2 or any(lay.excepted(x.name, x.urn) for x in items):
+            continue
+        keys = OVERWRITTEN_BY_KEY[group[0]]
+        yield (f"{len(items)} resources ({', '.join(x.label for x in items)}) have the same {'/'.join(keys)} "
+               f"{group[1:]}: AWS keeps only the last one applied, so the reviewed alarm, filter, rule, log group or "
+               f"policy can be silently replaced. Fix: give each its own name, {_exception_hint(items[-1])}.", items[-1].urn)
+
+
+def service_only(doc: object) -> list[str]:
+    """Labels of Allow statements granting anything but AWS service principals."""
+    if not isinstance(doc, dict):
+        return ["(unreadable document)"]
+    return [st.label for st in statements(doc) if st.allows and (
+        st.not_principal is not None or not isinstance(st.principal, dict) or set(st.principal) != {"Service"})]
+
+
+def stack_topics(resources: list[Resource], lay: Layout) -> Iterator[tuple[str, str | None]]:
+    """A topic of the stack (the alert topic) lets only AWS services publish: a policy opening it to
+    an account or `*` lets anyone subscribe to the fleet's alerts or publish forged ones."""
+    topics = Refs(of_type(resources, SNS_TOPIC))
+    for r in of_type(resources, "aws:sns/topicPolicy:TopicPolicy"):
+        if lay.excepted(r.name, r.urn) or not topics.resolve(r, "arn"):
+            continue
+        doc = document(get(r.props, "policy"))
+        bad = [] if doc is UNKNOWN else service_only(doc)
+        if bad:
+            yield (f"{r.label} lets principals other than AWS services use the stack's topic ({', '.join(bad)}). Fix: "
+                   f"keep the builders' topic policy (monitoring_plan.alert_topic_policy), {_exception_hint(r)}.", r.urn)
+
+
 def is_component(r: Resource) -> bool:
     """Component resources (`pkg:index:Name`) and providers hold no cloud state of their own."""
     if r.type.startswith("pulumi:"):
@@ -290,25 +363,82 @@ class Managed:
                     if ident.startswith("arn:"):
                         self.arns.append((ident, r))
         self.secrets = Refs(of_type(resources, SECRET))
+        self.folded: dict[str, Resource] = {}
+        """Identifiers case-folded: IAM role names are case-insensitive (`ROLE/AGENTS-DEV-CRM` is
+        the role `agents-dev-crm`), so a reference that differs only in case still counts."""
+        self.vault_names: dict[str, Resource] = {}
+        """Vault policy names as Vault stores them (trimmed, lowercased)."""
+        for ident, res in self.exact.items():
+            self.folded.setdefault(ident.lower(), res)
+        for r in resources:
+            if r.type == VAULT_POLICY and (n := text(get(r.props, "name"))):
+                self.vault_names.setdefault(vault_name(n), r)
+
+    def lookup(self, leaf: str) -> Resource | None:
+        """The managed resource a string names exactly, or up to case (role names, ARNs); a role
+        ARN is matched on its name (IAM resolves it by name, case-insensitively)."""
+        hit = self.exact.get(leaf) or self.folded.get(leaf.lower())
+        if hit is None and ":role/" in leaf:
+            by_name = self.folded.get(leaf.rsplit("/", 1)[-1].lower())
+            hit = by_name if by_name is not None and by_name.type == ROLE else None
+        return hit
 
     def referenced_by(self, r: Resource) -> list[Resource]:
         found: dict[str, Resource] = {}
+        on_vault = r.type.startswith("vault:")
         for leaf in string_leaves(r.props):
-            hit = self.exact.get(leaf)
+            hit = self.lookup(leaf)
+            if hit is None and on_vault:
+                hit = self.vault_names.get(vault_name(leaf))
+                if hit is None and any(g in leaf for g in "*+?["):
+                    hit = next((p for n, p in self.vault_names.items() if fnmatch.fnmatchcase(n, vault_name(leaf))), None)
             if hit is not None:
                 found[hit.urn] = hit
                 continue
             for s in self.secrets.lookup(leaf):
                 found[s.urn] = s
             if ":" in leaf:
+                folded = leaf.lower()
                 for arn, res in self.arns:
-                    if arn in leaf:
+                    if arn.lower() in folded:
                         found[res.urn] = res
         deps = set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us}
         for urn in deps:
             if urn in self.urns:
                 found[urn] = self.urns[urn]
         return list(found.values())
+
+
+GUARDED_ACTIONS = (*SECRET_READ_ACTIONS, *SECRET_WRITE_ACTIONS, *DECRYPT_ACTIONS, *POLICY_ESCALATION_ACTIONS)
+"""What an IAM document in an unevaluated type may not allow, on any resource: reading, writing or
+decrypting secrets, or widening access (the fleet's documents live only in evaluated types)."""
+
+
+def _documents_in(value: Any) -> Iterator[dict[str, Any]]:
+    """IAM documents anywhere in a value: JSON strings or objects with a `Statement`."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("{"):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                return
+            yield from _documents_in(parsed)
+    elif isinstance(value, dict):
+        if "Statement" in value:
+            yield value
+            return
+        for v in value.values():
+            yield from _documents_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _documents_in(v)
+
+
+def _embedded_grants(r: Resource) -> Iterator[str]:
+    for doc in _documents_in(r.props):
+        for st in statements(doc):
+            if st.allows:
+                yield from st.covered_actions(GUARDED_ACTIONS)
 
 
 def _policy_arns(r: Resource) -> Iterator[object]:
@@ -320,6 +450,10 @@ def check_closed_world(resources: list[Resource], lay: Layout) -> Iterable[tuple
     policies = Refs(of_type(resources, MANAGED_POLICY))
     pairings = Pairings(resources, lay, managed)
     yield from duplicate_names(resources, lay)
+    yield from vault_trust_roots(resources, lay)
+    yield from stack_buckets(resources, lay)
+    yield from overwritten(resources, lay)
+    yield from stack_topics(resources, lay)
     for r in resources:
         if lay.excepted(r.name, r.urn) or is_component(r):
             continue
@@ -333,6 +467,9 @@ def check_closed_world(resources: list[Resource], lay: Layout) -> Iterable[tuple
                    f"create policies, auth roles or secrets the pack cannot evaluate. Fix: use the typed resources the "
                    f"components declare, {_exception_hint(r)}.", r.urn)
             continue
+        if r.type in NEVER_DECLARED:
+            yield f"{r.label} {NEVER_DECLARED[r.type]} Fix: remove it, {_exception_hint(r)}.", r.urn
+            continue
         if r.type in ATTACHMENT_PROPS:
             yield from _attachments(r, lay, policies)
         runs_as = [x for x in role_uses(r, managed) if not pairings.builders(r, x)
@@ -344,12 +481,146 @@ def check_closed_world(resources: list[Resource], lay: Layout) -> Iterable[tuple
             continue
         if r.type in EVALUATED_TYPES or evaluated_by_class(r):
             continue
+        grants = list(_embedded_grants(r))
+        if grants:
+            yield (f"{r.label} is a resource type the pack does not evaluate, and it carries an IAM document allowing "
+                   f"{sorted(set(grants))[:6]}: whoever it applies to (an SSO permission set, a session policy ...) could "
+                   f"read, decrypt or re-grant the fleet's secrets, and the pack cannot say whose. Fix: grant through "
+                   f"agents.yaml, {_exception_hint(r)}.", r.urn)
+            continue
         refs = managed.referenced_by(r)
         if refs:
             named = ", ".join(sorted(x.label for x in refs)[:4])
             yield (f"{r.label} is a resource type the pack does not evaluate, and it references managed "
                    f"resources ({named}): what it grants cannot be checked. Fix: remove it, "
                    f"{_exception_hint(r)}.", r.urn)
+
+
+VAULT_AWS_CLIENT = "vault:aws/authBackendClient:AuthBackendClient"
+VAULT_K8S_CONFIG = "vault:kubernetes/authBackendConfig:AuthBackendConfig"
+VAULT_AUTH_BACKEND = "vault:index/authBackend:AuthBackend"
+VAULT_TRUST_ROOTS = (VAULT_AWS_CLIENT, VAULT_K8S_CONFIG, "vault:aws/authBackendStsRole:AuthBackendStsRole",
+                     "vault:aws/authBackendCert:AuthBackendCert", "vault:aws/authBackendConfigIdentity:AuthBackendConfigIdentity")
+"""Configuration a login mount verifies identities against (which STS answers for an AWS login,
+which API server reviews a service-account token): whoever controls it logs in as any agent."""
+
+
+def _aws_endpoints(resources: list[Resource]) -> set[tuple[str, str]] | None:
+    """(service, url) endpoints of the AWS provider the fleet's roles are created with; None when
+    roles disagree (several providers) or none is in the stack."""
+    seen: set[frozenset[tuple[str, str]]] = set()
+    for r in of_type(resources, ROLE):
+        raw = (r.provider_props or {}).get("endpoints")
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raw = None
+        pairs = {(str(k), str(v)) for e in as_list(raw) if isinstance(e, dict) for k, v in e.items() if isinstance(v, str)}
+        seen.add(frozenset(pairs))
+    return set(next(iter(seen))) if len(seen) == 1 else None
+
+
+def vault_trust_roots(resources: list[Resource], lay: Layout) -> Iterator[tuple[str, str | None]]:
+    """The builders configure a login mount's trust root in two pairings only: an AWS auth client
+    whose iam/sts endpoints are exactly the fleet's AWS provider endpoints (an emulator; on AWS the
+    operator configures it outside the stack), and one Kubernetes config per Kubernetes auth mount
+    the stack declares. Anything else (an STS endpoint of someone else's, a second config that
+    replaces the reviewed one, STS roles or certificates) is refused."""
+    mounts = {text(get(b.props, "path")) or "": b for b in of_type(resources, VAULT_AUTH_BACKEND)}
+    endpoints = _aws_endpoints(resources)
+    per_mount: dict[tuple[str, str], list[Resource]] = {}
+    for r in resources:
+        if r.type not in VAULT_TRUST_ROOTS or lay.excepted(r.name, r.urn):
+            continue
+        backend = get(r.props, "backend")
+        deps = set(r.property_dependencies.get("backend", ()))
+        mount = next((b for b in mounts.values() if b.urn in deps), None) or mounts.get((text(backend) or "").strip("/"))
+        key = (r.type, mount.urn if mount is not None else (text(backend) or "?"))
+        per_mount.setdefault(key, []).append(r)
+        why = None
+        if r.type == VAULT_AWS_CLIENT:
+            want = {(svc, url) for svc, url in endpoints or () if svc in ("iam", "sts")}
+            got = {(svc, url) for svc in ("iam", "sts") if (url := text(get(r.props, f"{svc}Endpoint")))}
+            if mount is None or text(get(mount.props, "type")) != "aws":
+                why = "on an AWS auth mount this stack does not declare"
+            elif not want or got != want:
+                why = f"with iam/sts endpoints {sorted(got)}, not the fleet's AWS provider endpoints {sorted(want)}"
+        elif r.type == VAULT_K8S_CONFIG:
+            if mount is None or text(get(mount.props, "type")) != "kubernetes":
+                why = "on a Kubernetes auth mount this stack does not declare"
+        else:
+            why = "(the components never declare one)"
+        if why:
+            yield (f"{r.label} configures what a Vault login mount trusts {why}: whoever controls that trust root "
+                   f"logs in as any agent. Fix: remove it (the components configure their mounts), "
+                   f"{_exception_hint(r)}.", r.urn)
+    for (_, where), items in per_mount.items():
+        if len(items) > 1:
+            yield (f"{len(items)} resources configure the same Vault login mount ({', '.join(sorted(i.label for i in items))}): "
+                   f"the last applied replaces the reviewed one. Fix: keep only the components'.", items[-1].urn)
+
+
+S3_BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+S3_BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+S3_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+
+
+def stack_buckets(resources: list[Resource], lay: Layout) -> Iterator[tuple[str, str | None]]:
+    """The stack's buckets (the audit trail's storage) carry only what the builders give them: one
+    bucket policy granting services only, one public access block with every flag on. Any other
+    bucket configuration (lifecycle expiry, ACLs, notifications, replication, a second policy that
+    replaces the reviewed one) would let the trail be read, rewritten or expired unseen. Only
+    buckets a trail of the stack delivers to (by `s3BucketName` or a dependency on it): a team's
+    own buckets in the same program are theirs to configure."""
+    trail_refs: set[str] = set()
+    for t in of_type(resources, TRAIL):
+        trail_refs |= set(t.property_dependencies.get("s3BucketName", ()))
+        named = text(get(t.props, "s3BucketName"))
+        if named:
+            trail_refs.add(named)
+    buckets: dict[str, Resource] = {}
+    for b in of_type(resources, *S3_BUCKET_TYPES):
+        idents = identifiers(b) | {text(get(b.props, "bucket")) or ""}
+        if b.urn not in trail_refs and not (idents & trail_refs):
+            continue
+        for ident in idents:
+            if ident:
+                buckets.setdefault(ident, b)
+    by_urn_ = {b.urn: b for b in buckets.values()}
+    seen: dict[tuple[str, str], list[Resource]] = {}
+    for r in resources:
+        if not r.type.startswith("aws:s3/") or r.type in S3_BUCKET_TYPES or lay.excepted(r.name, r.urn):
+            continue
+        targets = [by_urn_[u] for u in r.property_dependencies.get("bucket", ()) if u in by_urn_]
+        name = text(get(r.props, "bucket"))
+        if not targets and name and name in buckets:
+            targets = [buckets[name]]
+        for b in targets:
+            seen.setdefault((r.type, b.urn), []).append(r)
+            if r.type == S3_BUCKET_POLICY:
+                doc = document(get(r.props, "policy"))
+                if doc is UNKNOWN:
+                    continue
+                bad = service_only(doc)
+                if bad:
+                    yield (f"{r.label} lets principals other than AWS services into {b.label} ({', '.join(bad)}): the "
+                           f"trail's logs could be read, rewritten or deleted. Fix: keep the builders' bucket policy, "
+                           f"{_exception_hint(r)}.", r.urn)
+            elif r.type == S3_PUBLIC_ACCESS_BLOCK:
+                off = [f for f in PUBLIC_ACCESS_FLAGS if get(r.props, f) is not True and get(r.props, f) is not UNKNOWN]
+                if off:
+                    yield f"{r.label} leaves {off} off on {b.label}. Fix: every flag on, {_exception_hint(r)}.", r.urn
+            else:
+                yield (f"{r.label} configures {b.label} (the audit trail's storage) in a way the pack does not "
+                       f"evaluate (lifecycle expiry, ACLs, notifications, replication ...). Fix: remove it, "
+                       f"{_exception_hint(r)}.", r.urn)
+    for (type_, _), items in seen.items():
+        if len(items) > 1 and type_ in (S3_BUCKET_POLICY, S3_PUBLIC_ACCESS_BLOCK):
+            yield (f"{len(items)} resources set the same bucket's {type_.split(':')[-1]} "
+                   f"({', '.join(sorted(i.label for i in items))}): the last applied replaces the reviewed one. "
+                   f"Fix: keep only the components'.", items[-1].urn)
 
 
 def _attachments(r: Resource, lay: Layout, policies: Refs) -> Iterator[tuple[str, str | None]]:

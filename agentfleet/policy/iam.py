@@ -11,6 +11,8 @@ from typing import Any, Iterable
 
 from agentfleet.core import naming
 from agentfleet.core.iam_documents import ESCALATION_ACTIONS, GITHUB_OIDC_HOST, SECRET_READ_ACTIONS
+from agentfleet.core.model import AUTOMATED_STRATEGIES
+from agentfleet.core.rotation_plan import SECRETS_MANAGER_PRINCIPAL
 from agentfleet.policy.arnmatch import AgentScope, has_wildcard, secret_folder
 from agentfleet.policy.base import Resource, resource_policy
 from agentfleet.policy.iamdoc import (
@@ -118,8 +120,21 @@ IDENTITY_CONDITION_KEYS = ("aws:principalarn", "aws:userid", "aws:username", "st
 NEGATED_OR_WEAK = ("Not", "IfExists", "Null", "ForAnyValue:", "ForAllValues:")
 
 
+ANY_IDENTITY_TYPES = ("", "role", "user", "assumed-role", "federated-user")
+
+
 def _wild_only(value: str) -> bool:
-    return value.strip("*?") == "" or value in ("arn:*", "arn:aws:*")
+    """Only wildcards, or an ARN whose resource part is (a type followed by) only wildcards:
+    `arn:aws:iam::<account>:*` or `...:role/*` admits every principal of the account."""
+    if value.strip("*?") == "" or value in ("arn:*", "arn:aws:*"):
+        return True
+    if not value.startswith("arn:"):
+        return False
+    fields = value.split(":", 5)
+    if len(fields) < 6:
+        return True
+    kind, _, rest = fields[5].partition("/")
+    return fields[5].strip("*?") == "" or (kind.strip("*?") in ANY_IDENTITY_TYPES and rest.strip("*?/") == "")
 
 
 def _constrains(op: str, values: list[str]) -> bool:
@@ -248,7 +263,15 @@ def check_rotation_scope(r: Resource, lay: Layout) -> Iterable[str]:
             if not st.allows or not writes:
                 continue
             if tag_confined(st, lay) and env_confined(st, lay):
-                continue  # shared rotation function: only this environment's managed secrets
+                # The shared rotation form: only this environment's managed secrets, and only for a
+                # shared rotation role (an agent's role so granted overwrites every agent's values).
+                s = lay.settings
+                shared = set() if s is None else {naming.shared_rotation_role_name(s, x) for x in AUTOMATED_STRATEGIES}
+                if s is not None and role not in shared:
+                    yield (f"{r.label} {path} {st.label} allows {', '.join(writes)} on every managed secret of the "
+                           f"environment (the tag-conditioned shared rotation form), but {role or 'this policy'!r} is not "
+                           f"a shared rotation role {sorted(shared)}. Fix: only the shared rotation components use this form.")
+                continue
             scopes, wide = grant_scopes(st)
             if wide:
                 yield (f"{r.label} {path} {st.label} allows {', '.join(writes)} on {wide}, beyond one agent's "
@@ -341,13 +364,27 @@ iam_document_strict = resource_policy(
 
 # ---- no-privilege-escalation ----
 
+POLICY_ESCALATION_ACTIONS = ESCALATION_ACTIONS + (
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:DeleteUserPermissionsBoundary",
+    "iam:PutUserPermissionsBoundary",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "lambda:CreateFunctionUrlConfig",
+    "lambda:UpdateFunctionUrlConfig",
+)
+"""What the pack refuses beyond what agent roles deny (agentfleet.core.iam_documents.ESCALATION_ACTIONS):
+removing the inline policy or attachment that carries a role's explicit denies, a permissions
+boundary, the tags `aws:PrincipalTag` conditions read, or exposing a function over a public URL."""
+
 
 def check_escalation(r: Resource, lay: Layout) -> Iterable[str]:
     for path, doc in _documents(r):
         for st in statements(doc):
             if not st.allows:
                 continue
-            found = st.covered_actions(ESCALATION_ACTIONS)
+            found = st.covered_actions(POLICY_ESCALATION_ACTIONS)
             if found:
                 shown = ", ".join(found[:6]) + (" ..." if len(found) > 6 else "")
                 yield (f"{r.label} {path} {st.label} allows {shown}: a principal holding it can widen its own or "
@@ -377,10 +414,20 @@ def check_lambda_permission(r: Resource, lay: Layout) -> Iterable[str]:
         if auth is not UNKNOWN and auth != "AWS_IAM":
             yield f"{r.label} exposes the function over HTTPS with authorization {auth!r}: anyone can invoke it. {fix}"
         return
+    action = get(r.props, "action")
+    if action is not UNKNOWN and action is not None and text(action) != "lambda:InvokeFunction":
+        yield f"{r.label} grants {action!r} on the function, not only lambda:InvokeFunction. {fix}"
     principal = get(r.props, "principal")
     if principal is UNKNOWN:
         return
     principal = text(principal) or ""
+    function = _function_name(get(r.props, "function"))
+    s = lay.settings
+    if (s is not None and function is not None and function.startswith(naming.role_name_prefix(s))
+            and principal != SECRETS_MANAGER_PRINCIPAL):
+        yield (f"{r.label} lets {principal!r} invoke the fleet's function {function!r}: the fleet's functions are "
+               f"invoked only by Secrets Manager (rotation) and by the scheduler through its role, never by another "
+               f"service's events with inputs of its choosing. {fix}")
     if not principal or has_wildcard(principal):
         yield f"{r.label} lets principal {principal!r} invoke the function. {fix}"
         return
@@ -405,6 +452,16 @@ def check_lambda_permission(r: Resource, lay: Layout) -> Iterable[str]:
     acct = _account_of(principal)
     if acct is None or acct not in lay.trusted_accounts():
         yield f"{r.label} lets {principal!r} (not a service of this account) invoke the function. {fix}"
+
+
+def _function_name(value: object) -> str | None:
+    """The function a permission names (name, or `...:function:<name>[:qualifier]`)."""
+    name = text(value)
+    if not name:
+        return None
+    if ":function:" in name:
+        name = name.split(":function:", 1)[1].split(":", 1)[0]
+    return name
 
 
 def _env_secret_pattern(pattern: str, lay: Layout) -> bool:

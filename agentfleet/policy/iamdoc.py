@@ -36,8 +36,17 @@ SECRET_WRITE_ACTIONS: tuple[str, ...] = tuple(a for a in ROTATION_SECRET_ACTIONS
     "secretsmanager:DeleteSecret",
     "secretsmanager:PutResourcePolicy",
     "secretsmanager:DeleteResourcePolicy",
+    # Rotation, replication and tags: cancelling rotation weakens it; a replica can be encrypted
+    # with another key and read in another region; tags feed `aws:ResourceTag` conditions.
+    "secretsmanager:CancelRotateSecret",
+    "secretsmanager:ReplicateSecretToRegions",
+    "secretsmanager:RemoveRegionsFromReplication",
+    "secretsmanager:StopReplicationToReplica",
+    "secretsmanager:TagResource",
+    "secretsmanager:UntagResource",
 )
-"""Actions that change a secret's value or who can read it: the rotation role's powers and more."""
+"""Actions that change a secret's value, rotation, copies, tags or who can read it: the rotation
+role's powers and more."""
 
 @dataclass(frozen=True)
 class Statement:

