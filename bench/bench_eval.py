@@ -56,7 +56,8 @@ CLASSES = ("internal", "confidential", "customer-data", "payments")
 
 
 def fleet_yaml(n_agents: int, creds: int = 3) -> str:
-    """A valid fleet of `n_agents` x `creds` credentials; stores, strategies, runtimes rotate."""
+    """A valid fleet of `n_agents` x `creds` credentials; stores, strategies, runtimes rotate (within the
+    loader's rules: an automated strategy keeps an `aws` copy, `openai` rotates an openai key)."""
     lines = ["version: 1", "defaults: {owner: platform-team}", "agents:"]
     for i in range(n_agents):
         name = f"agent-{i:05d}"
@@ -66,14 +67,14 @@ def fleet_yaml(n_agents: int, creds: int = 3) -> str:
         )
         lines += [f"  - name: {name}", f"    owner: team-{i % 7}", f"    runtime: {runtime}", "    credentials:"]
         for j in range(creds):
-            stores = STORES[(i + j) % 3]
-            # Valid by the credential rules: a rotation function needs a Secrets Manager copy, and
-            # the openai adapter rotates openai keys only.
-            strategy = STRATEGIES[(i + 2 * j) % 3] if "aws" in stores else "manual"
-            service = "openai" if strategy == "openai" else f"svc{j}"
+            strategy = STRATEGIES[(i + 2 * j) % 3]
+            stores_of = STORES[(i + j) % 3]
+            if strategy != "manual" and "aws" not in stores_of:  # a rotation function rotates the Secrets Manager copy
+                stores_of = ("aws", "vault")
+            service = "openai" if strategy == "openai" else f"svc{j}"  # the openai adapter rotates openai keys only
             lines.append(
                 f"      - {{name: cred-{j}, service: {service}, type: api_key, classification: {CLASSES[(i + j) % 4]},"
-                f" rotation: {{strategy: {strategy}}}, stores: [{', '.join(stores)}]}}"
+                f" rotation: {{strategy: {strategy}}}, stores: [{', '.join(stores_of)}]}}"
             )
     return "\n".join(lines) + "\n"
 

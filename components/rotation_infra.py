@@ -5,7 +5,8 @@ Components:
   `AgentRotation`       one rotation Lambda with its own role and inline policy, the invoke
                         permissions for Secrets Manager, one `SecretRotation` per secret it rotates,
                         the hourly revocation sweep (an EventBridge Scheduler schedule) and its
-                        failure metric; when it rotates credentials that also live in Vault, its
+                        errors alarm (its failure and pickup metrics it emits itself, in its log
+                        lines: `agentfleet.rotation.logs`, no metric filter); when it rotates credentials that also live in Vault, its
                         Vault policy (write exactly those KV paths) and a Vault AWS-auth role bound
                         to its IAM role. Per agent (parented to the agent's AgentAccess) or, with
                         `rotationIsolation: shared`, per environment and strategy (parented to the
@@ -144,8 +145,6 @@ class AgentRotationArgs:
     """Deterministic Lambda zip (`lambda_archive`)."""
     code_hash: str
     """Its base64 SHA-256 (`source_code_hash`)."""
-    metrics_namespace: str
-    """Namespace of the revoke-failure metric."""
     alarms: Sequence[AlarmSpec]
     """Alarms of this function (Lambda errors); empty when alarms are off."""
     topic_arn: pulumi.Input[str] | None
@@ -154,9 +153,6 @@ class AgentRotationArgs:
     """Tags of every taggable child."""
     provider: aws.Provider
     """Explicit AWS provider."""
-    revoke_filter: bool = True
-    """Metric filters on its log group (`rotation_plan.rotation_metric_filters`): revoke/Vault-sync failures,
-    missing pickups, revocations by how they were justified."""
     vault: RotationVaultArgs | None = None
     """Vault policy and login of the function; None when none of its credentials lives in Vault."""
 
@@ -251,14 +247,6 @@ class AgentRotation(pulumi.ComponentResource):
                 target={"arn": fn.arn, "role_arn": args.scheduler_role_arn, "input": payload},
                 opts=_child(self, p),
             )
-        if args.revoke_filter:
-            for mf in rp.rotation_metric_filters():
-                aws.cloudwatch.LogMetricFilter(
-                    f"{name}/{mf.kind}", name=naming.rotation_metric_filter_name(args.function_name, mf.kind),
-                    log_group_name=logs.name, pattern=mf.pattern,
-                    metric_transformation={"name": mf.metric, "namespace": args.metrics_namespace, "value": "1"},
-                    opts=_child(self, p),
-                )
         if args.topic_arn is not None:
             for spec in args.alarms:
                 _alarm(spec, args.topic_arn, tags, _child(self, p))
@@ -489,9 +477,9 @@ def rotation_args(
         environment=environment, sweep_inputs=spec.sweep_inputs, targets=targets,
         schedule_group=env.group_name, scheduler_role_arn=env.scheduler_role_arn,
         invoke_source_arn=rp.invoke_source_arn(s, spec), account_id=s.aws_account_id,
-        archive_path=path, code_hash=code_hash, metrics_namespace=naming.rotation_metrics_namespace(s),
+        archive_path=path, code_hash=code_hash,
         alarms=[rotation_errors_alarm(s, spec.owner, spec.function_name)] if s.alarms else [],
-        topic_arn=topic_arn, tags=spec.tags, provider=provider, revoke_filter=s.alarms, vault=vault_args,
+        topic_arn=topic_arn, tags=spec.tags, provider=provider, vault=vault_args,
     )
 
 

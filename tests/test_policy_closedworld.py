@@ -705,6 +705,12 @@ BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 def test_stack_buckets_carry_only_the_builders_configuration(stack: Stack, config: dict[str, Any], dev_settings: StackSettings) -> None:
     name = naming.trail_bucket_name(dev_settings)
     bucket = stack.add(BUCKET, "trail-bucket", {"bucket": name, "arn": f"arn:aws:s3:::{name}"})
+    stack.add("aws:cloudtrail/trail:Trail", "trail", {"name": naming.trail_name(dev_settings), "s3BucketName": name},
+              prop_deps={"s3BucketName": [bucket]})
+    # A team's own bucket in the same program is theirs to configure.
+    own = stack.add(BUCKET, "team-bucket", {"bucket": "team-data", "arn": "arn:aws:s3:::team-data"})
+    stack.add("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "team-expiry", {"bucket": "team-data", "rules": []},
+              prop_deps={"bucket": [own]})
     service_only = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
                                               "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{name}/*"}]})
     stack.add(BUCKET_POLICY, "trail-bucket-policy", {"bucket": name, "policy": service_only}, prop_deps={"bucket": [bucket]})

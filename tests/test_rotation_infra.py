@@ -191,14 +191,15 @@ def test_hourly_sweep_runs_through_the_environment_scheduler(run: ProgramRun) ->
     # Scheduler invokes with its role: no resource policy for events, only Secrets Manager's.
     assert {p.props["principal"] for p in run.of_type(PERMISSION)} == {"secretsmanager.amazonaws.com"}
     assert not run.of_type("aws:cloudwatch/eventRule:EventRule")
-    flt = run.named("research/rotation/revoke-failed")
-    assert flt.props["pattern"] == '{ ($.event = "revoke_failed") || ($.event = "vault_sync_failed") }'
-    assert flt.props["metricTransformation"]["namespace"] == "AgentFleet/dev/Rotation"
-    # Every rotation function counts missing pickups and revocations by how they were justified.
-    for fn_name, owner in (("agents-dev-research-rotation", "research"), ("agents-dev-billing-rotation", "billing")):
-        got = {r.props["name"]: (r.props["pattern"], r.props["metricTransformation"]["name"])
-               for r in run.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter") if r.name.startswith(f"{owner}/rotation/")}
-        assert got == {naming.rotation_metric_filter_name(fn_name, f.kind): (f.pattern, f.metric) for f in rp.rotation_metric_filters()}
+    # The functions emit their metrics in their own log lines (EMF, agentfleet.rotation.logs): no metric
+    # filter on any rotation log group, and every function is told to emit them (alarms are on).
+    groups = {r.props["name"] for r in run.of_type("aws:cloudwatch/logGroup:LogGroup") if "/rotation/" in r.name}
+    assert groups and not [r for r in run.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+                           if r.props["logGroupName"] in groups or "/rotation/" in r.name]
+    for fn in run.of_type("aws:lambda/function:Function"):
+        if fn.name.endswith("/rotation/function"):
+            env = fn.props["environment"]["variables"]
+            assert env["ROTATION_EMIT_METRICS"] == "1" and env["ROTATION_METRICS_NAMESPACE"] == "AgentFleet/dev/Rotation"
     alarm = run.named("agents-dev-rotation-pickup-missing-alarm", ALARM)
     assert alarm.props["metricName"] == rp.PICKUP_MISSING_METRIC and alarm.props["namespace"] == "AgentFleet/dev/Rotation"
 

@@ -19,7 +19,7 @@ from agentfleet.core.loader import FleetError, build_fleet
 from agentfleet.core.model import FIELD_PRESETS, Fleet
 from agentfleet.core.settings import StackSettings
 from agentfleet.rotation import config as handler_config
-from agentfleet.rotation import handler
+from agentfleet.rotation import handler, logs, vault_sync
 
 FLEET: dict[str, Any] = {
     "version": 1,
@@ -88,12 +88,15 @@ def test_pickup_modes_for_audit(fleet: Fleet) -> None:
     assert modes == {"openai": "cloudtrail", "mail": "grace period", "warehouse": "alternating users", "crm": "n/a"}
 
 
-def test_contract_with_the_handler() -> None:
+def test_contract_with_the_handler(dev_settings: StackSettings) -> None:
+    dev = dev_settings
     assert rp.PICKUP_MISSING_EVENT == handler.PICKUP_MISSING_EVENT
     assert set(rp.REVOKED_BY_PICKUP_METRICS) == {handler.PICKUP_OBSERVED, handler.PICKUP_GRACE, handler.PICKUP_EXPIRED,
                                                  handler.PICKUP_FORCED}
-    kinds = [f.kind for f in rp.rotation_metric_filters()]
-    assert len(kinds) == len(set(kinds)) and "revoke-failed" in kinds and "pickup-missing" in kinds
+    assert rp.VAULT_SYNC_FAILED_EVENT == vault_sync.SYNC_FAILED_EVENT
+    assert logs.ENV_METRICS_NAMESPACE == handler_config.ENV_METRICS_NAMESPACE
+    # Every rotation alarm reads a metric the functions emit.
+    assert {rp.revoke_failures_alarm(dev).metric_name, rp.pickup_missing_alarm(dev).metric_name} <= set(logs.METRICS)
 
 
 CASES: dict[str, tuple[dict[str, Any], str, str]] = {

@@ -130,8 +130,6 @@ def _rotator_names(s: StackSettings, fleet: Fleet) -> Iterator[DerivedName]:
             yield DerivedName("schedule", naming.rotation_sweep_schedule_name(spec.function_name, i), who, agent)
         if s.alarms:
             yield DerivedName("CloudWatch alarm", mp.rotation_errors_alarm(s, spec.owner, spec.function_name).name, who, agent)
-            for mf in rp.rotation_metric_filters():
-                yield DerivedName("metric filter", naming.rotation_metric_filter_name(spec.function_name, mf.kind), who, agent)
 
 
 def name_clashes(fleet: Fleet, s: StackSettings) -> list[NameClash]:

@@ -227,12 +227,6 @@ def trail_events_log_group(s: StackSettings) -> str:
     return s.cloudtrail_log_group or trail_log_group_name(s)
 
 
-def rotation_metric_filter_name(function_name: str, kind: str) -> str:
-    """Metric filters on a rotation function's own log group (revoke-failed, pickup-missing, ...);
-    the function name is environment-scoped."""
-    return shorten(f"{function_name}-{kind}", METRIC_FILTER_NAME_MAX)
-
-
 def trail_bucket_name(s: StackSettings) -> str:
     """S3 names are global: the account id keeps two accounts' trails apart."""
     return f"{s.secret_prefix}-{s.environment}-trail-{s.aws_account_id}"

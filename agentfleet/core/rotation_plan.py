@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 from agentfleet.core import iam_documents as iam
@@ -44,6 +43,7 @@ from agentfleet.core.plan import NameCollision
 from agentfleet.core.settings import StackSettings
 from agentfleet.rotation import age as age_contract
 from agentfleet.rotation import config as handler_config
+from agentfleet.rotation import logs as logs_contract
 from agentfleet.rotation import vault_sync as vault_contract
 
 RUNTIME = "python3.12"
@@ -63,17 +63,18 @@ EVENT_INPUT_LIMIT = 8192
 SECRETS_MANAGER_PRINCIPAL = "secretsmanager.amazonaws.com"
 OWN_SECRETS_SWEEP = json.dumps({"Action": "revokeDue"}, separators=(",", ":"))
 """Per-agent sweep input: the function sweeps the secrets of its own ROTATION_STRATEGY_MAP."""
-REVOKE_FAILED_EVENT = "revoke_failed"
-VAULT_SYNC_FAILED_EVENT = vault_contract.SYNC_FAILED_EVENT
-FAILURE_EVENTS = (REVOKE_FAILED_EVENT, VAULT_SYNC_FAILED_EVENT)
+REVOKE_FAILED_EVENT = logs_contract.REVOKE_FAILED_EVENT
+VAULT_SYNC_FAILED_EVENT = logs_contract.VAULT_SYNC_FAILED_EVENT
+FAILURE_EVENTS = logs_contract.FAILURE_EVENTS
 """Log events counted into RevokeFailures: both keep an old key alive that should have been revoked."""
-REVOKE_FAILURES_METRIC = "RevokeFailures"
-PICKUP_MISSING_EVENT = "pickup_missing"
+REVOKE_FAILURES_METRIC = logs_contract.REVOKE_FAILURES_METRIC
+PICKUP_MISSING_EVENT = logs_contract.PICKUP_MISSING_EVENT
 """`agentfleet.rotation.handler.PICKUP_MISSING_EVENT` (a test checks they agree)."""
-PICKUP_MISSING_METRIC = "PickupMissing"
-REVOKED_BY_PICKUP_METRICS = {"observed": "KeysRevokedPickupObserved", "grace_period": "KeysRevokedGracePeriod",
-                             "wait_expired": "KeysRevokedPickupNotSeen", "forced": "KeysRevokedForced"}
-"""`key_revoked` lines by their `pickup` field: how each revocation was justified, as metrics."""
+PICKUP_MISSING_METRIC = logs_contract.PICKUP_MISSING_METRIC
+REVOKED_BY_PICKUP_METRICS = logs_contract.REVOKED_BY_PICKUP_METRICS
+"""`key_revoked` lines by their `pickup` field: how each revocation was justified, as metrics. The
+rotation functions emit these metrics in their own log lines (`agentfleet.rotation.logs`, Embedded
+Metric Format): no metric filter per function."""
 LAMBDA_ENVIRONMENT_LIMIT = 4096
 """Bytes of all Lambda environment variable names and values together (a hard AWS limit)."""
 VAULT_TOKEN_TTL_SECONDS = 300
@@ -205,6 +206,8 @@ def _environment(
         handler_config.ENV_METRICS_NAMESPACE: naming.rotation_metrics_namespace(s),
         **extra,
     }
+    if s.alarms:  # the signal lines carry their metrics (EMF): what the rotation alarms read
+        env[logs_contract.ENV_EMIT_METRICS] = "1"
     for strategy in sorted(set(strategies)):
         if strategy in handler_config.ADMIN_SECRET_ENV:
             env[handler_config.ADMIN_SECRET_ENV[strategy]] = naming.provider_admin_secret_name(s, strategy)
@@ -416,33 +419,6 @@ def invoke_source_arn(s: StackSettings, spec: RotatorSpec) -> str | None:
     """Shared functions: one invoke permission for the environment's secrets. Per-agent: None
     (one permission per secret, on its exact ARN)."""
     return naming.environment_secrets_arn_pattern(s) if spec.shared else None
-
-
-def revoke_failed_pattern() -> str:
-    """CloudWatch Logs filter on the handler's JSON lines `{"event": "revoke_failed" | "vault_sync_failed", ...}`."""
-    return "{ " + " || ".join(f'($.event = "{e}")' for e in FAILURE_EVENTS) + " }"
-
-
-@dataclass(frozen=True)
-class MetricFilterSpec:
-    kind: str
-    """Suffix of its name (`naming.rotation_metric_filter_name`)."""
-    pattern: str
-    metric: str
-
-
-@lru_cache(maxsize=1)
-def rotation_metric_filters() -> tuple[MetricFilterSpec, ...]:
-    """Filters on every rotation function's log group (when alarms are on): failures, missing pickups,
-    and revocations counted by how they were justified. Constant (frozen specs of constants): built once."""
-    out = [
-        MetricFilterSpec("revoke-failed", revoke_failed_pattern(), REVOKE_FAILURES_METRIC),
-        MetricFilterSpec("pickup-missing", f'{{ $.event = "{PICKUP_MISSING_EVENT}" }}', PICKUP_MISSING_METRIC),
-    ]
-    for proof, metric in REVOKED_BY_PICKUP_METRICS.items():
-        out.append(MetricFilterSpec(f"revoked-{proof.replace('_', '-')}",
-                                    f'{{ ($.event = "key_revoked") && ($.pickup = "{proof}") }}', metric))
-    return tuple(out)
 
 
 def pickup_missing_alarm(s: StackSettings) -> AlarmSpec:

@@ -571,10 +571,21 @@ def stack_buckets(resources: list[Resource], lay: Layout) -> Iterator[tuple[str,
     """The stack's buckets (the audit trail's storage) carry only what the builders give them: one
     bucket policy granting services only, one public access block with every flag on. Any other
     bucket configuration (lifecycle expiry, ACLs, notifications, replication, a second policy that
-    replaces the reviewed one) would let the trail be read, rewritten or expired unseen."""
+    replaces the reviewed one) would let the trail be read, rewritten or expired unseen. Only
+    buckets a trail of the stack delivers to (by `s3BucketName` or a dependency on it): a team's
+    own buckets in the same program are theirs to configure."""
+    trail_refs: set[str] = set()
+    for t in of_type(resources, TRAIL):
+        trail_refs |= set(t.property_dependencies.get("s3BucketName", ()))
+        named = text(get(t.props, "s3BucketName"))
+        if named:
+            trail_refs.add(named)
     buckets: dict[str, Resource] = {}
     for b in of_type(resources, *S3_BUCKET_TYPES):
-        for ident in identifiers(b) | {text(get(b.props, "bucket")) or ""}:
+        idents = identifiers(b) | {text(get(b.props, "bucket")) or ""}
+        if b.urn not in trail_refs and not (idents & trail_refs):
+            continue
+        for ident in idents:
             if ident:
                 buckets.setdefault(ident, b)
     by_urn_ = {b.urn: b for b in buckets.values()}

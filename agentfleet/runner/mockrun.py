@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import pulumi
+from pulumi import log as pulumi_log
 from pulumi.runtime import config as pulumi_config
+from pulumi.runtime import known_types
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc
@@ -46,9 +48,10 @@ class MockRunError(RuntimeError):
     """The program did not evaluate under the mocks (so nothing it declares was checked)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RegisteredResource:
-    """One resource as the engine would have seen it at registration."""
+    """One resource as the engine would have seen it at registration (slots: one per resource, no
+    per-instance dict)."""
 
     type: str
     """Type token, e.g. `aws:iam/role:Role`; component tokens too (`agentfleet:index:AgentAccess`)."""
@@ -292,11 +295,44 @@ def _unwrap_secrets(value: Any) -> Any:
     return value
 
 
+class _Capture(threading.local):
+    """What the mocks saw during the current thread's registration (inputs as the SDK's monitor
+    deserialized them, and the state the mocks returned), so the recorder need not deserialize again."""
+
+    inputs: dict[str, Any] | None = None
+    state: dict[str, Any] | None = None
+
+
+class _CapturingMocks(pulumi_mocks.Mocks):
+    """Hands every call to the run's mocks; remembers each `new_resource`'s inputs and state."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks, capture: _Capture):
+        self.inner, self.capture = mocks, capture
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        resource_id, state = self.inner.new_resource(args)
+        self.capture.inputs, self.capture.state = args.inputs, state
+        return resource_id, state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> Any:
+        return self.inner.call(args)
+
+    def __getattr__(self, name: str) -> Any:  # register_transform and friends
+        return getattr(self.inner, name)
+
+
+def _outputs(state: Mapping[str, Any], inputs: Mapping[str, Any], props: Mapping[str, Any]) -> dict[str, Any]:
+    """The mocks' state, secrets unwrapped; a value the mocks passed through from the inputs is the very
+    object already unwrapped in `props` (recorded values are never mutated), not a second copy."""
+    return {k: props[k] if k in props and inputs.get(k) is v else _unwrap_secrets(v) for k, v in state.items()}
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The SDK's mock monitor, plus a record of each registration's parent, deps and options."""
 
     def __init__(self, mocks: FleetMocks):
-        super().__init__(mocks)
+        self._capture = _Capture()
+        super().__init__(_CapturingMocks(mocks, self._capture))
         self.recorded: list[RegisteredResource] = []
         self.stack_urn = ""
         self.stack_outputs: dict[str, Any] | None = None
@@ -305,19 +341,26 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.duplicates: list[str] = []
         """URNs registered twice: the real engine refuses the whole update, the SDK's mocks do not."""
 
+    def _captured(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        inputs, state = self._capture.inputs, self._capture.state
+        self._capture.inputs = self._capture.state = None
+        if inputs is None or state is None:  # the SDK's monitor no longer goes through new_resource
+            raise MockRunError("the mock monitor registered a resource without calling the mocks")
+        return inputs, state
+
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == STACK_TYPE:
             self.stack_urn = response.urn
             return response
-        raw = rpc.deserialize_properties(request.object)
-        state = self.resources[response.urn].state if response.urn in self.resources else {}
+        raw, state = self._captured()
+        props = _unwrap_secrets(raw)
         record = RegisteredResource(
             type=request.type,
             name=request.name,
             urn=response.urn,
             custom=bool(request.custom),
-            props=_unwrap_secrets(raw),
+            props=props,
             parent=request.parent or None,
             dependencies=tuple(request.dependencies),
             provider=request.provider or None,
@@ -329,31 +372,30 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             secret_props=tuple(sorted(k for k, v in raw.items() if rpc.is_rpc_secret(v))),
             additional_secret_outputs=tuple(request.additionalSecretOutputs),
             id=str(response.id or ""),
-            outputs=_unwrap_secrets(dict(state)),
+            outputs=_outputs(state, raw, props),
             providers=dict(request.providers),
         )
+        self._record(record)
+        return response
+
+    def _record(self, record: RegisteredResource) -> None:
         with self._record_lock:
             if record.urn in self._urns:
                 self.duplicates.append(record.urn)
             self._urns.add(record.urn)
             self.recorded.append(record)
-        return response
 
     def ReadResource(self, request: Any) -> Any:
         """Reads (a `pulumi.StackReference`) are recorded like registrations, as custom resources."""
         response = super().ReadResource(request)  # type: ignore[no-untyped-call]
-        raw = rpc.deserialize_properties(request.properties)
-        state = self.resources[response.urn].state if response.urn in self.resources else {}
+        raw, state = self._captured()
+        props = _unwrap_secrets(raw)
         record = RegisteredResource(
-            type=request.type, name=request.name, urn=response.urn, custom=True, props=_unwrap_secrets(raw),
+            type=request.type, name=request.name, urn=response.urn, custom=True, props=props,
             parent=request.parent or None, dependencies=tuple(request.dependencies), provider=request.provider or None,
-            protect=False, ignore_changes=(), id=str(request.id or ""), outputs=_unwrap_secrets(dict(state)),
+            protect=False, ignore_changes=(), id=str(request.id or ""), outputs=_outputs(state, raw, props),
         )
-        with self._record_lock:
-            if record.urn in self._urns:
-                self.duplicates.append(record.urn)
-            self._urns.add(record.urn)
-            self.recorded.append(record)
+        self._record(record)
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
@@ -371,6 +413,60 @@ def _no_stack_trace() -> Any:
     return source_pb2.StackTrace()
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _contains_unknowns(val: Any) -> bool:
+    """Stands in for `pulumi.runtime.rpc.contains_unknowns` during offline runs, with the same answer.
+    The SDK's version defines a recursive closure at every call (tens per resource): each is a
+    reference cycle that only the cyclic collector frees, and with it paused for the run they were
+    about 30% of a run's memory (tracemalloc, 30 agents)."""
+    if type(val) in _SCALARS:
+        return False
+    seen: set[int] = set()
+    todo = [val]
+    while todo:
+        v = todo.pop()
+        if known_types.is_unknown(v):
+            return True
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        if isinstance(v, dict):
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+    return False
+
+
+def _no_debug_log(*_args: Any, **_kwargs: Any) -> None:
+    """Stands in for `pulumi.log.debug` during offline runs: under the mocks the SDK's debug messages
+    (several per resource) are built as protobuf requests only to be dropped by a `logging` debug call."""
+
+
+class _OfflineSdk:
+    """Swaps the SDK's per-resource helpers that cost time or memory and change nothing recorded
+    (`_get_stack_trace`, `rpc.contains_unknowns`, `log.debug`) for the duration of a run; restores them."""
+
+    def __init__(self, stack_traces: bool, shortcuts: bool):
+        self.patches: list[tuple[Any, str, Any]] = []
+        if not stack_traces:
+            self.patches.append((pulumi_resource, "_get_stack_trace", _no_stack_trace))
+        if shortcuts:
+            self.patches += [(rpc, "contains_unknowns", _contains_unknowns), (pulumi_log, "debug", _no_debug_log)]
+        self.saved: list[tuple[Any, str, Any]] = []
+
+    def __enter__(self) -> None:
+        for module, name, value in self.patches:
+            self.saved.append((module, name, getattr(module, name)))
+            setattr(module, name, value)
+
+    def __exit__(self, *_exc: Any) -> None:
+        for module, name, value in reversed(self.saved):
+            setattr(module, name, value)
+        self.saved.clear()
+
+
 def _reset_runtime(stack: str, config: Mapping[str, str]) -> None:
     """Forget any previous run (root stack, settings, config) so runs don't leak into each other."""
     pulumi_settings.reset_options(project=PROJECT, stack=stack, preview=False)
@@ -384,13 +480,15 @@ def run_program(
     config_overrides: Mapping[str, Any] | None = None,
     program: Callable[[], None] | None = None,
     stack_traces: bool = False,
+    sdk_shortcuts: bool = True,
     stack_references: Mapping[str, Mapping[str, Any]] | None = None,
     collect_garbage: bool = True,
     mocks: FleetMocks | None = None,
 ) -> ProgramRun:
     """Evaluate `root/__main__.py` (or `program`) for `stack` under mocks; see the module docstring.
 
-    `stack_traces=True` keeps the SDK's per-resource stack capture (off by default: `_no_stack_trace`).
+    `stack_traces=True` keeps the SDK's per-resource stack capture (off by default: `_no_stack_trace`);
+    `sdk_shortcuts=False` keeps the SDK's `contains_unknowns` and debug logging (see `_OfflineSdk`).
     `stack_references`: outputs of other stacks (`pulumi.StackReference`), by stack name.
     `collect_garbage=False` (one-shot CLI runs): instead of a full collection after the run (about 10%
     of a large preview), freeze the heap (`gc.freeze`): the process exits soon, and its later
@@ -406,14 +504,13 @@ def run_program(
         mocks = FleetMocks(region, account, partition_of(region), stack_references)
     monitor = RecordingMonitor(mocks)
 
-    stack_trace = pulumi_resource._get_stack_trace
-    if not stack_traces:
-        pulumi_resource._get_stack_trace = _no_stack_trace
+    offline_sdk = _OfflineSdk(stack_traces, sdk_shortcuts)
+    offline_sdk.__enter__()
     try:
         _reset_runtime(stack, config)
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     except BaseException:
-        pulumi_resource._get_stack_trace = stack_trace
+        offline_sdk.__exit__()
         raise
     # set_mocks registers a throwaway root stack; run the program in a fresh one, as the
     # language host does, so exports reach RegisterResourceOutputs.
@@ -442,7 +539,7 @@ def run_program(
     try:
         _sync_await(run_in_stack(program))
     finally:
-        pulumi_resource._get_stack_trace = stack_trace
+        offline_sdk.__exit__()
         pulumi_settings.ROOT.set(None)
         executor.shutdown(wait=True)
         if gc_was_enabled:

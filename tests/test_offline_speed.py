@@ -1,0 +1,140 @@
+"""Speed switches of the offline verbs (issue 17) change nothing a verb, test or policy reads.
+
+- the recorder takes each registration's inputs and state from the mocks' call instead of
+  deserializing the request again: the records equal a fresh deserialization;
+- `_OfflineSdk` swaps SDK helpers for the run only (`contains_unknowns` gives the SDK's answers)
+  and the records are the same with and without the swap;
+- `load_fleet` hands back its last Fleet only for the same bytes and stack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi import log as pulumi_log
+from pulumi import output as pulumi_output
+from pulumi.runtime import resource as pulumi_resource
+from pulumi.runtime import rpc
+
+from agentfleet.core import loader
+from agentfleet.core.settings import StackSettings
+from agentfleet.runner import mockrun
+from agentfleet.runner.mockrun import ProgramRun, run_program
+from tests.conftest import PROJECT
+
+
+def Unknown() -> Any:
+    """The SDK's marker of a value unknown at preview time."""
+    return pulumi_output.Unknown()  # type: ignore[no-untyped-call]
+
+
+def _records(run: ProgramRun) -> dict[str, mockrun.RegisteredResource]:
+    """By URN; dependencies sorted (the SDK collects them in a set: their order varies run to run)."""
+    return {r.urn: dataclasses.replace(r, dependencies=tuple(sorted(r.dependencies))) for r in run.resources}
+
+
+def test_records_equal_a_fresh_deserialization_of_each_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the recorder captured from the mocks is what the request carried and what the SDK's monitor kept."""
+    checked: list[str] = []
+    real = mockrun.RecordingMonitor.RegisterResource
+
+    def checking(self: mockrun.RecordingMonitor, request: Any) -> Any:
+        response = real(self, request)
+        if request.type != mockrun.STACK_TYPE:
+            raw = rpc.deserialize_properties(request.object)
+            rec = self.recorded[-1] if self.recorded[-1].urn == response.urn else next(
+                r for r in self.recorded if r.urn == response.urn)
+            assert rec.props == mockrun._unwrap_secrets(raw)
+            assert rec.secret_props == tuple(sorted(k for k, v in raw.items() if rpc.is_rpc_secret(v)))
+            assert rec.outputs == mockrun._unwrap_secrets(dict(self.resources[response.urn].state))
+            checked.append(response.urn)
+        return response
+
+    monkeypatch.setattr(mockrun.RecordingMonitor, "RegisterResource", checking)
+    run = run_program("prod", root=PROJECT)
+    assert len(checked) == len(run.resources) > 50
+    assert any(r.secret_props for r in run.resources)  # secret inputs went through the check too
+
+
+def test_outputs_share_the_unwrapped_inputs_without_changing_them() -> None:
+    secret = rpc.wrap_rpc_secret({"a": [1, 2]})
+    inputs = {"plain": {"x": 1}, "hidden": secret}
+    props = mockrun._unwrap_secrets(inputs)
+    state = {**inputs, "arn": "arn:aws:x", "plain": {"x": 2}}  # the mocks replaced `plain`
+    out = mockrun._outputs(state, inputs, props)
+    assert out == {"plain": {"x": 2}, "hidden": {"a": [1, 2]}, "arn": "arn:aws:x"}
+    assert out["hidden"] is props["hidden"] and out["plain"] is not props["plain"]
+
+
+@pytest.mark.parametrize("value", [
+    None, "s", 3, 1.5, True, [], {}, [1, "a", {"b": [2]}], {"k": {"n": [None, "x"]}},
+    Unknown(), [1, Unknown()], {"a": {"b": [{"c": Unknown()}]}}, {"a": "b", "c": [[], [[Unknown()]]]},
+])
+def test_contains_unknowns_answers_as_the_sdk(value: Any) -> None:
+    assert mockrun._contains_unknowns(value) is rpc.contains_unknowns(value)
+
+
+def test_contains_unknowns_follows_cycles_and_shared_values() -> None:
+    shared: list[Any] = [1]
+    cyclic: dict[str, Any] = {"a": shared, "b": shared}
+    cyclic["self"] = cyclic
+    assert mockrun._contains_unknowns(cyclic) is rpc.contains_unknowns(cyclic) is False
+    shared.append(Unknown())
+    assert mockrun._contains_unknowns(cyclic) is rpc.contains_unknowns(cyclic) is True
+
+
+def test_sdk_shortcuts_apply_during_the_run_only_and_record_the_same_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = (rpc.contains_unknowns, pulumi_log.debug, pulumi_resource._get_stack_trace)
+    seen: list[tuple[Any, Any]] = []
+
+    class Spy(mockrun.FleetMocks):
+        def new_resource(self, args: Any) -> Any:
+            seen.append((rpc.contains_unknowns, pulumi_log.debug))
+            return super().new_resource(args)
+
+    def run(shortcuts: bool) -> ProgramRun:
+        config = mockrun.stack_config("dev", PROJECT)
+        return run_program("dev", root=PROJECT, sdk_shortcuts=shortcuts,
+                           mocks=Spy(config["aws:region"], config["agentfleet:awsAccountId"]))
+
+    fast = run(True)
+    assert seen and all(c is mockrun._contains_unknowns and d is mockrun._no_debug_log for c, d in seen)
+    seen.clear()
+    slow = run(False)
+    assert seen and all(c is real[0] and d is real[1] for c, d in seen)
+    assert (rpc.contains_unknowns, pulumi_log.debug, pulumi_resource._get_stack_trace) == real  # restored
+    a, b = _records(fast), _records(slow)
+    assert a.keys() == b.keys()
+    for urn, rec in a.items():
+        assert rec == b[urn], urn
+
+
+def test_load_fleet_reuses_its_last_fleet_only_for_the_same_bytes_and_stack(
+    tmp_path: Path, dev_settings: StackSettings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[str] = []
+    real = loader.parse_fleet
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        parsed.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loader, "parse_fleet", counting)
+    monkeypatch.setattr(loader, "_last_load", [])
+    path = tmp_path / "agents.yaml"
+    text = (PROJECT / "agents.yaml").read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    first = loader.load_fleet(path, dev_settings)
+    # The program's settings carry where the fleet file is; that plays no part in the parse.
+    again = loader.load_fleet(path, dev_settings.model_copy(update={"fleet_file": str(path)}))
+    assert again is first and len(parsed) == 1
+    path.write_text(text.replace("version: 1", "version: 1\n# edited"), encoding="utf-8")
+    edited = loader.load_fleet(path, dev_settings)
+    assert edited is not first and len(parsed) == 2
+    other_stack = loader.load_fleet(path, dev_settings.model_copy(update={"secret_prefix": "other"}))
+    assert other_stack is not edited and len(parsed) == 3
+    assert loader.load_fleet(path, None) is not other_stack and len(parsed) == 4
+    assert loader.load_fleet(path, None, names_only=True) is not None and len(parsed) == 5
