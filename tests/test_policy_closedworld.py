@@ -827,3 +827,32 @@ def test_log_subscription_filters_are_never_the_components(stack: Stack, config:
               {"logGroup": "/agents/dev/cloudtrail", "destinationArn": "arn:aws:logs:us-east-1:999988887777:destination:d"})
     [msg] = messages(stack, closed_world, config)
     assert '"exfil"' in msg and "streams a log group" in msg
+
+
+def test_alert_topic_subscribers_are_exactly_the_stacks_alarm_subscriptions(dev_settings: StackSettings,
+                                                                              config: dict[str, Any]) -> None:
+    reviewed = {"protocol": "email", "endpoint": "oncall@example.com"}
+    with_subs = {**config, "alarmSubscriptions": [reviewed]}
+    topic_name = naming.alarm_topic_name(dev_settings)
+    topic_arn = naming.alarm_topic_arn(dev_settings)
+
+    def stack_with(*subs: dict[str, Any], team_topic: bool = False) -> Stack:
+        st = Stack()
+        topic = st.add("aws:sns/topic:Topic", "alerts-topic", {"name": topic_name, "arn": topic_arn})
+        team = st.add("aws:sns/topic:Topic", "team", {"name": "team-events", "arn": "arn:aws:sns:us-east-1:123456789012:team-events"})
+        for i, sub in enumerate(subs):
+            target = team if team_topic else topic
+            st.add("aws:sns/topicSubscription:TopicSubscription", f"sub-{i}", {"topic": text_arn(target), **sub},
+                   prop_deps={"topic": [target]})
+        return st
+
+    def text_arn(r: Any) -> str:
+        return str(r.props["arn"])
+
+    assert messages(stack_with(reviewed), closed_world, with_subs) == []
+    [msg] = messages(stack_with(reviewed, {"protocol": "https", "endpoint": "https://evil.example/hook"}), closed_world, with_subs)
+    assert "evil.example" in msg and "alarmSubscriptions" in msg
+    [unlisted] = messages(stack_with(reviewed), closed_world, config)  # the config lists no subscriber
+    assert "oncall@example.com" in unlisted
+    # A team's own topic in the same program is theirs to subscribe to.
+    assert messages(stack_with({"protocol": "https", "endpoint": "https://team.example"}, team_topic=True), closed_world, config) == []

@@ -48,3 +48,25 @@ def test_a_config_that_names_other_settings_than_the_program_is_a_problem(
     other = {**config, "environment": "prod"}
     problem = program_layout(layout(other), [_declared(dev_settings, sample_fleet)]).problem
     assert problem and "environment" in problem
+
+
+def test_a_stack_with_alarm_subscriptions_passes_with_and_without_config(root: Any) -> None:
+    """The builders' subscriptions are the reviewed ones: `check`'s config and, with no config, the
+    fleet component's `policyConfig` carry `alarmSubscriptions`; another subscriber fails both ways."""
+    from agentfleet.core.loader import load_fleet
+    from agentfleet.core.settings import settings_from_config
+    from agentfleet.runner import checkrun, mockrun
+
+    subs = [{"protocol": "email", "endpoint": "oncall@example.com"}]
+    run = mockrun.run_program("dev", root=root, config_overrides={"agentfleet:alarmSubscriptions": subs})
+    assert len(run.of_type("aws:sns/topicSubscription:TopicSubscription")) == 1
+    s = settings_from_config("dev", run.config.get)
+    config = policy_config(s, load_fleet(root / "agents.yaml", s).classifications)
+    for cfg in (config, {}):
+        assert checkrun.check_program(run, cfg).exit_code == 0
+    other = mockrun.run_program("dev", root=root, config_overrides={"agentfleet:alarmSubscriptions": subs})
+    sub = next(r for r in other.resources if r.type == "aws:sns/topicSubscription:TopicSubscription")
+    sub.props["endpoint"] = sub.outputs["endpoint"] = "https://evil.example/hook"
+    for cfg in (config, {}):
+        found = {v.policy for v in checkrun.check_program(other, cfg).mandatory}
+        assert found == {"closed-world"}, (cfg, found)

@@ -24,6 +24,7 @@ SETTING_KEYS: dict[str, str] = {
     "rotationIsolation": f"{PROJECT}:rotationIsolation",
     "vaultLogin": f"{PROJECT}:vaultLogin",
     "vaultAwsAuthPath": f"{PROJECT}:vaultAwsAuthPath",
+    "alarmSubscriptions": f"{PROJECT}:alarmSubscriptions",
 }
 """Policy-config key -> the stack-config key it mirrors (README "Stack settings" documents them)."""
 CLASSIFICATIONS_KEY = "classifications"
@@ -61,5 +62,6 @@ def policy_config(settings: StackSettings, classifications: Mapping[str, int],
         "rotationIsolation": settings.rotation_isolation,
         "vaultLogin": settings.vault_login,
         "vaultAwsAuthPath": settings.vault_aws_auth_path,
+        "alarmSubscriptions": [dict(sub) for sub in settings.alarm_subscriptions],
         CLASSIFICATIONS_KEY: dict(sorted(classifications.items())),
     }

@@ -452,6 +452,7 @@ def check_closed_world(resources: list[Resource], lay: Layout) -> Iterable[tuple
     yield from duplicate_names(resources, lay)
     yield from vault_trust_roots(resources, lay)
     yield from stack_buckets(resources, lay)
+    yield from topic_subscriptions(resources, lay)
     yield from overwritten(resources, lay)
     yield from stack_topics(resources, lay)
     for r in resources:
@@ -559,6 +560,36 @@ def vault_trust_roots(resources: list[Resource], lay: Layout) -> Iterator[tuple[
         if len(items) > 1:
             yield (f"{len(items)} resources configure the same Vault login mount ({', '.join(sorted(i.label for i in items))}): "
                    f"the last applied replaces the reviewed one. Fix: keep only the components'.", items[-1].urn)
+
+
+TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+
+
+def topic_subscriptions(resources: list[Resource], lay: Layout) -> Iterator[tuple[str, str | None]]:
+    """Subscribers of the stack's alert topic (alerts and rotation reminders name agents, secrets and
+    failures; without settings: of any topic of the stack) are exactly `agentfleet:alarmSubscriptions`, which the policy config and the fleet
+    component carry; any other endpoint would receive every alert."""
+    alert = naming.alarm_topic_name(lay.settings) if lay.settings else None
+    topics = {ident: t for t in of_type(resources, SNS_TOPIC) if alert is None or physical(t) == alert
+              for ident in identifiers(t)}
+    topic_urns = {t.urn for t in topics.values()}
+    allowed = {(str(sub.get("protocol")), str(sub.get("endpoint")))
+               for sub in (lay.settings.alarm_subscriptions if lay.settings else ())}
+    for r in of_type(resources, TOPIC_SUBSCRIPTION):
+        if lay.excepted(r.name, r.urn):
+            continue
+        arn = text(get(r.props, "topic"))
+        deps = set(r.property_dependencies.get("topic", ())) or set(r.dependencies)
+        ours = (arn is not None and (arn in topics or (lay.settings is not None and arn == naming.alarm_topic_arn(lay.settings))))
+        if not ours and not (deps & topic_urns):
+            continue
+        protocol, endpoint = get(r.props, "protocol"), get(r.props, "endpoint")
+        if protocol is UNKNOWN or endpoint is UNKNOWN:
+            continue
+        if (text(protocol), text(endpoint)) not in allowed:
+            yield (f"{r.label} subscribes {text(protocol)} endpoint {text(endpoint)!r} to the stack's alert topic, which "
+                   f"`agentfleet:alarmSubscriptions` does not list: it would receive every alert and reminder. Fix: "
+                   f"add it to the stack's alarmSubscriptions (reviewed with the stack), {_exception_hint(r)}.", r.urn)
 
 
 S3_BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")

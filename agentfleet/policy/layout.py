@@ -45,6 +45,8 @@ LAYOUT_SCHEMA = PolicyConfigSchema(properties={
     "rotationIsolation": {"type": "string", "enum": ["per-agent", "shared"]},
     "vaultLogin": {"type": "string", "enum": ["aws", "jwt", "kubernetes"], "description": "agentfleet:vaultLogin"},
     "vaultAwsAuthPath": {"type": "string", "description": "agentfleet:vaultAwsAuthPath (default aws)"},
+    "alarmSubscriptions": {"type": "array", "items": {"type": "object"},
+                           "description": "agentfleet:alarmSubscriptions: the alert topic's reviewed subscribers"},
     CLASSIFICATIONS_KEY: {
         "type": "object", "additionalProperties": {"type": "integer"},
         "description": "maximum rotation days per classification (the fleet's custom classes)",

