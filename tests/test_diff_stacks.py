@@ -123,6 +123,8 @@ SETTING_CASES = (
     ("  agentfleet:rotationIsolation: shared\n", True, "agentfleet:rotationIsolation"),
     ("  agentfleet:maxSessionSeconds: 43200\n", True, "agentfleet:maxSessionSeconds"),
     ("  agentfleet:usageBaselinePer5Min: 500\n", False, "agentfleet:usageBaselinePer5Min"),
+    ("  agentfleet:alarmSubscriptions: [{protocol: https, endpoint: 'https://hooks.example/x'}]\n", True,
+     "a new endpoint receives every alert"),
 )
 
 

@@ -340,11 +340,18 @@ _SETTING_RULES: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
     "rotation_vault_address": (lambda o, n: True, "rotation functions send their Vault token to this address"),
     "usage_metrics": (lambda o, n: bool(n), "agents may publish metrics"),
     "alarms": (lambda o, n: not n, "no usage, AccessDenied, rotation or overdue alarms"),
+    # The policy pack takes this list as the alert topic's reviewed subscribers (closed-world).
+    "alarm_subscriptions": (lambda o, n: bool(_endpoints(n) - _endpoints(o)),
+                            "a new endpoint receives every alert and reminder, naming agents, secrets and failures"),
 }
 _OPERATIONAL = frozenset({
     "stack", "fleet_file", "usage_alarm_multiplier", "usage_baseline_per_5min", "usage_baselines",
-    "access_denied_threshold", "cloudtrail_log_group", "alarm_subscriptions", "vault_iam_server_id",
+    "access_denied_threshold", "cloudtrail_log_group", "vault_iam_server_id",
 })
+
+
+def _endpoints(subscriptions: Any) -> set[tuple[str, str]]:
+    return {(str(sub.get("protocol")), str(sub.get("endpoint"))) for sub in subscriptions or ()}
 
 
 def _shown(value: Any) -> str:
