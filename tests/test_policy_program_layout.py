@@ -18,7 +18,7 @@ def _declared(s: StackSettings, fleet: Fleet, **changes: Any) -> dict[str, Any]:
 def test_one_declaration_gives_the_stack_settings(dev_settings: StackSettings, sample_fleet: Fleet) -> None:
     lay = program_layout(layout({}), [_declared(dev_settings, sample_fleet)])
     assert lay.settings == layout(policy_config(dev_settings, sample_fleet.classifications)).settings
-    assert lay.source == "program" and lay.problem is None
+    assert lay.problem is None
     assert lay.trusted_accounts() == {dev_settings.aws_account_id, "111111111111"}
 
 

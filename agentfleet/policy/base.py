@@ -190,9 +190,10 @@ def stack_layout(lay: Layout, views: list[Resource]) -> Layout:
     the stack's AWS providers are pinned to (when they all name the same one)."""
     lay = program_layout(lay, [get(r.props, POLICY_CONFIG_PROP) for r in views if r.type == FLEET_COMPONENT])
     if lay.own_account() is None:
-        accounts = {provider_account(r.props) for r in views if r.type == "pulumi:providers:aws"}
+        providers = [r.props for r in views if r.type == "pulumi:providers:aws"]
+        accounts = {provider_account(p) for p in providers}
         if len(accounts) == 1 and None not in accounts:
-            lay = lay.with_provider(next(r.props for r in views if r.type == "pulumi:providers:aws"))
+            lay = lay.with_provider(providers[0])
     return lay
 
 

@@ -45,7 +45,7 @@ from agentfleet.policy.iam import POLICY_ESCALATION_ACTIONS
 from agentfleet.policy.kms import DECRYPT_ACTIONS
 from agentfleet.policy.layout import Layout
 from agentfleet.policy.rotation import SECRET_ROTATION, string_leaves
-from agentfleet.policy.stackgraph import SECRET, Refs, identifiers, of_type
+from agentfleet.policy.stackgraph import LAMBDA_FUNCTION, SECRET, Refs, identifiers, of_type
 from agentfleet.policy.values import UNKNOWN, as_list, document, get, text
 from agentfleet.policy.vault import vault_name
 
@@ -149,7 +149,6 @@ def role_uses(r: Resource, managed: "Managed") -> list[Resource]:
     return list(found.values())
 
 
-LAMBDA_FUNCTION = "aws:lambda/function:Function"
 TRAIL = "aws:cloudtrail/trail:Trail"
 SCHEDULE = "aws:scheduler/schedule:Schedule"
 SNS_TOPIC = "aws:sns/topic:Topic"

@@ -78,8 +78,6 @@ class Layout:
     account: str | None = None
     """The stack's own account when no settings are configured: from the resource's AWS provider
     (`allowedAccountIds`, which the components always set) or the program's fleet component."""
-    source: str = "config"
-    """Where the settings came from: `config` (policy config) or `program` (the fleet component)."""
 
     def own_account(self) -> str | None:
         """The stack's account: settings first, else what the provider/program declares; None = unknown."""
@@ -178,8 +176,7 @@ def program_layout(lay: Layout, declared: list[Any]) -> Layout:
     merged[TRUSTED_ACCOUNTS_KEY] = sorted(accounts or ())
     merged[CLASSIFICATIONS_KEY] = {k: min(v, BUILTIN_CLASSIFICATIONS.get(k, v)) for k, v in classes.items()}
     options = {**{k: v for k, v in lay.options.items() if k not in PROGRAM_KEYS}, **merged}
-    derived = _layout(json.dumps(options, sort_keys=True, default=str))
-    return replace(derived, source="program")
+    return _layout(json.dumps(options, sort_keys=True, default=str))
 
 
 def layout(config: Mapping[str, Any] | None) -> Layout:

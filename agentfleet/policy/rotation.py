@@ -12,7 +12,7 @@ import re
 from typing import Any, Iterable, Iterator
 
 from agentfleet.core import naming
-from agentfleet.policy.base import Resource, stack_policy
+from agentfleet.policy.base import FLEET_COMPONENT, Resource, stack_policy
 from agentfleet.policy.layout import Layout
 from agentfleet.policy.stackgraph import SECRET, Refs, of_type
 from agentfleet.policy.values import UNKNOWN, document, get, number
@@ -102,7 +102,6 @@ def reminder_days(reminder: Resource) -> Any:
     return schedule_days(expr) if isinstance(expr, str) else None
 
 
-FLEET_COMPONENT = "agentfleet:index:AgentFleet"
 CLASSIFICATIONS_PROP = "classifications"
 
 

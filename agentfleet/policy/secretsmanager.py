@@ -16,7 +16,7 @@ from agentfleet.policy.base import Resource, by_urn, resource_policy, stack_poli
 from agentfleet.policy.iamdoc import SECRET_POLICY, Statement, principal_values, role_name_of_arn, statements
 from agentfleet.policy.layout import Layout, allowed_reader_arns, rotation_role_names
 from agentfleet.policy.rotation import string_leaves
-from agentfleet.policy.stackgraph import SECRET, Refs, access_map, identifiers, of_type, pattern_matches_secret, sample_arn
+from agentfleet.policy.stackgraph import LAMBDA_FUNCTION, SECRET, Refs, access_map, identifiers, of_type, pattern_matches_secret, sample_arn
 from agentfleet.policy.values import UNKNOWN, BadDocument, as_list, contains_unknown, document, get, text
 
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
@@ -204,7 +204,6 @@ SECRET_INPUTS: dict[str, tuple[str, ...]] = {
 }
 """Inputs known to store a secret value; other types are recognised by class (see `secret_inputs`)."""
 SSM_PARAMETER = "aws:ssm/parameter:Parameter"
-LAMBDA_FUNCTION = "aws:lambda/function:Function"
 SECRETLIKE_NAME = re.compile(
     r"(password|passwd|secret|token|apikey|api_key|privatekey|private_key|credentials?|plaintext|plaintextvalue"
     r"|secretstring|secretbinary|[_-]key)$", re.I)

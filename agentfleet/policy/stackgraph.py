@@ -39,6 +39,7 @@ from agentfleet.policy.values import UNKNOWN, as_list, document, get, text
 from agentfleet.core.iam_documents import SECRET_READ_ACTIONS
 
 SECRET = "aws:secretsmanager/secret:Secret"
+LAMBDA_FUNCTION = "aws:lambda/function:Function"
 
 
 SECRET_SUFFIX_RE = re.compile(r"-[A-Za-z0-9]{6}$")

@@ -17,6 +17,7 @@ from agentfleet.core.settings import StackSettings
 from agentfleet.core.vault_policies import WRITE, agent_policy_paths
 from agentfleet.policy.arnmatch import AgentScope
 from agentfleet.policy.base import Resource, resource_policy, stack_policy
+from agentfleet.policy.iamdoc import ROLE
 from agentfleet.policy.layout import Layout
 from agentfleet.policy.values import UNKNOWN, get, text
 from agentfleet.policy.vault_acl import VaultPolicyError
@@ -138,7 +139,6 @@ AWS_LOGIN = "vault:aws/authBackendRole:AuthBackendRole"
 LOGIN_ROLE_SUFFIX = "authBackendRole:AuthBackendRole"
 JWT_LOGIN = "vault:jwt/authBackendRole:AuthBackendRole"
 KUBERNETES_LOGIN = "vault:kubernetes/authBackendRole:AuthBackendRole"
-ROLE = "aws:iam/role:Role"
 STACK_METHODS = {"jwt": (JWT_LOGIN,), "kubernetes": (JWT_LOGIN, KUBERNETES_LOGIN)}
 """Login-role types each `agentfleet:vaultLogin` method creates (kubernetes falls back to jwt for
 agents off EKS); AWS logins (`vault:aws`) serve every method (rotation functions log in with it)."""
@@ -177,12 +177,6 @@ def check_logins(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, 
     it hands out (naming.vault_auth_role_name == vault_policy_name; rotation_vault_name for both),
     one login per policy and per name in the whole stack, on the stack's login method, and an AWS
     login bound to exactly the IAM role of that name."""
-    by_name: dict[str, Resource] = {}
-    for p in resources:
-        if p.type == VAULT_POLICY:
-            n = text(get(p.props, "name"))
-            if n:
-                by_name[vault_name(n)] = p
     fix = ("Fix: only the components declare Vault login roles, each binding one agent's (or rotation function's) "
            "identity to its own policy with token_no_default_policy = true")
     names: dict[str, list[Resource]] = {}
@@ -190,6 +184,7 @@ def check_logins(resources: list[Resource], lay: Layout) -> Iterable[tuple[str, 
         n = text(get(p.props, "name")) if p.type == VAULT_POLICY else None
         if n:
             names.setdefault(vault_name(n), []).append(p)
+    by_name = {n: same[-1] for n, same in names.items()}
     for n, same in names.items():
         if len(same) > 1:
             yield (f"{len(same)} Vault policies are named {n!r} ({', '.join(sorted(x.label for x in same))}): the last "
