@@ -42,17 +42,13 @@ from agentfleet.policy.iamdoc import (
 )
 from agentfleet.core.iam_documents import SECRET_READ_ACTIONS
 from agentfleet.policy.iam import POLICY_ESCALATION_ACTIONS
-from agentfleet.policy.kms import DECRYPT_ACTIONS
+from agentfleet.policy.kms import DECRYPT_ACTIONS, KEY_POLICY, KMS_ALIAS, KMS_KEY
 from agentfleet.policy.layout import Layout
 from agentfleet.policy.rotation import SECRET_ROTATION, string_leaves
 from agentfleet.policy.stackgraph import LAMBDA_FUNCTION, SECRET, Refs, identifiers, of_type
 from agentfleet.policy.values import UNKNOWN, as_list, document, get, text
-from agentfleet.policy.vault import vault_name
+from agentfleet.policy.vault import VAULT_POLICY, vault_name
 
-KMS_KEY = "aws:kms/key:Key"
-KMS_ALIAS = "aws:kms/alias:Alias"
-KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
-VAULT_POLICY = "vault:index/policy:Policy"
 
 ATTACHMENT_PROPS: dict[str, str] = {
     ROLE_POLICY_ATTACHMENT: "policyArn",
