@@ -642,7 +642,7 @@ def run_program(
     loop = _ensure_event_loop()  # type: ignore[no-untyped-call]
     executor: ThreadPoolExecutor | None = None
     if sdk_shortcuts:  # monitor calls run on the loop's thread (`_inline_run_in_executor`)
-        loop.run_in_executor = _inline_run_in_executor(loop)  # type: ignore[method-assign]
+        loop.run_in_executor = _inline_run_in_executor(loop)
     else:
         # A fresh executor per run for the monitor calls: its threads (each holding an event loop the
         # SDK creates) end with the run, instead of being torn down noisily at interpreter exit.
