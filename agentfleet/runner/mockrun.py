@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping
 
 import pulumi
 from pulumi import Output
+from pulumi import _types as pulumi_types
 from pulumi import log as pulumi_log
 from pulumi.output import _OutputData
 from pulumi.runtime import config as pulumi_config
@@ -464,35 +465,80 @@ def _contains_unknowns(val: Any) -> bool:
     return False
 
 
-def _resolve_property(
-    res: Any, data: Any, value: Any, is_known: bool, is_secret: bool, deps: Any, failed: Exception | None
-) -> None:
-    """Resolves one property's Output in a single step: the same `_OutputData` (the value, its known
-    and secret flags, its dependencies plus the resource) the SDK's four futures end up in."""
-    if failed is not None:
-        data.set_exception(failed)
-        return
-    resources = set(deps) if deps else set()
-    resources.add(res)
-    data.set_result(_OutputData(resources=resources, value=value, is_known=is_known, is_secret=is_secret))
+class _PropertyOutput(Output[Any]):
+    """One property's Output on a resource registered offline: the very `Output` the SDK would hand
+    out, but its `_data` (the future of the `_OutputData` every Output method awaits) is made only when
+    something uses it. Until then the resolution from the mock monitor is kept as one tuple. Most of
+    a resource's ~13 properties are never read (an alarm's `arn`, a policy's `name`): under the SDK
+    each still costs four futures, a Task, a set of dependencies and a tracked done-callback."""
+
+    def __init__(self, resource: Any) -> None:  # noqa: D107 (no super().__init__: it would make the Task)
+        self._pending_resource = resource
+        self._pending_resolution: tuple[Any, bool, bool, Any, Exception | None] | None = None
+        self._pending_data: asyncio.Future[Any] | None = None
+        self._pending_tracked = True
+
+    @property
+    def _data(self) -> asyncio.Future[Any]:  # type: ignore[override]
+        if self._pending_data is None:
+            self._pending_data = asyncio.get_event_loop().create_future()
+            if self._pending_resolution is not None:
+                self._pending_settle()
+            if self._pending_tracked:  # as Output._from_data: the SDK waits for tracked Outputs at the end
+                self._track()
+        return self._pending_data
+
+    def _untrack(self) -> None:
+        """A derived Output (`apply`) takes over: nothing to untrack yet if `_data` was never made (and
+        making it here would take the SDK's lock twice)."""
+        if self._pending_data is None:
+            self._pending_tracked = False
+        else:
+            super()._untrack()
+
+    def _pending_resolve(self, value: Any, is_known: bool, is_secret: bool, deps: Any, failed: Exception | None) -> None:
+        """The resolver the SDK calls with the mock monitor's answer (`rpc.Resolver`)."""
+        self._pending_resolution = (value, is_known, is_secret, deps, failed)
+        if self._pending_data is not None:
+            self._pending_settle()
+
+    def _pending_settle(self) -> None:
+        """The `_OutputData` the SDK's four futures end up in: the value, its flags, and its
+        dependencies plus the resource (or the registration's failure)."""
+        assert self._pending_data is not None and self._pending_resolution is not None
+        value, is_known, is_secret, deps, failed = self._pending_resolution
+        self._pending_resolution = None
+        if failed is not None:
+            self._pending_data.set_exception(failed)
+            return
+        resources = set(deps) if deps else set()
+        resources.add(self._pending_resource)
+        self._pending_data.set_result(_OutputData(resources=resources, value=value, is_known=is_known, is_secret=is_secret))
 
 
 def _transfer_properties(res: Any, props: Any, custom: bool) -> dict[str, Any]:
-    """Stands in for `rpc.transfer_properties` during offline runs, with the same Outputs and resolvers.
-    The SDK gives every property of every resource (about 13 each, most never read) four futures, a
-    closure and a Task that gathers them into an `_OutputData`; this hands each property one future
-    of that `_OutputData` (`Output._from_data`), as the SDK itself does for `urn` and `id`
-    (`runtime.resource.resource_output`). Same values, same failures, no Task: about 60% of a run's
-    tasks and 40% of its memory (tracemalloc, 30 agents)."""
-    loop = asyncio.get_event_loop()
+    """Stands in for `rpc.transfer_properties` during offline runs: the same property Outputs on
+    `res` and the same resolvers, made lazily (`_PropertyOutput`). 1,000 agents: about 40% of the
+    run's peak memory and a third of its CPU (see docs/components.md, "Speed")."""
     resolvers: dict[str, Any] = {}
     for name in props:
         if name == "urn" or (name == "id" and custom):
             continue  # resolved by the SDK's resource_output, as in rpc.transfer_properties
-        data = loop.create_future()
-        resolvers[name] = functools.partial(_resolve_property, res, data)
-        res.__dict__[name] = Output._from_data(data)
+        output = _PropertyOutput(res)
+        resolvers[name] = output._pending_resolve
+        res.__dict__[name] = output
     return resolvers
+
+
+_sdk_resource_types = pulumi_types.resource_types
+
+
+@functools.lru_cache(maxsize=None)
+def _resource_types(resource_cls: type) -> dict[str, type]:
+    """Stands in for `_types.resource_types` during offline runs: the SDK resolves a resource class's
+    type hints again at every registration (a new class and `get_type_hints` each time); they are
+    the class's, so once per class. Its callers only read the dict."""
+    return _sdk_resource_types(resource_cls)
 
 
 _sdk_sync_await = _sync_await
@@ -565,6 +611,7 @@ class _OfflineSdk:
                 (pulumi_log, "debug", _no_debug_log),
                 (rpc, "transfer_properties", _transfer_properties),
                 (pulumi_mocks, "_sync_await", _sync_await_now),
+                (pulumi_types, "resource_types", _resource_types),
             ]
         self.saved: list[tuple[Any, str, Any]] = []
 
