@@ -95,7 +95,7 @@ def test_contains_unknowns_follows_cycles_and_shared_values() -> None:
 
 def test_sdk_shortcuts_apply_during_the_run_only_and_record_the_same_program(monkeypatch: pytest.MonkeyPatch) -> None:
     real = (rpc.contains_unknowns, pulumi_log.debug, pulumi_resource._get_stack_trace, rpc.transfer_properties,
-            getattr(pulumi_mocks, "_sync_await"), pulumi_types.resource_types)
+            getattr(pulumi_mocks, "_sync_await"), pulumi_types.resource_types, pulumi.Resource.__init__)
     seen: list[tuple[Any, Any]] = []
     threads: set[str] = set()
 
@@ -119,7 +119,7 @@ def test_sdk_shortcuts_apply_during_the_run_only_and_record_the_same_program(mon
     assert seen and all(c is real[0] and d is real[1] for c, d in seen)
     assert threads and threading.main_thread().name not in threads  # the SDK's worker threads
     restored = (rpc.contains_unknowns, pulumi_log.debug, pulumi_resource._get_stack_trace, rpc.transfer_properties,
-                getattr(pulumi_mocks, "_sync_await"), pulumi_types.resource_types)
+                getattr(pulumi_mocks, "_sync_await"), pulumi_types.resource_types, pulumi.Resource.__init__)
     assert restored == real
     assert "run_in_executor" not in vars(asyncio.get_event_loop())  # the loop's own method again
     a, b = _records(fast), _records(slow)
@@ -260,3 +260,31 @@ def test_inline_executor_hands_back_the_call_s_result_or_its_failure() -> None:
             loop.run_until_complete(run(None, fails))
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize("shortcuts", [True, False])
+def test_registrations_run_while_the_program_still_declares(monkeypatch: pytest.MonkeyPatch, shortcuts: bool) -> None:
+    """With the shortcuts, what was declared registers while the program goes on (`_Pump`), so the
+    pending registrations stay few; without them (the SDK as is) nothing registers before the end.
+    Either way the same resources, in dependency order, with the same inputs."""
+    import pulumi_random as random
+
+    monkeypatch.setattr(mockrun._Pump, "every", 10)
+    config = mockrun.stack_config("dev", PROJECT)
+    mocks = mockrun.FleetMocks(config["aws:region"], config["agentfleet:awsAccountId"])
+    registered: list[int] = []
+
+    def program() -> None:
+        prev: random.RandomPassword | None = None
+        for i in range(60):
+            keepers = {"prev": prev.length.apply(str)} if prev is not None else None
+            prev = random.RandomPassword(f"p{i}", length=16 + i, keepers=keepers)
+            registered.append(mocks.new_resource_calls)
+
+    run = run_program("dev", root=PROJECT, program=program, mocks=mocks, sdk_shortcuts=shortcuts)
+    if shortcuts:
+        assert all(n >= i + 1 - 10 for i, n in enumerate(registered)), registered
+    else:
+        assert registered[-1] == 0
+    made = {r.name: r.props for r in run.resources}
+    assert len(made) == 60 and made["p0"]["length"] == 16 and made["p59"]["keepers"] == {"prev": "74"}

@@ -596,10 +596,66 @@ def _no_debug_log(*_args: Any, **_kwargs: Any) -> None:
     (several per resource) are built as protobuf requests only to be dropped by a `logging` debug call."""
 
 
+class _Pump:
+    """Lets the registrations already declared run while the program is still declaring, every
+    `every` resources. The language host runs the whole program before the event loop registers
+    anything, so at the end of the program every resource's pending registration (its coroutine,
+    serialized inputs, unresolved Outputs) is alive at once: most of a large run's peak memory.
+    Under the mocks each registration completes on the spot once its inputs are known; draining
+    the loop now and then keeps only a few hundred pending. It runs the loop the way the SDK's own
+    synchronous invokes do (`_sync_await` from inside the program); no resource is declared
+    differently: the same registrations, in an order the program's dependencies still dictate."""
+
+    every = 200
+    """Resources declared between two drains (about 6 agents' worth): a few hundred pending at most."""
+
+    def __init__(self) -> None:
+        self.declared, self.drains, self.pumping = 0, 0, False
+        self.floor: int | None = None
+        self.resource_init = pulumi.Resource.__init__
+
+    def init(self, res: Any, *args: Any, **kwargs: Any) -> None:
+        """`Resource.__init__` for the run: the SDK's, then now and then a drain of the loop."""
+        self.resource_init(res, *args, **kwargs)
+        self.declared += 1
+        if self.declared % self.every == 0 and not self.pumping:
+            self.pumping = True  # a resource declared inside an apply while draining does not drain again
+            try:
+                self._drain()
+            finally:
+                self.pumping = False
+
+    def _drain(self) -> None:
+        """Runs the loop until nothing is ready (under the mocks nothing arrives from outside it), as
+        `sync_await._sync_await` does, from inside the task that runs the program. Like it, it leaves
+        at least as many handles queued as the loop iteration it interrupts still expects to pop, but
+        counted once (the queue when the program first drained, which only grew from the program's
+        start): `_sync_await` pads to the queue it found, which here would grow at every drain."""
+        self.drains += 1
+        loop = asyncio.get_event_loop()
+        ready = loop._ready  # type: ignore[attr-defined]
+        if self.floor is None:
+            self.floor = len(ready)
+        task = asyncio.current_task(loop)
+        if task is not None:
+            asyncio.tasks._leave_task(loop, task)
+        try:
+            while ready:
+                loop._run_once()  # type: ignore[attr-defined]
+        finally:
+            while len(ready) < self.floor:
+                handle = asyncio.Handle(lambda: None, (), loop)
+                handle.cancel()
+                ready.append(handle)
+            if task is not None:
+                asyncio.tasks._enter_task(loop, task)
+
+
 class _OfflineSdk:
     """Swaps the SDK's per-resource helpers that cost time or memory and change nothing recorded
-    (`_get_stack_trace`, `rpc.contains_unknowns`, `log.debug`, `rpc.transfer_properties`) for the duration
-    of a run; restores them."""
+    (`_get_stack_trace`, `rpc.contains_unknowns`, `log.debug`, `rpc.transfer_properties`, the mock
+    monitor's `_sync_await`, `_types.resource_types`, `Resource.__init__` for `_Pump`) for the
+    duration of a run; restores them."""
 
     def __init__(self, stack_traces: bool, shortcuts: bool):
         self.patches: list[tuple[Any, str, Any]] = []
@@ -612,6 +668,7 @@ class _OfflineSdk:
                 (rpc, "transfer_properties", _transfer_properties),
                 (pulumi_mocks, "_sync_await", _sync_await_now),
                 (pulumi_types, "resource_types", _resource_types),
+                (pulumi.Resource, "__init__", _Pump().init),
             ]
         self.saved: list[tuple[Any, str, Any]] = []
 
