@@ -288,3 +288,50 @@ def test_registrations_run_while_the_program_still_declares(monkeypatch: pytest.
         assert registered[-1] == 0
     made = {r.name: r.props for r in run.resources}
     assert len(made) == 60 and made["p0"]["length"] == 16 and made["p59"]["keepers"] == {"prev": "74"}
+
+
+def test_state_struct_is_the_sdks_serialization_of_every_resources_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mock monitor's answer reuses the request's Struct only where that is what serializing the
+    state gives, byte for byte; both stacks, so every resource kind the program declares is seen."""
+    real = mockrun._state_struct
+    reused: list[bool] = []
+
+    def checking(request_object: Any, inputs: Any, state: Any) -> Any:
+        got = real(request_object, inputs, state)
+        want = mockrun._sdk_sync_await(rpc.serialize_properties(dict(state), {}))
+        assert got == want and got.SerializeToString(deterministic=True) == want.SerializeToString(deterministic=True)
+        reused.append(all(k in state and state[k] is v and mockrun._plain(v) for k, v in inputs.items()))
+        return got
+
+    monkeypatch.setattr(mockrun, "_state_struct", checking)
+    for stack in ("dev", "prod"):
+        run_program(stack, root=PROJECT)
+    assert len(reused) > 100 and sum(reused) > len(reused) // 2 and not all(reused)
+
+
+@pytest.mark.parametrize("value, plain", [
+    ("s", True), (1, True), (1.5, True), (True, True), ([1, ["a"]], True), ({"a": {"b": [1]}}, True),
+    (None, False), ([None], False), ({"a": None}, False), (rpc.wrap_rpc_secret("x"), False),
+    ({"k": [rpc.wrap_rpc_secret("x")]}, False), (pulumi.FileArchive("."), False), ((1, 2), False), ({1: "a"}, False),
+])
+def test_plain_values_are_only_those_the_wire_carries_as_themselves(value: Any, plain: bool) -> None:
+    assert mockrun._plain(value) is plain
+
+
+def test_state_struct_serializes_the_whole_state_when_a_passed_through_input_is_not_plain() -> None:
+    """A null input the mocks pass through is dropped by the SDK's serialization; the request's copy
+    would keep it. Only plain inputs are reused."""
+    from google.protobuf import struct_pb2
+
+    request_object = struct_pb2.Struct()
+    request_object.update({"name": "n", "gone": None})
+    inputs = {"name": "n", "gone": None}
+    state = {**inputs, "arn": "arn:aws:x"}
+    want = mockrun._sdk_sync_await(rpc.serialize_properties(dict(state), {}))
+    assert "gone" not in want.fields
+    assert mockrun._state_struct(request_object, inputs, state) == want
+    plain_state = {"name": "n", "arn": "arn:aws:x"}
+    plain_request = struct_pb2.Struct()
+    plain_request.update({"name": "n"})
+    assert mockrun._state_struct(plain_request, {"name": "n"}, plain_state) == mockrun._sdk_sync_await(
+        rpc.serialize_properties(plain_state, {}))

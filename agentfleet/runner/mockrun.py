@@ -37,8 +37,10 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+from google.protobuf import struct_pb2
 from ruamel.yaml import YAML
 
 from agentfleet.core.project import find_project_dir, stack_file
@@ -351,12 +353,42 @@ def _outputs(state: Mapping[str, Any], inputs: Mapping[str, Any], props: Mapping
     return {k: props[k] if k in props and inputs.get(k) is v else _unwrap_secrets(v) for k, v in state.items()}
 
 
+def _plain(value: Any) -> bool:
+    """A value the wire format carries as itself: strings, numbers, booleans, lists and maps of them
+    (not None, secrets, assets, resource references or unknowns, which the SDK encodes specially)."""
+    kind = type(value)
+    if kind is str or kind is bool or kind is int or kind is float:
+        return True
+    if kind is list:
+        return all(_plain(v) for v in value)
+    if kind is dict:
+        return rpc._special_sig_key not in value and all(type(k) is str and _plain(v) for k, v in value.items())
+    return False
+
+
+def _state_struct(request_object: Any, inputs: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
+    """The mocks' state as the wire Struct `rpc.serialize_properties(state)` would make. When every
+    input is plain and passed through untouched, those keys are the request's own Struct (copied)
+    and only what the mocks added is serialized; otherwise the whole state is, as the SDK does."""
+    if all(k in state and state[k] is v and _plain(v) for k, v in inputs.items()):
+        added = {k: v for k, v in state.items() if k not in inputs}
+        obj = struct_pb2.Struct()
+        obj.CopyFrom(request_object)
+        if added:
+            obj.MergeFrom(_sync_await_now(rpc.serialize_properties(added, {})))
+        return obj
+    return _sync_await_now(rpc.serialize_properties(dict(state), {}))
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The SDK's mock monitor, plus a record of each registration's parent, deps and options."""
 
-    def __init__(self, mocks: FleetMocks):
+    def __init__(self, mocks: FleetMocks, reuse_request: bool = False):
         self._capture = _Capture()
         super().__init__(_CapturingMocks(mocks, self._capture))
+        self.reuse_request = reuse_request
+        """Answer a custom resource with a copy of its request's inputs plus what the mocks added
+        (`_state_struct`) instead of serializing the whole state again (offline shortcuts)."""
         self.recorded: list[RegisteredResource] = []
         self.stack_urn = ""
         self.stack_outputs: dict[str, Any] | None = None
@@ -372,9 +404,27 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             raise MockRunError("the mock monitor registered a resource without calling the mocks")
         return seen.pop(depth)
 
+    def _register_reusing_request(self, request: Any) -> Any:
+        """`MockMonitor.RegisterResource` (pulumi 3.272), with the response's state built by `_state_struct`."""
+        urn = self.make_urn(request.parent, request.type, request.name)
+        _ensure_event_loop()  # type: ignore[no-untyped-call]
+        inputs = rpc.deserialize_properties(request.object)
+        args = pulumi_mocks.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+            resource_id=request.importId, custom=request.custom or False,
+            transforms=pulumi_mocks._resolve_callbacks(request.transforms),
+        )
+        id_, state = self.mocks.new_resource(args)
+        obj_proto = _state_struct(request.object, inputs, state)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)  # type: ignore[arg-type]
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)  # type: ignore[arg-type]
+
     def RegisterResource(self, request: Any) -> Any:
         depth = len(self._capture.seen)
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if self.reuse_request and request.type != STACK_TYPE:
+            response = self._register_reusing_request(request)
+        else:
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == STACK_TYPE:
             self.stack_urn = response.urn
             return response
@@ -719,7 +769,7 @@ def run_program(
 
     if mocks is None:  # the rehearsal passes mocks that apply each resource to local servers
         mocks = FleetMocks(region, account, partition_of(region), stack_references)
-    monitor = RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks, reuse_request=sdk_shortcuts)
 
     offline_sdk = _OfflineSdk(stack_traces, sdk_shortcuts)
     offline_sdk.__enter__()
