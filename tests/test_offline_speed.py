@@ -335,3 +335,16 @@ def test_state_struct_serializes_the_whole_state_when_a_passed_through_input_is_
     plain_request.update({"name": "n"})
     assert mockrun._state_struct(plain_request, {"name": "n"}, plain_state) == mockrun._sdk_sync_await(
         rpc.serialize_properties(plain_state, {}))
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 65536])
+def test_preview_json_is_written_as_json_dumps_would_write_it(chunk: int) -> None:
+    import io
+    import json
+
+    from agentfleet.cli.cmd_preview import _write_json
+
+    doc = {"b": [1, 2.5, None, True, {"z": "ü", "a": []}], "a": {"path": Path("/x")}, "c": "\u2028"}
+    out = io.StringIO()
+    _write_json(doc, out, chunk=chunk)
+    assert out.getvalue() == json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"

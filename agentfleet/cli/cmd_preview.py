@@ -174,6 +174,20 @@ def _legend(run: mockrun.ProgramRun) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _write_json(doc: Any, out: TextIO, chunk: int = 65536) -> None:
+    """`json.dumps(doc, indent=2, sort_keys=True, default=str)` and a newline, written as it is
+    encoded: the preview of 1,000 agents is 39 MB of JSON in millions of pieces, and joining them
+    (then adding the newline) held two more copies of it at the process's peak."""
+    parts: list[str] = []
+    for piece in json.JSONEncoder(indent=2, sort_keys=True, default=str).iterencode(doc, _one_shot=True):
+        parts.append(piece)
+        if len(parts) >= chunk:
+            out.write("".join(parts))
+            parts.clear()
+    parts.append("\n")
+    out.write("".join(parts))
+
+
 def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # Same errors and exit codes as `validate`/`plan` before anything runs.
     inputs = program_inputs(args, err)
@@ -206,7 +220,7 @@ def _preview(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "agents": agent_counts(run),
             "outputs": run.outputs,
         }
-        out.write(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+        _write_json(doc, out)
         return EXIT_OK
 
     out.write(
