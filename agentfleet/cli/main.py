@@ -224,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None, *,
+         one_shot: bool = False) -> int:
+    """Run one verb. `one_shot`: this process exits when the verb ends (the console script)."""
     out, err = out or sys.stdout, err or sys.stderr
     parser = build_parser()
     try:
@@ -238,6 +240,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         # collecting; the collector would walk the fleet's objects again and again (a fifth of
         # `plan`, a quarter of `diff` at 1,000 agents). The process exits when the verb ends.
         gc.disable()
+        if one_shot:
+            from agentfleet.core.secretlike import defer_requests
+
+            defer_requests()
     try:
         # What a short verb computes twice (a fleet read, the name check ...) is computed once.
         with reuse.scope() if short else contextlib.nullcontext():
@@ -248,4 +254,4 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
 
 def run() -> None:
     """Console-script entry point (`agentfleet ...`)."""
-    sys.exit(main())
+    sys.exit(main(one_shot=True))
