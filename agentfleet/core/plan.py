@@ -8,6 +8,7 @@ parameter, because it exists only after deployment; offline plans pass a placeho
 from __future__ import annotations
 
 import copy
+import marshal
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Sequence
 
@@ -340,6 +341,8 @@ def build_plan(fleet: Fleet, s: StackSettings, kms_key_arn: str | None = None) -
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _LEAVES = (str, int, float, bool, type(None))
+_LEAF_TYPES = frozenset(_LEAVES)
+"""The same, exact types only (a field's value is usually one of them: no call needed)."""
 
 
 def _plain(obj: Any) -> Any:
@@ -348,6 +351,13 @@ def _plain(obj: Any) -> Any:
     within a verb (`reuse`), so the contract gets its own copy."""
     if isinstance(obj, _LEAVES):
         return obj
+    if isinstance(obj, (dict, list)):
+        try:
+            # Plain data (the IAM documents, the fields): copied in C. Format 2 writes no
+            # back-references, so a value that occurs twice comes back as two copies, as below.
+            return marshal.loads(marshal.dumps(obj, 2))
+        except ValueError:  # a value marshal does not write (a str subclass ...): copy it here
+            pass
     if isinstance(obj, dict):
         return {_plain(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -356,7 +366,11 @@ def _plain(obj: Any) -> Any:
     if names is None and is_dataclass(obj) and not isinstance(obj, type):
         names = _FIELDS[type(obj)] = tuple(f.name for f in fields(obj))
     if names is not None:
-        return {n: _plain(getattr(obj, n)) for n in names}
+        out = {}
+        for n in names:
+            v = getattr(obj, n)
+            out[n] = v if type(v) in _LEAF_TYPES else _plain(v)
+        return out
     if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
         return tuple(_plain(v) for v in obj)
     return copy.deepcopy(obj)
