@@ -11,6 +11,7 @@ import contextlib
 import gc
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
@@ -244,12 +245,28 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             from agentfleet.core.secretlike import defer_requests
 
             defer_requests()
+    # What a short verb computes twice (a fleet read, the name check ...) is computed once.
+    with reuse.scope() if short else contextlib.nullcontext():
+        try:
+            code = func(args, out, err)
+        except CliExit as exc:
+            code = exc.code
+        if short and one_shot:
+            _exit_now(code, out, err)
+    return code
+
+
+def _exit_now(code: int, out: TextIO, err: TextIO) -> None:
+    """End a one-shot short verb's process here, its output flushed: tearing down the
+    interpreter frees every object of the fleet, its plans and the imported modules one by one
+    (about a tenth of a 1,000-agent `diff`), and such a verb registers nothing to run at exit.
+    If a flush fails (a closed pipe), return: the ordinary exit reports it as before."""
     try:
-        # What a short verb computes twice (a fleet read, the name check ...) is computed once.
-        with reuse.scope() if short else contextlib.nullcontext():
-            return func(args, out, err)
-    except CliExit as exc:
-        return exc.code
+        out.flush()
+        err.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code)
 
 
 def run() -> None:
