@@ -353,6 +353,7 @@ class _Builder:
         events, end, node = self.events, self.doc.end, self.doc.node
         event = events[i]
         if isinstance(event, _MAP_START):
+            scalar_tags = self._scalar_tags
             out: dict[str, Any] = {}
             merged: dict[str, Any] = {}
             j, stop = i + 1, end[i]
@@ -360,12 +361,16 @@ class _Builder:
                 kslot, vslot = j, end[j] + 1
                 j = end[vslot] + 1
                 k, v = node[kslot], node[vslot]
-                ktag = self.tag(k)
+                kevent = events[k]
+                ktag = kevent.tag  # `self.tag(k)`, the cached plain scalar's tag looked up here
+                if ktag is None or ktag == "!":
+                    ktag = (scalar_tags.get((kevent.value, kevent.implicit)) if type(kevent) is _SCALAR_EVENT else None) or self.tag(k)
                 if ktag == _MERGE_TAG:
                     merged.update(self._merge(v, loc, depth))
                     continue
-                key = self._key(k, ktag, loc)
-                kloc, kline = loc + (key,), events[k].start_mark.line + 1
+                # A plain string key (nearly all of them): what `_key` returns, without the calls.
+                key = kevent.value if ktag == _STR_TAG and type(kevent) is _SCALAR_EVENT else self._key(k, ktag, loc)
+                kloc, kline = loc + (key,), kevent.start_mark.line + 1
                 if key in out:
                     first = self.pos.key_line[kloc]
                     self.problems.append(Problem(
@@ -374,7 +379,20 @@ class _Builder:
                         " YAML would silently keep only one",
                     ))
                     continue
-                value = self.build(v, kloc, depth + 1)
+                vevent = events[v]
+                if type(vevent) is _SCALAR_EVENT:  # a scalar value: `build`'s steps, the string case inline
+                    self._count(v, depth + 1)
+                    vtag = vevent.tag
+                    if vtag is None or vtag == "!":
+                        vtag = scalar_tags.get((vevent.value, vevent.implicit)) or self.tag(v)
+                    if vtag == _STR_TAG:
+                        value = vevent.value
+                    elif vtag not in _STANDARD_TAGS and self._bad_tag(v, vtag, kloc):
+                        value = None
+                    else:
+                        value = self._scalar(v, vtag, kloc)
+                else:
+                    value = self.build(v, kloc, depth + 1)
                 self.pos.key_line[kloc] = kline
                 # A block mapping/list "starts" on its first child's line and a missing value
                 # after the last key "starts" past the end of the file: point at the key instead.
