@@ -31,6 +31,13 @@ COMMAND_MODULES: tuple[str, ...] = ("agentfleet.cli.cmd_review", "agentfleet.cli
                                    "agentfleet.cli.cmd_values", "agentfleet.cli.cmd_rehearse")
 
 
+SHORT_VERB_MODULES: dict[str, tuple[str, ...]] = {
+    "validate": (), "plan": (), "audit": ("agentfleet.cli.cmd_review",), "diff": ("agentfleet.cli.cmd_review",),
+}
+"""The command modules a short verb's parser needs (validate and plan are defined here): parsing
+`agentfleet diff ...` need not import the program verbs' modules (~0.02 s)."""
+
+
 class CliExit(Exception):
     def __init__(self, code: int):
         self.code = code
@@ -202,7 +209,8 @@ def _plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_INVALID if over else EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+    """Every verb's parser; with `modules`, only the verbs of those command modules (and validate, plan)."""
     parser = argparse.ArgumentParser(
         prog="agentfleet",
         description="Per-agent least-privilege credentials: offline checks and plans of agents.yaml.",
@@ -220,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_project_arg(p)
     p.add_argument("--format", choices=("json", "table"), default="table")
     p.set_defaults(func=_plan, short_verb=True)
-    for mod in COMMAND_MODULES:
+    for mod in modules:
         importlib.import_module(mod).register(sub)
     return parser
 
@@ -229,7 +237,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
          one_shot: bool = False) -> int:
     """Run one verb. `one_shot`: this process exits when the verb ends (the console script)."""
     out, err = out or sys.stdout, err or sys.stderr
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    # A short verb named first gets a parser of its own verbs; anything else (help, another verb,
+    # an option first, a typo) the full one, so every usage message and listing stays the same.
+    parser = build_parser(SHORT_VERB_MODULES[words[0]]) if words and words[0] in SHORT_VERB_MODULES else build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
