@@ -82,15 +82,22 @@ class _Hashed:
 
 def _hashed(value: Any) -> Any:
     """`value` as a key: strings and numbers as they are (their hash is cheap or cached), any
-    other value wrapped once per scope (kept with its wrapper, so its id is not reused)."""
+    other value wrapped once per scope (kept with its wrapper, so its id is not reused). Equal
+    values share the first one's wrapper: the two fleets of a diff compare each agent once,
+    not once per builder."""
     if isinstance(value, (str, int)):
         return value
     keys = table("hashed values")
     assert keys is not None
     found = keys.get(id(value))
-    if found is None or found.value is not value:
-        found = keys[id(value)] = _Hashed(value)
-    return found
+    if found is not None and found[0] is value:
+        return found[1]
+    wrapper = _Hashed(value)
+    first = table("equal values")
+    assert first is not None
+    wrapper = first.setdefault(wrapper, wrapper)
+    keys[id(value)] = (value, wrapper)
+    return wrapper
 
 
 def by_identity(name: str, inputs: tuple[Any, ...], compute: Callable[[], T], values: tuple[Any, ...] = ()) -> T:
