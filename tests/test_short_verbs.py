@@ -108,3 +108,14 @@ def test_the_plan_contract_is_a_copy_even_of_repeated_values(sample_fleet: Any, 
         assert a["iam_policy"] is not b["iam_policy"] and a["credentials"][0] is not b["credentials"][0]
         a["iam_policy"]["Statement"].clear()
         assert plan.build_plan(sample_fleet, dev_settings) == second
+
+
+def test_a_shared_plan_hands_one_dict_per_agent_plan_within_a_scope(sample_fleet: Any, dev_settings: StackSettings) -> None:
+    outside = [plan.build_plan(sample_fleet, dev_settings, shared=True) for _ in range(2)]
+    assert outside[0] == outside[1] and outside[0]["agents"][0] is not outside[1]["agents"][0]
+    with reuse.scope():
+        first, second = (plan.build_plan(sample_fleet, dev_settings, shared=True) for _ in range(2))
+        own = plan.build_plan(sample_fleet, dev_settings)
+        assert first == second == own == outside[0]
+        assert all(a is b for a, b in zip(first["agents"], second["agents"]))
+        assert not any(a is b for a, b in zip(first["agents"], own["agents"]))

@@ -325,13 +325,17 @@ def check_unique_names(s: StackSettings, fleet: Fleet) -> None:
     names.check_names(fleet, s)
 
 
-def build_plan(fleet: Fleet, s: StackSettings, kms_key_arn: str | None = None) -> dict[str, Any]:
+def build_plan(fleet: Fleet, s: StackSettings, kms_key_arn: str | None = None, *, shared: bool = False) -> dict[str, Any]:
     """The plan contract (`plan --format json`): agents sorted by name for stable output. An agent
-    shard's plan holds its own agents; an environment stack's, every agent of the environment."""
+    shard's plan holds its own agents; an environment stack's, every agent of the environment.
+    `shared`: for a caller that only reads the plan (`diff`): within `reuse.scope()` an agent's
+    dict is made once per agent plan and handed to every such plan (a diff's two sides share
+    their unchanged agents, which then compare at once); outside it each plan gets a copy."""
     check_unique_names(s, fleet)
     key = kms_key_arn or naming.kms_key_placeholder(s)
     mine = [a for a in fleet.agents if s.shard != "agents" or sharding.selects(s, a)]
-    agents = [_plain(agent_plan(s, a, key)) for a in sorted(mine, key=lambda a: a.name)]
+    plain = _shared_plain if shared else _plain
+    agents = [plain(agent_plan(s, a, key)) for a in sorted(mine, key=lambda a: a.name)]
     return {
         "stack": s.stack, "environment": s.environment, "aws_region": s.aws_region,
         "aws_account_id": s.aws_account_id, "secret_prefix": s.secret_prefix,
@@ -374,6 +378,10 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
         return tuple(_plain(v) for v in obj)
     return copy.deepcopy(obj)
+
+
+def _shared_plain(p: AgentPlan) -> Any:
+    return reuse.by_identity("shared agent plan", (p,), lambda: _plain(p))
 
 
 def plan_json(plan: dict[str, Any]) -> str:
