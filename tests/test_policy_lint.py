@@ -104,3 +104,68 @@ def test_bucket_policy_with_wrong_resource_fails(config: dict[str, Any]) -> None
                             principal={"Service": "cloudtrail.amazonaws.com"}))
     [msg] = validate_resource(iam_policy_lint, "aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b", "policy": bad}, config=config)
     assert "RESOURCE_MISMATCH" in msg
+
+
+def _via_jsoncfg(source: str) -> list[tuple[Any, ...]]:
+    import parliament
+
+    policy = parliament.analyze_policy_string(source, ignore_private_auditors=True)
+    return [_key(parliament.enhance_finding(f)) for f in policy.findings]
+
+
+def _key(f: Any) -> tuple[Any, ...]:
+    """Everything of a finding the lint reads or reports (line numbers are neither), as text (NaN != NaN)."""
+    return (f.issue, f.severity, f.title, repr(f.detail), repr((f.location or {}).get("string")))
+
+
+ODD_DOCUMENTS = [
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}',
+    '{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],'
+    ' "Resource": "arn:aws:s3:::bucket"}}',
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Effect": "Allow", "Action": "iam:*", "Resource": "*"}]}',
+    '{"Statement": [{"Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "*"}]}',
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": 5, "Resource": ["*", 1.5]}]}',
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",'
+    ' "Condition": {"StringEquals": {"kms:EncryptionContext:x": "y", "aws:NoSuchKey": true}}}]}',
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*",}]}',
+    '{"Version": "2012-10-17", // a comment\n "Statement": []}',
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": NaN}]}',
+    '{"Version": "2012-10-17", "Statement": [',
+    '[]', '"text"', '{}', '{"Version": null, "Statement": [null, {}]}',
+]
+
+
+@pytest.mark.parametrize("source", ODD_DOCUMENTS)
+def test_lint_findings_equal_parliaments_own_parse(source: str) -> None:
+    """Same findings as parliament's own parse, or the same error (its message names jsoncfg's line)."""
+    from agentfleet.policy.lint import findings
+
+    try:
+        want: Any = _via_jsoncfg(source)
+    except Exception as exc:  # noqa: BLE001
+        want = f"{type(exc).__name__}: {exc}"
+    try:
+        got: Any = [_key(f) for f in findings(source)]
+    except Exception as exc:  # noqa: BLE001
+        got = f"{type(exc).__name__}: {exc}"
+    assert got == want
+
+
+def test_lint_findings_equal_parliaments_own_parse_on_every_document_the_program_declares() -> None:
+    import json
+
+    from agentfleet.policy.base import Resource
+    from agentfleet.policy.lint import LINTED_TYPES, _documents, findings
+    from agentfleet.runner.mockrun import run_program
+    from tests.conftest import PROJECT
+
+    sources = set()
+    for rec in run_program("prod", root=PROJECT).resources:
+        if rec.type not in LINTED_TYPES:
+            continue
+        for _path, parsed, raw in _documents(Resource(rec.type, rec.name, rec.urn, rec.props)):
+            if isinstance(parsed, dict):
+                sources.add(raw if raw is not None and raw.strip().startswith("{") else json.dumps(parsed))
+    assert len(sources) > 20
+    for source in sorted(sources):
+        assert [_key(f) for f in findings(source)] == _via_jsoncfg(source), source

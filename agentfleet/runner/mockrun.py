@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping
 
 import pulumi
 from pulumi import Output
+from pulumi import _types as pulumi_types
 from pulumi import log as pulumi_log
 from pulumi.output import _OutputData
 from pulumi.runtime import config as pulumi_config
@@ -36,8 +37,10 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+from google.protobuf import struct_pb2
 from ruamel.yaml import YAML
 
 from agentfleet.core.project import find_project_dir, stack_file
@@ -350,12 +353,42 @@ def _outputs(state: Mapping[str, Any], inputs: Mapping[str, Any], props: Mapping
     return {k: props[k] if k in props and inputs.get(k) is v else _unwrap_secrets(v) for k, v in state.items()}
 
 
+def _plain(value: Any) -> bool:
+    """A value the wire format carries as itself: strings, numbers, booleans, lists and maps of them
+    (not None, secrets, assets, resource references or unknowns, which the SDK encodes specially)."""
+    kind = type(value)
+    if kind is str or kind is bool or kind is int or kind is float:
+        return True
+    if kind is list:
+        return all(_plain(v) for v in value)
+    if kind is dict:
+        return rpc._special_sig_key not in value and all(type(k) is str and _plain(v) for k, v in value.items())
+    return False
+
+
+def _state_struct(request_object: Any, inputs: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
+    """The mocks' state as the wire Struct `rpc.serialize_properties(state)` would make. When every
+    input is plain and passed through untouched, those keys are the request's own Struct (copied)
+    and only what the mocks added is serialized; otherwise the whole state is, as the SDK does."""
+    if all(k in state and state[k] is v and _plain(v) for k, v in inputs.items()):
+        added = {k: v for k, v in state.items() if k not in inputs}
+        obj = struct_pb2.Struct()
+        obj.CopyFrom(request_object)
+        if added:
+            obj.MergeFrom(_sync_await_now(rpc.serialize_properties(added, {})))
+        return obj
+    return _sync_await_now(rpc.serialize_properties(dict(state), {}))
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The SDK's mock monitor, plus a record of each registration's parent, deps and options."""
 
-    def __init__(self, mocks: FleetMocks):
+    def __init__(self, mocks: FleetMocks, reuse_request: bool = False):
         self._capture = _Capture()
         super().__init__(_CapturingMocks(mocks, self._capture))
+        self.reuse_request = reuse_request
+        """Answer a custom resource with a copy of its request's inputs plus what the mocks added
+        (`_state_struct`) instead of serializing the whole state again (offline shortcuts)."""
         self.recorded: list[RegisteredResource] = []
         self.stack_urn = ""
         self.stack_outputs: dict[str, Any] | None = None
@@ -371,9 +404,27 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             raise MockRunError("the mock monitor registered a resource without calling the mocks")
         return seen.pop(depth)
 
+    def _register_reusing_request(self, request: Any) -> Any:
+        """`MockMonitor.RegisterResource` (pulumi 3.272), with the response's state built by `_state_struct`."""
+        urn = self.make_urn(request.parent, request.type, request.name)
+        _ensure_event_loop()  # type: ignore[no-untyped-call]
+        inputs = rpc.deserialize_properties(request.object)
+        args = pulumi_mocks.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+            resource_id=request.importId, custom=request.custom or False,
+            transforms=pulumi_mocks._resolve_callbacks(request.transforms),
+        )
+        id_, state = self.mocks.new_resource(args)
+        obj_proto = _state_struct(request.object, inputs, state)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)  # type: ignore[arg-type]
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)  # type: ignore[arg-type]
+
     def RegisterResource(self, request: Any) -> Any:
         depth = len(self._capture.seen)
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if self.reuse_request and request.type != STACK_TYPE:
+            response = self._register_reusing_request(request)
+        else:
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == STACK_TYPE:
             self.stack_urn = response.urn
             return response
@@ -464,35 +515,80 @@ def _contains_unknowns(val: Any) -> bool:
     return False
 
 
-def _resolve_property(
-    res: Any, data: Any, value: Any, is_known: bool, is_secret: bool, deps: Any, failed: Exception | None
-) -> None:
-    """Resolves one property's Output in a single step: the same `_OutputData` (the value, its known
-    and secret flags, its dependencies plus the resource) the SDK's four futures end up in."""
-    if failed is not None:
-        data.set_exception(failed)
-        return
-    resources = set(deps) if deps else set()
-    resources.add(res)
-    data.set_result(_OutputData(resources=resources, value=value, is_known=is_known, is_secret=is_secret))
+class _PropertyOutput(Output[Any]):
+    """One property's Output on a resource registered offline: the very `Output` the SDK would hand
+    out, but its `_data` (the future of the `_OutputData` every Output method awaits) is made only when
+    something uses it. Until then the resolution from the mock monitor is kept as one tuple. Most of
+    a resource's ~13 properties are never read (an alarm's `arn`, a policy's `name`): under the SDK
+    each still costs four futures, a Task, a set of dependencies and a tracked done-callback."""
+
+    def __init__(self, resource: Any) -> None:  # noqa: D107 (no super().__init__: it would make the Task)
+        self._pending_resource = resource
+        self._pending_resolution: tuple[Any, bool, bool, Any, Exception | None] | None = None
+        self._pending_data: asyncio.Future[Any] | None = None
+        self._pending_tracked = True
+
+    @property
+    def _data(self) -> asyncio.Future[Any]:  # type: ignore[override]
+        if self._pending_data is None:
+            self._pending_data = asyncio.get_event_loop().create_future()
+            if self._pending_resolution is not None:
+                self._pending_settle()
+            if self._pending_tracked:  # as Output._from_data: the SDK waits for tracked Outputs at the end
+                self._track()
+        return self._pending_data
+
+    def _untrack(self) -> None:
+        """A derived Output (`apply`) takes over: nothing to untrack yet if `_data` was never made (and
+        making it here would take the SDK's lock twice)."""
+        if self._pending_data is None:
+            self._pending_tracked = False
+        else:
+            super()._untrack()
+
+    def _pending_resolve(self, value: Any, is_known: bool, is_secret: bool, deps: Any, failed: Exception | None) -> None:
+        """The resolver the SDK calls with the mock monitor's answer (`rpc.Resolver`)."""
+        self._pending_resolution = (value, is_known, is_secret, deps, failed)
+        if self._pending_data is not None:
+            self._pending_settle()
+
+    def _pending_settle(self) -> None:
+        """The `_OutputData` the SDK's four futures end up in: the value, its flags, and its
+        dependencies plus the resource (or the registration's failure)."""
+        assert self._pending_data is not None and self._pending_resolution is not None
+        value, is_known, is_secret, deps, failed = self._pending_resolution
+        self._pending_resolution = None
+        if failed is not None:
+            self._pending_data.set_exception(failed)
+            return
+        resources = set(deps) if deps else set()
+        resources.add(self._pending_resource)
+        self._pending_data.set_result(_OutputData(resources=resources, value=value, is_known=is_known, is_secret=is_secret))
 
 
 def _transfer_properties(res: Any, props: Any, custom: bool) -> dict[str, Any]:
-    """Stands in for `rpc.transfer_properties` during offline runs, with the same Outputs and resolvers.
-    The SDK gives every property of every resource (about 13 each, most never read) four futures, a
-    closure and a Task that gathers them into an `_OutputData`; this hands each property one future
-    of that `_OutputData` (`Output._from_data`), as the SDK itself does for `urn` and `id`
-    (`runtime.resource.resource_output`). Same values, same failures, no Task: about 60% of a run's
-    tasks and 40% of its memory (tracemalloc, 30 agents)."""
-    loop = asyncio.get_event_loop()
+    """Stands in for `rpc.transfer_properties` during offline runs: the same property Outputs on
+    `res` and the same resolvers, made lazily (`_PropertyOutput`). 1,000 agents: about 40% of the
+    run's peak memory and a third of its CPU (see docs/components.md, "Speed")."""
     resolvers: dict[str, Any] = {}
     for name in props:
         if name == "urn" or (name == "id" and custom):
             continue  # resolved by the SDK's resource_output, as in rpc.transfer_properties
-        data = loop.create_future()
-        resolvers[name] = functools.partial(_resolve_property, res, data)
-        res.__dict__[name] = Output._from_data(data)
+        output = _PropertyOutput(res)
+        resolvers[name] = output._pending_resolve
+        res.__dict__[name] = output
     return resolvers
+
+
+_sdk_resource_types = pulumi_types.resource_types
+
+
+@functools.lru_cache(maxsize=None)
+def _resource_types(resource_cls: type) -> dict[str, type]:
+    """Stands in for `_types.resource_types` during offline runs: the SDK resolves a resource class's
+    type hints again at every registration (a new class and `get_type_hints` each time); they are
+    the class's, so once per class. Its callers only read the dict."""
+    return _sdk_resource_types(resource_cls)
 
 
 _sdk_sync_await = _sync_await
@@ -550,10 +646,66 @@ def _no_debug_log(*_args: Any, **_kwargs: Any) -> None:
     (several per resource) are built as protobuf requests only to be dropped by a `logging` debug call."""
 
 
+class _Pump:
+    """Lets the registrations already declared run while the program is still declaring, every
+    `every` resources. The language host runs the whole program before the event loop registers
+    anything, so at the end of the program every resource's pending registration (its coroutine,
+    serialized inputs, unresolved Outputs) is alive at once: most of a large run's peak memory.
+    Under the mocks each registration completes on the spot once its inputs are known; draining
+    the loop now and then keeps only a few hundred pending. It runs the loop the way the SDK's own
+    synchronous invokes do (`_sync_await` from inside the program); no resource is declared
+    differently: the same registrations, in an order the program's dependencies still dictate."""
+
+    every = 200
+    """Resources declared between two drains (about 6 agents' worth): a few hundred pending at most."""
+
+    def __init__(self) -> None:
+        self.declared, self.drains, self.pumping = 0, 0, False
+        self.floor: int | None = None
+        self.resource_init = pulumi.Resource.__init__
+
+    def init(self, res: Any, *args: Any, **kwargs: Any) -> None:
+        """`Resource.__init__` for the run: the SDK's, then now and then a drain of the loop."""
+        self.resource_init(res, *args, **kwargs)
+        self.declared += 1
+        if self.declared % self.every == 0 and not self.pumping:
+            self.pumping = True  # a resource declared inside an apply while draining does not drain again
+            try:
+                self._drain()
+            finally:
+                self.pumping = False
+
+    def _drain(self) -> None:
+        """Runs the loop until nothing is ready (under the mocks nothing arrives from outside it), as
+        `sync_await._sync_await` does, from inside the task that runs the program. Like it, it leaves
+        at least as many handles queued as the loop iteration it interrupts still expects to pop, but
+        counted once (the queue when the program first drained, which only grew from the program's
+        start): `_sync_await` pads to the queue it found, which here would grow at every drain."""
+        self.drains += 1
+        loop = asyncio.get_event_loop()
+        ready = loop._ready  # type: ignore[attr-defined]
+        if self.floor is None:
+            self.floor = len(ready)
+        task = asyncio.current_task(loop)
+        if task is not None:
+            asyncio.tasks._leave_task(loop, task)
+        try:
+            while ready:
+                loop._run_once()  # type: ignore[attr-defined]
+        finally:
+            while len(ready) < self.floor:
+                handle = asyncio.Handle(lambda: None, (), loop)
+                handle.cancel()
+                ready.append(handle)
+            if task is not None:
+                asyncio.tasks._enter_task(loop, task)
+
+
 class _OfflineSdk:
     """Swaps the SDK's per-resource helpers that cost time or memory and change nothing recorded
-    (`_get_stack_trace`, `rpc.contains_unknowns`, `log.debug`, `rpc.transfer_properties`) for the duration
-    of a run; restores them."""
+    (`_get_stack_trace`, `rpc.contains_unknowns`, `log.debug`, `rpc.transfer_properties`, the mock
+    monitor's `_sync_await`, `_types.resource_types`, `Resource.__init__` for `_Pump`) for the
+    duration of a run; restores them."""
 
     def __init__(self, stack_traces: bool, shortcuts: bool):
         self.patches: list[tuple[Any, str, Any]] = []
@@ -565,6 +717,8 @@ class _OfflineSdk:
                 (pulumi_log, "debug", _no_debug_log),
                 (rpc, "transfer_properties", _transfer_properties),
                 (pulumi_mocks, "_sync_await", _sync_await_now),
+                (pulumi_types, "resource_types", _resource_types),
+                (pulumi.Resource, "__init__", _Pump().init),
             ]
         self.saved: list[tuple[Any, str, Any]] = []
 
@@ -615,7 +769,7 @@ def run_program(
 
     if mocks is None:  # the rehearsal passes mocks that apply each resource to local servers
         mocks = FleetMocks(region, account, partition_of(region), stack_references)
-    monitor = RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks, reuse_request=sdk_shortcuts)
 
     offline_sdk = _OfflineSdk(stack_traces, sdk_shortcuts)
     offline_sdk.__enter__()
