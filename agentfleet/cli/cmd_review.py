@@ -154,7 +154,7 @@ def _plan_of(fleet: Fleet | None, side: Side, settings: StackSettings, err: Text
     if fleet is None:
         return {"stack": settings.stack, "agents": []}
     try:
-        return build_plan(fleet, settings)
+        return build_plan(fleet, settings, shared=True)  # diff_plans only reads the plans
     except NameCollision as exc:
         for line, message in exc.problems:
             print(f"{side.label}:{line}: {message}", file=err)

@@ -55,9 +55,20 @@ def _dumps(obj: Any, indent: int, sort_keys: bool) -> str:
             append("[")
             first = True
             for item in o:
-                append(inner if first else "," + inner)
+                head = inner if first else "," + inner
                 first = False
-                value(item, level + 1)
+                t = type(item)  # the common leaves written here, as `value` writes them
+                if t is str:
+                    append(head + enc(item))
+                elif t is int:
+                    append(head + int.__repr__(item))
+                elif t is bool:
+                    append(head + ("true" if item else "false"))
+                elif item is None:
+                    append(head + "null")
+                else:
+                    append(head)
+                    value(item, level + 1)
             append("\n" + " " * (indent * level) + "]")
         elif isinstance(o, dict):
             if not o:
@@ -70,9 +81,20 @@ def _dumps(obj: Any, indent: int, sort_keys: bool) -> str:
             for k, v in items:
                 if not isinstance(k, str):
                     raise _Unusual
-                append((inner if first else "," + inner) + enc(k) + ": ")
+                head = (inner if first else "," + inner) + enc(k) + ": "
                 first = False
-                value(v, level + 1)
+                t = type(v)
+                if t is str:
+                    append(head + enc(v))
+                elif t is int:
+                    append(head + int.__repr__(v))
+                elif t is bool:
+                    append(head + ("true" if v else "false"))
+                elif v is None:
+                    append(head + "null")
+                else:
+                    append(head)
+                    value(v, level + 1)
             append("\n" + " " * (indent * level) + "}")
         else:
             raise _Unusual

@@ -176,6 +176,11 @@ _ALIAS_EVENT, _SCALAR_EVENT = yaml.AliasEvent, yaml.ScalarEvent
 _MAP_START, _SEQ_START = yaml.MappingStartEvent, yaml.SequenceStartEvent
 _COLLECTION_START = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _COLLECTION_END = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+_DEPTH_STEP: dict[type, int] = {
+    yaml.MappingStartEvent: 1, yaml.SequenceStartEvent: 1, yaml.MappingEndEvent: -1, yaml.SequenceEndEvent: -1,
+    yaml.ScalarEvent: 0, yaml.AliasEvent: 0,
+}
+"""How each event (by its exact type) changes the nesting; other types are looked at in full."""
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _NULL_TAG = "tag:yaml.org,2002:null"
 
@@ -188,21 +193,27 @@ def _read_events(text: str, source: str) -> list[Any]:
     append, get = events.append, parser.get_event
     depth = 0
     end = yaml.StreamEndEvent
+    step = _DEPTH_STEP
     try:
         while True:
             event = get()
             if event is None:
                 break
             append(event)
-            if isinstance(event, end):
-                break
-            if isinstance(event, _COLLECTION_START):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    line = event.start_mark.line + 1 if event.start_mark else 1
-                    raise FleetError([Problem(source, line, f"nested more than {MAX_DEPTH} levels deep; a fleet file needs about 10")])
-            elif isinstance(event, _COLLECTION_END):
-                depth -= 1
+            change = step.get(type(event))
+            if change is None:
+                if isinstance(event, end):
+                    break
+                if isinstance(event, _COLLECTION_START):
+                    change = 1
+                elif isinstance(event, _COLLECTION_END):
+                    change = -1
+                else:
+                    continue
+            depth += change
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                raise FleetError([Problem(source, line, f"nested more than {MAX_DEPTH} levels deep; a fleet file needs about 10")])
     finally:
         parser.dispose()
     return events
@@ -232,9 +243,12 @@ class _Document:
         stack: list[int] = []
         end, node = self.end, self.node
         i = root
+        scalar = _SCALAR_EVENT
         while True:
             event = events[i]
-            if isinstance(event, _ALIAS_EVENT):
+            if type(event) is scalar and event.anchor is None:  # most events: nothing to record
+                pass
+            elif isinstance(event, _ALIAS_EVENT):
                 target = anchors.get(event.anchor) if event.anchor is not None else None
                 if target is None:
                     raise _composer_error(None, None, "found undefined alias", event.start_mark)
@@ -290,28 +304,33 @@ class _Builder:
         tag: str | None = event.tag
         if tag is not None and tag != "!":
             return tag
-        if isinstance(event, _SCALAR_EVENT):
+        if type(event) is _SCALAR_EVENT:
             key = (event.value, event.implicit)
             found = self._scalar_tags.get(key)
             if found is None:
                 found = self._scalar_tags[key] = str(self._resolve(yaml.ScalarNode, event.value, event.implicit))
             return found
+        if isinstance(event, _SCALAR_EVENT):
+            return str(self._resolve(yaml.ScalarNode, event.value, event.implicit))
         kind = yaml.MappingNode if isinstance(event, _MAP_START) else yaml.SequenceNode
         return str(self._resolve(kind, None, event.implicit))
 
     def _count(self, i: int, depth: int) -> None:
-        line = self.events[i].start_mark.line + 1
         if depth > MAX_DEPTH:
-            raise _Abort(Problem(self.source, line, f"nested more than {MAX_DEPTH} levels deep (through aliases); a fleet file needs about 10"))
+            raise _Abort(Problem(self.source, self._line(i), f"nested more than {MAX_DEPTH} levels deep (through aliases); a fleet file needs about 10"))
         self._values += 1
-        if i in self._seen:
+        seen = self._seen
+        if i in seen:
             self._aliased += 1
+            if self._aliased > MAX_ALIAS_VALUES:
+                raise _Abort(Problem(self.source, self._line(i), f"aliases expand to more than {MAX_ALIAS_VALUES:,} values (an alias bomb?); write the values out instead of `*alias` / `<<:`"))
         else:
-            self._seen.add(i)
-        if self._aliased > MAX_ALIAS_VALUES:
-            raise _Abort(Problem(self.source, line, f"aliases expand to more than {MAX_ALIAS_VALUES:,} values (an alias bomb?); write the values out instead of `*alias` / `<<:`"))
+            seen.add(i)
         if self._values > MAX_VALUES:
-            raise _Abort(Problem(self.source, line, f"more than {MAX_VALUES:,} values; split the fleet"))
+            raise _Abort(Problem(self.source, self._line(i), f"more than {MAX_VALUES:,} values; split the fleet"))
+
+    def _line(self, i: int) -> int:
+        return int(self.events[i].start_mark.line) + 1
 
     def _bad_tag(self, i: int, tag: str, loc: Loc) -> bool:
         if tag in _STANDARD_TAGS:
@@ -334,6 +353,7 @@ class _Builder:
         events, end, node = self.events, self.doc.end, self.doc.node
         event = events[i]
         if isinstance(event, _MAP_START):
+            scalar_tags = self._scalar_tags
             out: dict[str, Any] = {}
             merged: dict[str, Any] = {}
             j, stop = i + 1, end[i]
@@ -341,12 +361,16 @@ class _Builder:
                 kslot, vslot = j, end[j] + 1
                 j = end[vslot] + 1
                 k, v = node[kslot], node[vslot]
-                ktag = self.tag(k)
+                kevent = events[k]
+                ktag = kevent.tag  # `self.tag(k)`, the cached plain scalar's tag looked up here
+                if ktag is None or ktag == "!":
+                    ktag = (scalar_tags.get((kevent.value, kevent.implicit)) if type(kevent) is _SCALAR_EVENT else None) or self.tag(k)
                 if ktag == _MERGE_TAG:
                     merged.update(self._merge(v, loc, depth))
                     continue
-                key = self._key(k, ktag, loc)
-                kloc, kline = loc + (key,), events[k].start_mark.line + 1
+                # A plain string key (nearly all of them): what `_key` returns, without the calls.
+                key = kevent.value if ktag == _STR_TAG and type(kevent) is _SCALAR_EVENT else self._key(k, ktag, loc)
+                kloc, kline = loc + (key,), kevent.start_mark.line + 1
                 if key in out:
                     first = self.pos.key_line[kloc]
                     self.problems.append(Problem(
@@ -355,7 +379,20 @@ class _Builder:
                         " YAML would silently keep only one",
                     ))
                     continue
-                value = self.build(v, kloc, depth + 1)
+                vevent = events[v]
+                if type(vevent) is _SCALAR_EVENT:  # a scalar value: `build`'s steps, the string case inline
+                    self._count(v, depth + 1)
+                    vtag = vevent.tag
+                    if vtag is None or vtag == "!":
+                        vtag = scalar_tags.get((vevent.value, vevent.implicit)) or self.tag(v)
+                    if vtag == _STR_TAG:
+                        value = vevent.value
+                    elif vtag not in _STANDARD_TAGS and self._bad_tag(v, vtag, kloc):
+                        value = None
+                    else:
+                        value = self._scalar(v, vtag, kloc)
+                else:
+                    value = self.build(v, kloc, depth + 1)
                 self.pos.key_line[kloc] = kline
                 # A block mapping/list "starts" on its first child's line and a missing value
                 # after the last key "starts" past the end of the file: point at the key instead.
@@ -541,29 +578,44 @@ class _Checker:
     def add(self, loc: Loc, message: str, *, key: bool = False) -> None:
         self.problems.append(Problem(self.file, self.pos.line(loc, key=key), message))
 
-    def secrets(self, node: Any, loc: Loc = ()) -> Iterator[Loc]:
-        """Report secret-shaped keys and values; yield locs of secret keys (not also 'unknown')."""
+    def secrets(self, node: Any, loc: Loc = ()) -> list[Loc]:
+        """Report secret-shaped keys and values; the locs of secret keys (not also 'unknown')."""
+        found: list[Loc] = []
+        self._secrets(node, loc, found)
+        return found
+
+    def _secrets(self, node: Any, loc: Loc, found: list[Loc]) -> None:
+        # One recursive call per mapping or list (a string is checked where it is met).
         if isinstance(node, dict):
             for k, v in node.items():
                 key_hit = looks_like_secret(k)
                 if key_hit:
                     shown = mask(_secret_token(k, key_hit.secret))
                     self.add(loc + (k,), f"{self.where(loc)}: a key looks like a real credential ({key_hit.kind}, {shown}); {SECRET_FIX}", key=True)
-                    yield loc + (k,)
+                    found.append(loc + (k,))
                     continue
                 if k.lower() in SECRET_KEYS:
                     self.add(loc + (k,), f"{self.where(loc + (k,))}: a `{k}` field looks like a secret value; {SECRET_FIX}", key=True)
-                    yield loc + (k,)
+                    found.append(loc + (k,))
                     continue
-                yield from self.secrets(v, loc + (k,))
+                if isinstance(v, str):
+                    self._secret_value(v, loc + (k,))
+                elif isinstance(v, (dict, list)):
+                    self._secrets(v, loc + (k,), found)
         elif isinstance(node, list):
             for i, v in enumerate(node):
-                yield from self.secrets(v, loc + (i,))
+                if isinstance(v, str):
+                    self._secret_value(v, loc + (i,))
+                elif isinstance(v, (dict, list)):
+                    self._secrets(v, loc + (i,), found)
         elif isinstance(node, str):
-            hit = looks_like_secret(node)
-            if hit:
-                shown = mask(_secret_token(node, hit.secret))
-                self.add(loc, f"{self.where(loc)}: value looks like a real credential ({hit.kind}, {shown}); {SECRET_FIX}")
+            self._secret_value(node, loc)
+
+    def _secret_value(self, value: str, loc: Loc) -> None:
+        hit = looks_like_secret(value)
+        if hit:
+            shown = mask(_secret_token(value, hit.secret))
+            self.add(loc, f"{self.where(loc)}: value looks like a real credential ({hit.kind}, {shown}); {SECRET_FIX}")
 
     def rules(self, data: dict[str, Any]) -> None:
         classes = dict(BUILTIN_CLASSIFICATIONS)

@@ -16,7 +16,7 @@ and every other one is `<physical name>-<what>` of a physical name checked here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from agentfleet.core import monitoring_plan as mp
 from agentfleet.core import naming
@@ -27,9 +27,10 @@ from agentfleet.core.model import PROVIDER_ADAPTERS, Fleet, ResolvedAgent
 from agentfleet.core.settings import StackSettings
 
 
-@dataclass(frozen=True)
-class DerivedName:
-    """One name in one namespace (names must be unique per namespace), and what owns it."""
+class DerivedName(NamedTuple):
+    """One name in one namespace (names must be unique per namespace), and what owns it. (A
+    named tuple: a fleet of 1,000 agents derives 19,000 of them, a frozen dataclass's `__init__`
+    costs five `object.__setattr__` calls each.)"""
 
     namespace: str
     name: str

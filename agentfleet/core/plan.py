@@ -8,6 +8,7 @@ parameter, because it exists only after deployment; offline plans pass a placeho
 from __future__ import annotations
 
 import copy
+import marshal
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Sequence
 
@@ -324,13 +325,17 @@ def check_unique_names(s: StackSettings, fleet: Fleet) -> None:
     names.check_names(fleet, s)
 
 
-def build_plan(fleet: Fleet, s: StackSettings, kms_key_arn: str | None = None) -> dict[str, Any]:
+def build_plan(fleet: Fleet, s: StackSettings, kms_key_arn: str | None = None, *, shared: bool = False) -> dict[str, Any]:
     """The plan contract (`plan --format json`): agents sorted by name for stable output. An agent
-    shard's plan holds its own agents; an environment stack's, every agent of the environment."""
+    shard's plan holds its own agents; an environment stack's, every agent of the environment.
+    `shared`: for a caller that only reads the plan (`diff`): within `reuse.scope()` an agent's
+    dict is made once per agent plan and handed to every such plan (a diff's two sides share
+    their unchanged agents, which then compare at once); outside it each plan gets a copy."""
     check_unique_names(s, fleet)
     key = kms_key_arn or naming.kms_key_placeholder(s)
     mine = [a for a in fleet.agents if s.shard != "agents" or sharding.selects(s, a)]
-    agents = [_plain(agent_plan(s, a, key)) for a in sorted(mine, key=lambda a: a.name)]
+    plain = _shared_plain if shared else _plain
+    agents = [plain(agent_plan(s, a, key)) for a in sorted(mine, key=lambda a: a.name)]
     return {
         "stack": s.stack, "environment": s.environment, "aws_region": s.aws_region,
         "aws_account_id": s.aws_account_id, "secret_prefix": s.secret_prefix,
@@ -340,6 +345,8 @@ def build_plan(fleet: Fleet, s: StackSettings, kms_key_arn: str | None = None) -
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _LEAVES = (str, int, float, bool, type(None))
+_LEAF_TYPES = frozenset(_LEAVES)
+"""The same, exact types only (a field's value is usually one of them: no call needed)."""
 
 
 def _plain(obj: Any) -> Any:
@@ -348,6 +355,13 @@ def _plain(obj: Any) -> Any:
     within a verb (`reuse`), so the contract gets its own copy."""
     if isinstance(obj, _LEAVES):
         return obj
+    if isinstance(obj, (dict, list)):
+        try:
+            # Plain data (the IAM documents, the fields): copied in C. Format 2 writes no
+            # back-references, so a value that occurs twice comes back as two copies, as below.
+            return marshal.loads(marshal.dumps(obj, 2))
+        except ValueError:  # a value marshal does not write (a str subclass ...): copy it here
+            pass
     if isinstance(obj, dict):
         return {_plain(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -356,10 +370,18 @@ def _plain(obj: Any) -> Any:
     if names is None and is_dataclass(obj) and not isinstance(obj, type):
         names = _FIELDS[type(obj)] = tuple(f.name for f in fields(obj))
     if names is not None:
-        return {n: _plain(getattr(obj, n)) for n in names}
+        out = {}
+        for n in names:
+            v = getattr(obj, n)
+            out[n] = v if type(v) in _LEAF_TYPES else _plain(v)
+        return out
     if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
         return tuple(_plain(v) for v in obj)
     return copy.deepcopy(obj)
+
+
+def _shared_plain(p: AgentPlan) -> Any:
+    return reuse.by_identity("shared agent plan", (p,), lambda: _plain(p))
 
 
 def plan_json(plan: dict[str, Any]) -> str:

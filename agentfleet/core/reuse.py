@@ -50,7 +50,7 @@ def by_value(name: str, context: tuple[Any, ...], value: tuple[Any, ...], comput
     if hit is not None and _same(hit[0], context) and _same(hit[1], value):
         return hit[2]  # type: ignore[no-any-return]
     try:
-        key = ("=", *map(id, context), *value)
+        key = ("=", *map(id, context), *map(_hashed, value))
         equal = memo.get(key)
     except TypeError:  # an unhashable field: compute, keep nothing
         return compute()
@@ -61,6 +61,43 @@ def by_value(name: str, context: tuple[Any, ...], value: tuple[Any, ...], comput
         memo[key] = (context, value, result)
     memo[ids] = (context, value, result)
     return result  # type: ignore[no-any-return]
+
+
+class _Hashed:
+    """A value as a dict key, its hash computed once: a frozen model hashes all of its fields on
+    every `hash()`, and each of the builders above keys on the same agent."""
+
+    __slots__ = ("value", "hash")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.hash = hash(value)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Hashed) and (self.value is other.value or (self.hash == other.hash and self.value == other.value))
+
+
+def _hashed(value: Any) -> Any:
+    """`value` as a key: strings and numbers as they are (their hash is cheap or cached), any
+    other value wrapped once per scope (kept with its wrapper, so its id is not reused). Equal
+    values share the first one's wrapper: the two fleets of a diff compare each agent once,
+    not once per builder."""
+    if isinstance(value, (str, int)):
+        return value
+    keys = table("hashed values")
+    assert keys is not None
+    found = keys.get(id(value))
+    if found is not None and found[0] is value:
+        return found[1]
+    wrapper = _Hashed(value)
+    first = table("equal values")
+    assert first is not None
+    wrapper = first.setdefault(wrapper, wrapper)
+    keys[id(value)] = (value, wrapper)
+    return wrapper
 
 
 def by_identity(name: str, inputs: tuple[Any, ...], compute: Callable[[], T], values: tuple[Any, ...] = ()) -> T:

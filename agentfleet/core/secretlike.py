@@ -9,33 +9,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
+import importlib.util
 import math
 import re
+import sys
+import types
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from detect_secrets.plugins.artifactory import ArtifactoryDetector
-from detect_secrets.plugins.aws import AWSKeyDetector
-from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
-from detect_secrets.plugins.base import BasePlugin
-from detect_secrets.plugins.basic_auth import BasicAuthDetector
-from detect_secrets.plugins.discord import DiscordBotTokenDetector
-from detect_secrets.plugins.github_token import GitHubTokenDetector
-from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
-from detect_secrets.plugins.jwt import JwtTokenDetector
-from detect_secrets.plugins.mailchimp import MailchimpDetector
-from detect_secrets.plugins.npm import NpmDetector
-from detect_secrets.plugins.openai import OpenAIDetector
-from detect_secrets.plugins.private_key import PrivateKeyDetector
-from detect_secrets.plugins.pypi_token import PypiTokenDetector
-from detect_secrets.plugins.sendgrid import SendGridDetector
-from detect_secrets.plugins.slack import SlackDetector
-from detect_secrets.plugins.square_oauth import SquareOAuthDetector
-from detect_secrets.plugins.stripe import StripeDetector
-from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
-from detect_secrets.plugins.twilio import TwilioKeyDetector
+if TYPE_CHECKING:
+    from detect_secrets.plugins.base import BasePlugin
+
 
 # Shapes detect-secrets 1.5 does not know. Each maps to the service it most likely belongs to.
 _EXTRA: tuple[tuple[str, str, re.Pattern[str]], ...] = (
@@ -114,8 +101,60 @@ def mask(secret: str, keep: int | None = None) -> str:
     return secret[:keep] + "*" * 8 + (f"({len(secret)} chars)")
 
 
+class _Deferred(types.ModuleType):
+    """Stands in for a module in `sys.modules` until one of its attributes is read; then the real
+    module is imported (in its place) and every later read is the real module's value."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        real = importlib.import_module(self.__name__)
+        self.__dict__.update(real.__dict__)
+        return getattr(real, attr)
+
+
+def defer_requests() -> None:
+    """For a process that runs one offline verb and exits: detect-secrets imports `requests` at
+    module level for its online verification, which nothing here calls, and that import was
+    about 0.07 s of every verb. Until an attribute of `requests` is read, `import requests`
+    gets a stand-in (with the real spec, so the import system sees a loaded module); reading
+    one imports the real module. Importing a submodule (`requests.adapters`) while the stand-in
+    is there would load that submodule twice, so only the CLI's short verbs, which never do,
+    call this (`agentfleet.cli.main.run`); a library user or a test process never gets it."""
+    if "requests" in sys.modules:
+        return
+    spec = importlib.util.find_spec("requests")
+    if spec is None:
+        return
+    stand_in = _Deferred("requests")
+    stand_in.__spec__ = spec
+    sys.modules["requests"] = stand_in
+
+
 @lru_cache(maxsize=1)
 def _plugins() -> tuple[BasePlugin, ...]:
+    """The detectors, imported on first use: most scalars of a fleet never reach them
+    (`_CANDIDATE`), and a fleet without a candidate never imports detect-secrets at all."""
+    from detect_secrets.plugins.artifactory import ArtifactoryDetector
+    from detect_secrets.plugins.aws import AWSKeyDetector
+    from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
+    from detect_secrets.plugins.basic_auth import BasicAuthDetector
+    from detect_secrets.plugins.discord import DiscordBotTokenDetector
+    from detect_secrets.plugins.github_token import GitHubTokenDetector
+    from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
+    from detect_secrets.plugins.jwt import JwtTokenDetector
+    from detect_secrets.plugins.mailchimp import MailchimpDetector
+    from detect_secrets.plugins.npm import NpmDetector
+    from detect_secrets.plugins.openai import OpenAIDetector
+    from detect_secrets.plugins.private_key import PrivateKeyDetector
+    from detect_secrets.plugins.pypi_token import PypiTokenDetector
+    from detect_secrets.plugins.sendgrid import SendGridDetector
+    from detect_secrets.plugins.slack import SlackDetector
+    from detect_secrets.plugins.square_oauth import SquareOAuthDetector
+    from detect_secrets.plugins.stripe import StripeDetector
+    from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
+    from detect_secrets.plugins.twilio import TwilioKeyDetector
+
     return (
         ArtifactoryDetector(),
         AzureStorageKeyDetector(),
