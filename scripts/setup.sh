@@ -33,3 +33,8 @@ fi
 if [ ! -x .venv/bin/agentfleet ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 fi
+# Byte-compile the project's own modules, as `pip install` does for an installed package: with an
+# editable install under PYTHONDONTWRITEBYTECODE (set on this project's machines) every command
+# would compile them again (about 0.1 s of each short verb). Python rechecks each file's source
+# before using its cache, so an edited file is never run stale.
+.venv/bin/python -m compileall -q -j 0 agentfleet components > /dev/null
