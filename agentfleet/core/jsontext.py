@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, Callable
 
 
 class _Unusual(Exception):
@@ -26,11 +26,27 @@ def dumps_indented(obj: Any, *, indent: int = 2, sort_keys: bool = False) -> str
         return json.dumps(obj, indent=indent, sort_keys=sort_keys)
 
 
+def _bool_text(b: bool) -> str:
+    return "true" if b else "false"
+
+
+def _null_text(_: None) -> str:
+    return "null"
+
+
+_LEAVES: dict[type, Callable[[Any], str]] = {
+    str: encode_basestring_ascii, int: int.__repr__, bool: _bool_text, type(None): _null_text,
+}
+"""Values a list or mapping writes in its own loop, by exact type (a str or int subclass, an enum,
+goes through `value`'s isinstance checks)."""
+
+
 def _dumps(obj: Any, indent: int, sort_keys: bool) -> str:
     parts: list[str] = []
     append = parts.append
     enc = encode_basestring_ascii
     finite = float("inf")
+    leaves = _LEAVES
 
     def value(o: Any, level: int) -> None:
         if isinstance(o, str):
@@ -57,15 +73,9 @@ def _dumps(obj: Any, indent: int, sort_keys: bool) -> str:
             for item in o:
                 head = inner if first else "," + inner
                 first = False
-                t = type(item)  # the common leaves written here, as `value` writes them
-                if t is str:
-                    append(head + enc(item))
-                elif t is int:
-                    append(head + int.__repr__(item))
-                elif t is bool:
-                    append(head + ("true" if item else "false"))
-                elif item is None:
-                    append(head + "null")
+                leaf = leaves.get(type(item))  # the common leaves written here, as `value` writes them
+                if leaf is not None:
+                    append(head + leaf(item))
                 else:
                     append(head)
                     value(item, level + 1)
@@ -83,15 +93,9 @@ def _dumps(obj: Any, indent: int, sort_keys: bool) -> str:
                     raise _Unusual
                 head = (inner if first else "," + inner) + enc(k) + ": "
                 first = False
-                t = type(v)
-                if t is str:
-                    append(head + enc(v))
-                elif t is int:
-                    append(head + int.__repr__(v))
-                elif t is bool:
-                    append(head + ("true" if v else "false"))
-                elif v is None:
-                    append(head + "null")
+                leaf = leaves.get(type(v))
+                if leaf is not None:
+                    append(head + leaf(v))
                 else:
                     append(head)
                     value(v, level + 1)
