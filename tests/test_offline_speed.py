@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 from pulumi import _types as pulumi_types
@@ -160,6 +160,18 @@ class _Res:
     """Stands in for a resource: only its `__dict__` is used by `transfer_properties`."""
 
 
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """A fresh current event loop, closed after the test (a fresh one is current again)."""
+    fresh = asyncio.new_event_loop()
+    asyncio.set_event_loop(fresh)
+    try:
+        yield fresh
+    finally:
+        fresh.close()
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def _resolved(out: pulumi.Output[Any]) -> Any:
     async def read() -> Any:
         data = await out._data
@@ -169,97 +181,75 @@ def _resolved(out: pulumi.Output[Any]) -> Any:
 
 @pytest.mark.parametrize("read_first", [False, True])
 @pytest.mark.parametrize("deps", [None, set(), {"dep"}])
-def test_lazy_property_outputs_resolve_to_what_the_sdks_do(read_first: bool, deps: Any) -> None:
+def test_lazy_property_outputs_resolve_to_what_the_sdks_do(read_first: bool, deps: Any, loop: asyncio.AbstractEventLoop) -> None:
     """Read before or after the monitor's answer, with or without dependencies: the same
     `_OutputData` as the SDK's four futures give; one Output per property, as on the resource."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        props = {"urn": None, "id": None, "arn": None, "name": None, "tags": None}
-        sdk_res, lazy_res = _Res(), _Res()
-        sdk = rpc.transfer_properties(sdk_res, props, True)  # type: ignore[arg-type]
-        lazy = mockrun._transfer_properties(lazy_res, props, True)
-        assert sdk.keys() == lazy.keys() == {"arn", "name", "tags"}
-        assert all(isinstance(lazy_res.__dict__[k], pulumi.Output) for k in lazy)
-        first = {k: lazy_res.__dict__[k] for k in lazy}
-        reads: dict[str, Any] = {}
-        if read_first:
-            reads = {k: asyncio.ensure_future(_resolved(lazy_res.__dict__[k]), loop=loop) for k in lazy}
-        for resolvers in (sdk, lazy):
-            resolvers["arn"]("arn:aws:x", True, False, deps, None)
-            resolvers["name"](None, False, True, deps, None)
-            resolvers["tags"]({"a": "b"}, True, True, None, None)
-        for k in lazy:
-            want = loop.run_until_complete(_resolved(sdk_res.__dict__[k]))
-            got = loop.run_until_complete(reads[k] if read_first else _resolved(lazy_res.__dict__[k]))
-            assert got[:3] == want[:3]
-            assert got[3] - {lazy_res} == want[3] - {sdk_res} and lazy_res in got[3]
-            assert lazy_res.__dict__[k] is first[k]
-    finally:
-        loop.close()
-        asyncio.set_event_loop(asyncio.new_event_loop())
+    props = {"urn": None, "id": None, "arn": None, "name": None, "tags": None}
+    sdk_res, lazy_res = _Res(), _Res()
+    sdk = rpc.transfer_properties(sdk_res, props, True)  # type: ignore[arg-type]
+    lazy = mockrun._transfer_properties(lazy_res, props, True)
+    assert sdk.keys() == lazy.keys() == {"arn", "name", "tags"}
+    assert all(isinstance(lazy_res.__dict__[k], pulumi.Output) for k in lazy)
+    first = {k: lazy_res.__dict__[k] for k in lazy}
+    reads: dict[str, Any] = {}
+    if read_first:
+        reads = {k: asyncio.ensure_future(_resolved(lazy_res.__dict__[k]), loop=loop) for k in lazy}
+    for resolvers in (sdk, lazy):
+        resolvers["arn"]("arn:aws:x", True, False, deps, None)
+        resolvers["name"](None, False, True, deps, None)
+        resolvers["tags"]({"a": "b"}, True, True, None, None)
+    for k in lazy:
+        want = loop.run_until_complete(_resolved(sdk_res.__dict__[k]))
+        got = loop.run_until_complete(reads[k] if read_first else _resolved(lazy_res.__dict__[k]))
+        assert got[:3] == want[:3]
+        assert got[3] - {lazy_res} == want[3] - {sdk_res} and lazy_res in got[3]
+        assert lazy_res.__dict__[k] is first[k]
 
 
-def test_lazy_property_outputs_carry_a_registration_failure_and_apply_like_any_output() -> None:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        res = _Res()
-        resolvers = mockrun._transfer_properties(res, {"arn": None, "name": None}, True)
-        made: list[pulumi.Output[str]] = []
+def test_lazy_property_outputs_carry_a_registration_failure_and_apply_like_any_output(loop: asyncio.AbstractEventLoop) -> None:
+    res = _Res()
+    resolvers = mockrun._transfer_properties(res, {"arn": None, "name": None}, True)
+    made: list[pulumi.Output[str]] = []
 
-        def derive() -> None:  # apply untracks first: on an unread Output that must not take the SDK's lock twice
-            asyncio.set_event_loop(loop)
-            made.append(res.__dict__["name"].apply(lambda v: f"{v}-x"))
+    def derive() -> None:  # apply untracks first: on an unread Output that must not take the SDK's lock twice
+        asyncio.set_event_loop(loop)
+        made.append(res.__dict__["name"].apply(lambda v: f"{v}-x"))
 
-        worker = threading.Thread(target=derive, daemon=True)
-        worker.start()
-        worker.join(timeout=30)
-        assert made, "apply on a property Output nobody had read deadlocked"
-        derived = made[0]
-        resolvers["name"]("n", True, False, None, None)
-        resolvers["arn"](None, False, False, None, RuntimeError("registration failed"))
-        assert loop.run_until_complete(derived.future()) == "n-x"
-        with pytest.raises(RuntimeError, match="registration failed"):
-            loop.run_until_complete(res.__dict__["arn"].future())
-    finally:
-        loop.close()
-        asyncio.set_event_loop(asyncio.new_event_loop())
+    worker = threading.Thread(target=derive, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert made, "apply on a property Output nobody had read deadlocked"
+    derived = made[0]
+    resolvers["name"]("n", True, False, None, None)
+    resolvers["arn"](None, False, False, None, RuntimeError("registration failed"))
+    assert loop.run_until_complete(derived.future()) == "n-x"
+    with pytest.raises(RuntimeError, match="registration failed"):
+        loop.run_until_complete(res.__dict__["arn"].future())
 
 
-def test_sync_await_now_runs_a_coroutine_to_its_end_or_pumps_the_loop_for_one_that_waits() -> None:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        async def plain() -> int:
-            return 1
+def test_sync_await_now_runs_a_coroutine_to_its_end_or_pumps_the_loop_for_one_that_waits(loop: asyncio.AbstractEventLoop) -> None:
+    async def plain() -> int:
+        return 1
 
-        async def waits() -> int:
-            fut: asyncio.Future[int] = loop.create_future()
-            loop.call_soon(fut.set_result, 2)
-            await asyncio.sleep(0)
-            return await fut + 1
+    async def waits() -> int:
+        fut: asyncio.Future[int] = loop.create_future()
+        loop.call_soon(fut.set_result, 2)
+        await asyncio.sleep(0)
+        return await fut + 1
 
-        assert mockrun._sync_await_now(plain()) == 1
-        assert mockrun._sync_await_now(waits()) == 3
-    finally:
-        loop.close()
-        asyncio.set_event_loop(asyncio.new_event_loop())
+    assert mockrun._sync_await_now(plain()) == 1
+    assert mockrun._sync_await_now(waits()) == 3
 
 
-def test_inline_executor_hands_back_the_call_s_result_or_its_failure() -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        run = mockrun._inline_run_in_executor(loop)
-        assert loop.run_until_complete(run(None, lambda a, b: a + b, 1, 2)) == 3
+def test_inline_executor_hands_back_the_call_s_result_or_its_failure(loop: asyncio.AbstractEventLoop) -> None:
+    run = mockrun._inline_run_in_executor(loop)
+    assert loop.run_until_complete(run(None, lambda a, b: a + b, 1, 2)) == 3
 
-        def fails() -> None:
-            raise ValueError("monitor said no")
+    def fails() -> None:
+        raise ValueError("monitor said no")
 
-        with pytest.raises(ValueError, match="monitor said no"):
-            loop.run_until_complete(run(None, fails))
-    finally:
-        loop.close()
+    with pytest.raises(ValueError, match="monitor said no"):
+        loop.run_until_complete(run(None, fails))
 
 
 @pytest.mark.parametrize("shortcuts", [True, False])
